@@ -1,0 +1,8 @@
+"""maeum (마음): Korean emotion understanding and empathetic dialogue on PyTorch Lightning + Hydra."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("maeum")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+local"

@@ -1,0 +1,328 @@
+"""Backbones: hub ids, local directories and the tiny offline stand-ins, all behind `from_pretrained`.
+
+`load_tokenizer(name_or_path)` and `load_model(name_or_path, ...)` accept
+
+* `tiny_bert` / `tiny_gpt2`: tiny, randomly initialised stand-ins for `skt/kobert-base-v1` and
+  `skt/kogpt2-base-v2`. Their tokenizers are trained on the Korean sample that ships with maeum and keep
+  the real models' special tokens at the real ids. They are built once into the cache
+  (`maeum.paths.cache_dir()/backbones`) as ordinary Hugging Face directories and then loaded like any other;
+* a local directory written by `save_pretrained` (or downloaded with `hf download ... --local-dir`);
+* a Hugging Face Hub id. When the hub cannot be reached and nothing is cached, loading fails at once with
+  one message that names the id and says how to point maeum at a local copy, instead of a minute of retries.
+
+The architecture differences between the two stand-ins are data (`TinySpec`), not code.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import json
+import logging
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import huggingface_hub
+import sentencepiece
+import tokenizers
+import torch
+import transformers
+from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+from maeum.errors import BackboneError
+from maeum.paths import cache_dir, resource
+
+log = logging.getLogger(__name__)
+
+BUILD_VERSION = 1  # bump when the build recipe changes; it is part of the cache key
+HUB_TIMEOUT_S = 10.0
+
+# skt/kobert-base-v1: sentencepiece unigram vocabulary, BERT-style template.
+KOBERT_SPECIAL_TOKENS = ("[UNK]", "[PAD]", "[CLS]", "[SEP]", "[MASK]")
+# skt/kogpt2-base-v2: Metaspace BPE; `<d>`/`</d>` sit at 7/8 and `<unused0..99>` at 9..108.
+KOGPT2_SPECIAL_TOKENS = (
+    "<s>",
+    "</s>",
+    "<usr>",
+    "<pad>",
+    "<sys>",
+    "<unk>",
+    "<mask>",
+    "<d>",
+    "</d>",
+    *(f"<unused{i}>" for i in range(100)),
+)
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """Recipe for one tiny offline backbone: tokenizer algorithm, special tokens and model shape."""
+
+    mimics: str  # the hub checkpoint whose tokens and ids it copies
+    tokenizer_model: str  # "unigram" (sentencepiece-style, like KoBERT) or "bpe" (like KoGPT2)
+    special_tokens: tuple[str, ...]  # trained first, so they get ids 0..n-1 in this order
+    roles: dict[str, str]  # unk_token, pad_token, ... as PreTrainedTokenizerFast kwargs
+    template: str | None  # post-processor template for one sequence, e.g. "[CLS] $A [SEP]"
+    vocab_size: int
+    model_type: str
+    causal_lm: bool
+    model_max_length: int
+    model_config: dict[str, Any] = field(default_factory=dict)
+
+
+TINY_SPECS: dict[str, TinySpec] = {
+    "tiny_bert": TinySpec(
+        mimics="skt/kobert-base-v1",
+        tokenizer_model="unigram",
+        special_tokens=KOBERT_SPECIAL_TOKENS,
+        roles={
+            "unk_token": "[UNK]",
+            "pad_token": "[PAD]",
+            "cls_token": "[CLS]",
+            "sep_token": "[SEP]",
+            "mask_token": "[MASK]",
+        },
+        template="[CLS] $A [SEP]",
+        vocab_size=3000,
+        model_type="bert",
+        causal_lm=False,
+        model_max_length=512,
+        model_config={
+            "hidden_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 512,
+            "max_position_embeddings": 512,
+            "type_vocab_size": 2,
+            "pad_token_id": 1,
+        },
+    ),
+    "tiny_gpt2": TinySpec(
+        mimics="skt/kogpt2-base-v2",
+        tokenizer_model="bpe",
+        special_tokens=KOGPT2_SPECIAL_TOKENS,
+        roles={
+            "bos_token": "</s>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "pad_token": "<pad>",
+            "mask_token": "<mask>",
+        },
+        template=None,
+        vocab_size=3000,
+        model_type="gpt2",
+        causal_lm=True,
+        model_max_length=1024,
+        model_config={
+            "n_embd": 128,
+            "n_layer": 2,
+            "n_head": 2,
+            "n_positions": 1024,
+            "bos_token_id": 0,
+            "eos_token_id": 1,
+            "pad_token_id": 3,
+        },
+    ),
+}
+SAMPLE_FILES = ("emotion_sample.tsv", "dialogue_sample.jsonl")
+
+
+# ----------------------------------------------------------------------------------------------- public API
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """Tokenizer for `tiny_bert`, `tiny_gpt2`, a local directory or a hub id."""
+    source, local_only = resolve(name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    except (OSError, ValueError) as err:
+        raise BackboneError(f"could not load a tokenizer from '{name_or_path}': {err}") from err
+
+
+def load_model(
+    name_or_path: str, *, causal_lm: bool = False, pretrained: bool = True, **kwargs: Any
+) -> PreTrainedModel:
+    """Encoder (`AutoModel`) or causal LM (`AutoModelForCausalLM`) for a backbone.
+
+    With `pretrained=False` only the config is read and the weights are freshly initialised; use it when a
+    checkpoint will overwrite them anyway (re-loading a fine-tuned model).
+    """
+    auto_class = AutoModelForCausalLM if causal_lm else AutoModel
+    source, local_only = resolve(name_or_path)
+    try:
+        if pretrained:
+            return auto_class.from_pretrained(source, local_files_only=local_only, **kwargs)
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only, **kwargs)
+        return auto_class.from_config(config)
+    except (OSError, ValueError) as err:
+        raise BackboneError(f"could not load a model from '{name_or_path}': {err}") from err
+
+
+def resolve(name_or_path: str) -> tuple[str, bool]:
+    """What to hand `from_pretrained`, and whether it must stay offline (`local_files_only`)."""
+    if name_or_path in TINY_SPECS:
+        return str(build_tiny(name_or_path)), True
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return str(path.resolve()), True
+    if _looks_like_path(name_or_path):
+        raise BackboneError(
+            f"backbone directory not found: {path}. Point backbone.name_or_path at a folder written by "
+            "`save_pretrained` (or by `hf download <id> --local-dir <folder>`), or use a hub id."
+        )
+    return _resolve_hub_id(name_or_path)
+
+
+def build_tiny(name: str, root: Path | None = None) -> Path:
+    """Build the tiny backbone `name` into the cache unless it is already there; return its directory.
+
+    The build is deterministic: the same recipe, sample text and library versions give the same files.
+    It is written to a temporary sibling and renamed into place, so concurrent builds cannot collide.
+    """
+    spec = TINY_SPECS[name]
+    texts = _sample_texts()
+    target = (root or cache_dir()) / "backbones" / f"{name}-{_fingerprint(spec, texts)}"
+    if (target / "config.json").is_file():
+        return target
+    log.info("Building offline backbone %s (stand-in for %s) in %s", name, spec.mimics, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tokenizer = _train_tokenizer(spec, texts)
+        tokenizer.save_pretrained(tmp)
+        config = AutoConfig.for_model(spec.model_type, vocab_size=len(tokenizer), **spec.model_config)
+        auto_class = AutoModelForCausalLM if spec.causal_lm else AutoModel
+        with torch.random.fork_rng(devices=[]):  # deterministic weights, caller's RNG left untouched
+            torch.manual_seed(0)
+            auto_class.from_config(config).save_pretrained(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished the same build first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# ------------------------------------------------------------------------------------------------ internals
+def _sample_texts() -> list[str]:
+    """Every sentence and dialogue turn of the Korean sample that ships with maeum."""
+    with resource(SAMPLE_FILES[0]).open(encoding="utf-8", newline="") as f:
+        texts = [row["text"] for row in csv.DictReader(f, delimiter="\t")]
+    with resource(SAMPLE_FILES[1]).open(encoding="utf-8") as f:
+        texts += [turn["text"] for line in f if line.strip() for turn in json.loads(line)["turns"]]
+    return texts
+
+
+def _fingerprint(spec: TinySpec, texts: list[str]) -> str:
+    versions = (BUILD_VERSION, tokenizers.__version__, transformers.__version__, torch.__version__)
+    payload = json.dumps([asdict(spec), texts, versions], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _train_tokenizer(spec: TinySpec, texts: list[str]) -> PreTrainedTokenizerFast:
+    special = list(spec.special_tokens)
+    if spec.tokenizer_model == "unigram":
+        tok = Tokenizer(models.Unigram(_train_sentencepiece(spec, texts), unk_id=0, byte_fallback=False))
+        tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
+    else:
+        tok = Tokenizer(models.BPE(unk_token=spec.roles["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()  # "▁word" pieces, before any BPE training
+    tok.decoder = decoders.Metaspace()
+    if spec.tokenizer_model == "bpe":  # KoGPT2's character-level BPE over Metaspace words
+        trainer = trainers.BpeTrainer(vocab_size=spec.vocab_size, special_tokens=special, show_progress=False)
+        tok.train_from_iterator(texts, trainer, length=len(texts))
+    tok.add_special_tokens(special)
+    if spec.template:
+        tok.post_processor = processors.TemplateProcessing(
+            single=spec.template,
+            special_tokens=[(t, tok.token_to_id(t)) for t in special if t in spec.template],
+        )
+    assert [tok.token_to_id(t) for t in special] == list(range(len(special))), "special ids moved"
+    return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=spec.model_max_length, **spec.roles)
+
+
+def _train_sentencepiece(spec: TinySpec, texts: list[str]) -> list[tuple[str, float]]:
+    """(piece, score) of a sentencepiece unigram model trained like KoBERT's `spiece.model`.
+
+    sentencepiece rather than the `tokenizers` unigram trainer, because the latter orders rare characters
+    differently from run to run, so its ids are not reproducible.
+    """
+    unk, pad, cls, sep, *user = spec.special_tokens
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=model,
+        model_type="unigram",
+        vocab_size=spec.vocab_size,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        num_threads=1,
+        normalization_rule_name="nmt_nfkc",
+        unk_id=0,
+        pad_id=1,
+        bos_id=2,
+        eos_id=3,
+        unk_piece=unk,
+        pad_piece=pad,
+        bos_piece=cls,
+        eos_piece=sep,
+        user_defined_symbols=user,
+        minloglevel=2,
+    )
+    sp = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+    return [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
+@functools.cache
+def _resolve_hub_id(repo_id: str) -> tuple[str, bool]:
+    """Probe the hub once (no retries) so that an unreachable hub fails in seconds, not minutes."""
+    cached = isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "config.json"), str)
+    how_to = (
+        f"To use it offline, download it where there is network (`hf download {repo_id} --local-dir DIR`), "
+        "copy DIR here and set backbone.name_or_path=DIR. For a model that needs no download: "
+        "backbone=tiny_bert or backbone=tiny_gpt2."
+    )
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        if cached:
+            return repo_id, True
+        raise BackboneError(f"backbone '{repo_id}' is not cached and HF_HUB_OFFLINE is set. {how_to}")
+    try:
+        huggingface_hub.model_info(repo_id, timeout=HUB_TIMEOUT_S)
+    except GatedRepoError as err:
+        raise BackboneError(
+            f"backbone '{repo_id}' is gated on the Hugging Face Hub: accept its licence on the model page, "
+            f"then log in (`hf auth login` or HF_TOKEN). {how_to}"
+        ) from err
+    except RepositoryNotFoundError as err:
+        raise BackboneError(
+            f"backbone '{repo_id}' does not exist on the Hugging Face Hub (or is private): check the id, "
+            "or point backbone.name_or_path at a local directory."
+        ) from err
+    except Exception as err:  # connection refused, DNS failure, timeout, proxy or server error
+        if cached:
+            log.warning("Hub unreachable (%s); using the cached copy of %s", type(err).__name__, repo_id)
+            return repo_id, True
+        raise BackboneError(
+            f"backbone '{repo_id}' cannot be loaded: it is not a local directory, the Hugging Face Hub "
+            f"cannot be reached ({type(err).__name__}: {err}) and no cached copy exists. {how_to}"
+        ) from err
+    return repo_id, False

@@ -1,0 +1,240 @@
+"""Text classification data: records → label ids and token ids → dynamically padded batches.
+
+`ClassificationDataModule` is the one DataModule for every (text, label) corpus; a data config
+(`conf/data/classify/<corpus>.yaml`) picks its reader and files. It reads the corpus once, builds the label
+vocabulary (kept in the model's checkpoint as names), splits deterministically without leaking duplicate
+texts across splits, tokenizes every text once in one batched call of the fast tokenizer, caches the ids,
+and pads each batch only to its own longest sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pytorch_lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+
+from maeum.backbones import load_tokenizer
+from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
+from maeum.data.records import ReadResult
+from maeum.data.splits import SPLITS, SplitResult, group_split
+from maeum.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Corpus:
+    """A read, validated and split corpus: everything that does not depend on the tokenizer."""
+
+    read: ReadResult
+    labels: list[str]  # label vocabulary; a label's id is its index
+    label_ids: np.ndarray  # one per example
+    split: SplitResult
+
+    @property
+    def texts(self) -> list[str]:
+        return [e.text for e in self.read.examples]
+
+    def stats(self) -> dict[str, object]:
+        counts = Counter(self.labels[i] for i in self.label_ids)
+        return {
+            "rows_read": self.read.rows_read,
+            "rows_kept": len(self.read.examples),
+            "dropped": dict(self.read.dropped),
+            "duplicate_rows": self.split.duplicate_rows,
+            "labels": {name: counts[name] for name in self.labels},
+            "splits": {name: len(idx) for name, idx in self.split.indices.items()},
+        }
+
+
+class EncodedDataset(Dataset):
+    """Rows of one split: token ids (unpadded) and a label id."""
+
+    def __init__(self, input_ids: Ragged, label_ids: np.ndarray, indices: Sequence[int]) -> None:
+        self.input_ids, self.label_ids, self.indices = input_ids, label_ids, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, object]:
+        row = self.indices[i]
+        return {"input_ids": self.input_ids[row], "labels": int(self.label_ids[row])}
+
+
+class ClassificationDataModule(LightningDataModule):
+    """The DataModule for any (text, label) corpus.
+
+    Args:
+        reader: callable `reader(path) -> ReadResult`, usually a `_partial_` from the data config.
+        path: the corpus file.
+        tokenizer: backbone name or path, as accepted by `maeum.backbones.load_tokenizer`.
+        labels: fixed label order. A label outside it is an error; `None` takes the sorted labels found.
+        max_length: token budget per text, special tokens included; longer texts are truncated.
+        val_fraction, test_fraction, seed: the deterministic group split (`maeum.data.splits`).
+        cache_dir: where token ids are cached; `None` disables the cache.
+    """
+
+    def __init__(
+        self,
+        reader: Callable[[str], ReadResult],
+        path: str,
+        tokenizer: str,
+        labels: Sequence[str] | None = None,
+        max_length: int = 64,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        seed: int = 42,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.reader, self.path, self.tokenizer_name = reader, path, tokenizer
+        self.fixed_labels = list(labels) if labels is not None else None
+        self.max_length = max_length
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        self.num_workers, self.pin_memory, self.cache_dir = num_workers, pin_memory, cache_dir
+        self._corpus: Corpus | None = None
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        self.datasets: dict[str, EncodedDataset] = {}
+
+    # ------------------------------------------------------------------------------------- corpus & labels
+    @property
+    def corpus(self) -> Corpus:
+        if self._corpus is None:
+            self._corpus = self._load_corpus()
+        return self._corpus
+
+    @property
+    def labels(self) -> list[str]:
+        return self.corpus.labels
+
+    def model_kwargs(self) -> dict[str, object]:
+        """What the model must know about this data to be built: the label names."""
+        return {"labels": self.labels}
+
+    def _load_corpus(self) -> Corpus:
+        read = self.reader(self.path)
+        labels = self._label_vocabulary(read)
+        index = {name: i for i, name in enumerate(labels)}
+        label_ids = np.array([index[e.label] for e in read.examples], dtype=np.int64)
+        split = group_split(
+            [e.text for e in read.examples],
+            [e.label for e in read.examples],
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=self.seed,
+        )
+        corpus = Corpus(read=read, labels=labels, label_ids=label_ids, split=split)
+        log.info("%s; %d duplicate rows kept within one split", read.summary(), split.duplicate_rows)
+        log.info("Splits %s, labels %s", corpus.stats()["splits"], corpus.stats()["labels"])
+        if split.conflicting_groups:
+            log.warning("%d duplicated texts carry different labels", split.conflicting_groups)
+        return corpus
+
+    def _label_vocabulary(self, read: ReadResult) -> list[str]:
+        found = {e.label for e in read.examples}
+        if self.fixed_labels is None:
+            return sorted(found)
+        unknown = found - set(self.fixed_labels)
+        if unknown:
+            rows: dict[str, list[int]] = defaultdict(list)
+            for e in read.examples:
+                if e.label in unknown:
+                    rows[e.label].append(e.row)
+            detail = "; ".join(f"'{lab}' in rows {_first(rows[lab])}" for lab in sorted(unknown))
+            raise DataError(
+                f"{read.path}: {sum(map(len, rows.values()))} rows carry labels outside data.labels "
+                f"{self.fixed_labels}: {detail}. Fix those rows, or add the labels to data.labels."
+            )
+        if missing := [lab for lab in self.fixed_labels if lab not in found]:
+            log.warning("%s: labels %s never occur", read.path, missing)
+        return list(self.fixed_labels)
+
+    # -------------------------------------------------------------------------------------------- tokens
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.tokenizer_name)
+        return self._tokenizer
+
+    def _input_ids(self) -> Ragged:
+        texts = self.corpus.texts
+        key = fingerprint("classification", tokenizer_fingerprint(self.tokenizer), self.max_length, texts)
+
+        def encode() -> dict[str, Ragged]:
+            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+            return {"input_ids": Ragged.from_lists(ids)}
+
+        return cached(self.cache_dir, key, encode)["input_ids"]
+
+    def prepare_data(self) -> None:
+        self._input_ids()  # rank 0 fills the on-disk cache before other ranks read it
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        input_ids = self._input_ids()
+        truncated = int((input_ids.lengths >= self.max_length).sum())
+        if truncated:
+            log.info(
+                "%d of %d texts reach max_length=%d and are truncated",
+                truncated,
+                len(input_ids),
+                self.max_length,
+            )
+        for name in SPLITS:
+            self.datasets[name] = EncodedDataset(
+                input_ids, self.corpus.label_ids, self.corpus.split.indices[name]
+            )
+
+    # ------------------------------------------------------------------------------------------- loaders
+    def _loader(self, split: str, *, train: bool = False) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            collate_fn=DataCollatorWithPadding(self.tokenizer),  # pads to the batch's longest row
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    # ------------------------------------------------------------------------------------------ baseline
+    def majority_baseline(self, split: str = "test") -> dict[str, float]:
+        """Metrics of always predicting the most frequent training label, computed like the model's."""
+        y = self.corpus.label_ids
+        indices = self.corpus.split.indices
+        majority = int(np.bincount(y[indices["train"]], minlength=len(self.labels)).argmax())
+        target = torch.as_tensor(y[indices[split]])
+        preds = torch.full_like(target, majority)
+        n = len(self.labels)
+        return {
+            f"{split}/acc": multiclass_accuracy(preds, target, n, average="micro").item(),
+            f"{split}/f1_macro": multiclass_f1_score(preds, target, n, average="macro").item(),
+        }
+
+
+def _first(rows: list[int], k: int = 5) -> str:
+    shown = ", ".join(map(str, rows[:k]))
+    return shown + (f" and {len(rows) - k} more" if len(rows) > k else "")

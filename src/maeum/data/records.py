@@ -1,0 +1,30 @@
+"""Canonical records that every reader emits, whatever the corpus format."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One classification example. `row` is the 1-based row in the source file (the header is row 1)."""
+
+    text: str
+    label: str
+    row: int
+
+
+@dataclass
+class ReadResult:
+    """What a reader got out of one file: the kept records and an account of every row it dropped."""
+
+    path: Path
+    examples: list[Example]
+    rows_read: int
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(self.dropped.items())) or "none"
+        return f"{self.path.name}: read {self.rows_read} rows, kept {len(self.examples)}, dropped: {dropped}"

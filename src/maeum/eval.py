@@ -1,0 +1,50 @@
+"""`maeum-eval` / `python -m maeum.eval ckpt_path=...`: re-test a checkpoint written by `maeum-train`.
+
+The data config and model class come from the checkpoint itself (see `maeum.callbacks`), so the same
+split is rebuilt and the test metrics are reproduced. `data=...` (and `data.*=...`) test on other data.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig
+
+from maeum.callbacks import load_run_config
+from maeum.errors import MaeumError
+from maeum.paths import config_dir
+from maeum.runtime import extras, instantiate_list, report_metrics, save_resolved_config, task_wrapper
+
+log = logging.getLogger(__name__)
+
+
+@task_wrapper
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test the checkpoint `cfg.ckpt_path`; return its test metrics and the majority baseline."""
+    save_resolved_config(cfg)
+    run_cfg = load_run_config(cfg.ckpt_path)
+    datamodule = instantiate(cfg.data if cfg.get("data") else run_cfg.data)
+    model_class = get_class(run_cfg.model._target_)
+    model = model_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", pretrained=False)
+    if hasattr(model, "labels") and list(model.labels) != list(datamodule.labels):
+        raise MaeumError(
+            f"{cfg.ckpt_path}: the model's labels {model.labels} differ from the data's {datamodule.labels}; "
+            "test on data with the same label set (data.labels fixes the order)."
+        )
+    trainer = instantiate(cfg.trainer, logger=instantiate_list(cfg.get("logger")), callbacks=[])
+    trainer.test(model=model, datamodule=datamodule)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    report_metrics(f"test: {cfg.ckpt_path}", metrics, datamodule.majority_baseline("test"))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
+def main(cfg: DictConfig) -> None:
+    extras(cfg)
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

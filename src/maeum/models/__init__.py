@@ -1,0 +1,1 @@
+"""LightningModules (the systems) and the networks they train."""

@@ -1,0 +1,134 @@
+"""Emotion, sentiment and intent classification.
+
+`SequenceClassifier` is the network (encoder → pooled `[CLS]` → dropout → linear) and `EmotionClassifier`
+the LightningModule that trains it: loss, metrics, optimizer and schedule. The label names travel in the
+checkpoint's hyperparameters and in the encoder config (`id2label`), never as bare integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning import LightningModule
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from transformers import PreTrainedModel
+
+from maeum.backbones import load_model
+from maeum.models.optim import configure_optimizers
+
+
+class SequenceClassifier(nn.Module):
+    """Encoder, then its pooled `[CLS]` output, then dropout, then `Linear(num_labels)`."""
+
+    def __init__(self, encoder: PreTrainedModel, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+
+    def forward(self, **inputs: Tensor) -> Tensor:
+        """Logits for the tokenizer's outputs (`input_ids`, `attention_mask`, ...)."""
+        out = self.encoder(**inputs)
+        pooled = getattr(out, "pooler_output", None)
+        if pooled is None:  # encoders without a pooler (ELECTRA, DistilBERT): the [CLS] hidden state
+            pooled = out.last_hidden_state[:, 0]
+        return self.head(self.dropout(pooled))
+
+
+class EmotionClassifier(LightningModule):
+    """Fine-tunes an encoder as a classifier and reports accuracy and macro-F1 per stage.
+
+    Args:
+        backbone: name or path of the encoder (`maeum.backbones.load_model`).
+        labels: label names; a label's id is its index.
+        optimizer: Hydra config of the optimizer (`_target_` + kwargs), see `maeum.models.optim`.
+        scheduler: `{name, warmup_ratio}` for `transformers.get_scheduler`, or `None` for a constant LR.
+        dropout: dropout on the pooled output (0.5, as in the KoBERT recipes).
+        pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway.
+    """
+
+    def __init__(
+        self,
+        backbone: str,
+        labels: Sequence[str],
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None = None,
+        dropout: float = 0.5,
+        pretrained: bool = True,
+    ) -> None:
+        super().__init__()
+        # Plain containers, so that checkpoints load with torch.load(weights_only=True).
+        labels, optimizer, scheduler = list(labels), _plain(optimizer), _plain(scheduler)
+        self.save_hyperparameters(logger=False)
+        encoder = load_model(backbone, pretrained=pretrained)
+        encoder.config.id2label = dict(enumerate(labels))
+        encoder.config.label2id = {name: i for i, name in enumerate(labels)}
+        self.net = SequenceClassifier(encoder, len(labels), dropout)
+        self.net.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it finds
+        self.criterion = nn.CrossEntropyLoss()
+
+        n = len(labels)
+        metrics = MetricCollection(
+            {"acc": MulticlassAccuracy(n, average="micro"), "f1_macro": MulticlassF1Score(n, average="macro")}
+        )
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.val_f1_best = MaxMetric()
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.hparams.labels)
+
+    def forward(self, **inputs: Tensor) -> Tensor:
+        return self.net(**inputs)
+
+    def _shared_step(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        target = batch["labels"]
+        logits = self(**inputs)
+        return self.criterion(logits, target), logits.argmax(dim=-1), target
+
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        loss, preds, target = self._shared_step(batch)
+        self.train_metrics.update(preds, target)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(target))
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
+        return loss
+
+    def on_train_start(self) -> None:
+        self.val_f1_best.reset()  # forget the sanity check's validation
+
+    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        loss, preds, target = self._shared_step(batch)
+        self.val_metrics.update(preds, target)
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(target))
+        self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_f1_best(self.val_metrics["f1_macro"].compute())
+        self.log("val/f1_macro_best", self.val_f1_best.compute(), prog_bar=True)
+
+    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        loss, preds, target = self._shared_step(batch)
+        self.test_metrics.update(preds, target)
+        self.log("test/loss", loss, on_epoch=True, batch_size=len(target))
+        self.log_dict(self.test_metrics, on_epoch=True)
+
+    def predict_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        return torch.softmax(self(**inputs), dim=-1)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        return configure_optimizers(self, self.hparams.optimizer, self.hparams.scheduler)
+
+
+def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if cfg is None:
+        return None
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)

@@ -1,0 +1,155 @@
+"""What every Hydra entry point shares: config resolvers, the task wrapper, instantiation and reports."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import rich
+import rich.syntax
+import rich.table
+import rich.tree
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning import LightningModule, Trainer
+
+from maeum.errors import MaeumError
+from maeum.paths import cache_dir, resource
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------------- resolvers
+def wandb_mode() -> str:
+    """`$WANDB_MODE` if set; else "online" when W&B credentials exist, "offline" when they do not."""
+    if mode := os.environ.get("WANDB_MODE"):
+        return mode
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    try:
+        return "online" if netrc.netrc(os.environ.get("NETRC")).authenticators(host) else "offline"
+    except (OSError, netrc.NetrcParseError):
+        return "offline"
+
+
+def register_resolvers() -> None:
+    """`${maeum.resource:NAME}`, `${maeum.cache_dir:}`, `${maeum.cwd:}` and `${maeum.wandb_mode:}`.
+
+    `maeum.cwd` rather than `hydra:runtime.cwd`, because a multirun's sweeper resolves the sweep
+    directory before Hydra's runtime config exists.
+    """
+    OmegaConf.register_new_resolver("maeum.resource", lambda name: str(resource(name)), replace=True)
+    OmegaConf.register_new_resolver("maeum.cwd", os.getcwd, replace=True)
+    OmegaConf.register_new_resolver("maeum.cache_dir", lambda: str(cache_dir()), replace=True)
+    OmegaConf.register_new_resolver("maeum.wandb_mode", wandb_mode, replace=True)
+
+
+register_resolvers()
+
+
+# ------------------------------------------------------------------------------------------ task wrapper
+def task_wrapper(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
+    """Run a task so that a user error ends it with one message, and W&B is always closed."""
+
+    @wraps(task)
+    def wrapped(cfg: DictConfig) -> T:
+        try:
+            return task(cfg)
+        except Exception as err:
+            user_error = _user_error(err)
+            if user_error is None:
+                raise
+            log.error("%s", user_error)
+            raise SystemExit(1) from None
+        finally:
+            if "wandb" in sys.modules:
+                import wandb
+
+                if wandb.run is not None:
+                    wandb.finish()
+
+    return wrapped
+
+
+def _user_error(err: BaseException | None) -> MaeumError | None:
+    """The `MaeumError` behind `err`, also when Hydra's `instantiate` or Lightning wrapped it."""
+    while err is not None:
+        if isinstance(err, MaeumError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+# ---------------------------------------------------------------------------------------- config & extras
+def extras(cfg: DictConfig) -> None:
+    """Optional start-of-run utilities: silence warnings, print the config tree."""
+    options = cfg.get("extras") or {}
+    if options.get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+    if options.get("print_config"):
+        print_config_tree(cfg)
+
+
+def print_config_tree(cfg: DictConfig) -> None:
+    order = ("data", "backbone", "model", "callbacks", "logger", "trainer", "paths", "extras")
+    tree = rich.tree.Tree("CONFIG", style="dim", guide_style="dim")
+    for key in [*(k for k in order if k in cfg), *(k for k in cfg if k not in order)]:
+        node = cfg[key]
+        text = OmegaConf.to_yaml(node, resolve=True) if isinstance(node, DictConfig) else str(node)
+        tree.add(key, style="bold").add(rich.syntax.Syntax(text, "yaml"))
+    rich.print(tree)
+
+
+def save_resolved_config(cfg: DictConfig) -> Path:
+    """Write the fully resolved config to `<output_dir>/config.yaml` (Hydra's `.hydra/` keeps the raw one)."""
+    path = Path(cfg.paths.output_dir) / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, path, resolve=True)
+    return path
+
+
+def instantiate_list(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a config group such as `callbacks` or `logger` that has a `_target_`."""
+    if not cfg:
+        return []
+    return [instantiate(node) for node in cfg.values() if isinstance(node, DictConfig) and "_target_" in node]
+
+
+def log_hyperparameters(trainer: Trainer, model: LightningModule, cfg: DictConfig) -> None:
+    """Send the resolved config and the parameter counts to every logger."""
+    if not trainer.loggers:
+        return
+    params = {
+        "model/params_total": sum(p.numel() for p in model.parameters()),
+        "model/params_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+    hparams = {**OmegaConf.to_container(cfg, resolve=True), **params}
+    for logger in trainer.loggers:
+        logger.log_hyperparams(hparams)
+
+
+# --------------------------------------------------------------------------------------------- reporting
+def report_metrics(title: str, metrics: Mapping[str, float], baseline: Mapping[str, float]) -> None:
+    """Print test metrics next to the majority-class baseline."""
+    table = rich.table.Table(title=title)
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    table.add_column("majority baseline", justify="right")
+    for name in sorted(set(metrics) | set(baseline)):
+        model_value, base_value = metrics.get(name), baseline.get(name)
+        table.add_row(name, _fmt(model_value), _fmt(base_value))
+    rich.print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"

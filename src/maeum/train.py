@@ -1,0 +1,83 @@
+"""`maeum-train` / `python -m maeum.train`: seed, build everything from the config, fit, then test the best
+checkpoint next to the majority-class baseline.
+
+    python -m maeum.train                                 # the default: emotion classifier on the sample
+    python -m maeum.train experiment=emotion/sample_tiny  # a versioned experiment
+    python -m maeum.train -m trainer.max_epochs=1,2       # a Hydra multirun
+"""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from pytorch_lightning import seed_everything
+from pytorch_lightning.callbacks import LearningRateMonitor
+
+from maeum.callbacks import RunConfigCallback
+from maeum.paths import config_dir
+from maeum.runtime import (
+    extras,
+    instantiate_list,
+    log_hyperparameters,
+    report_metrics,
+    save_resolved_config,
+    task_wrapper,
+)
+
+log = logging.getLogger(__name__)
+
+
+@task_wrapper
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit and test the model that `cfg` describes; return the final metrics."""
+    save_resolved_config(cfg)
+    if cfg.get("seed") is not None:
+        seed_everything(cfg.seed, workers=True)
+
+    log.info("Instantiating datamodule <%s>", cfg.data._target_)
+    datamodule = instantiate(cfg.data)
+    log.info("Instantiating model <%s> on backbone %s", cfg.model._target_, cfg.model.get("backbone"))
+    model = instantiate(cfg.model, **datamodule.model_kwargs())
+
+    loggers = instantiate_list(cfg.get("logger"))
+    callbacks = instantiate_list(cfg.get("callbacks"))
+    if not loggers:  # LearningRateMonitor refuses to run without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, RunConfigCallback(cfg)], logger=loggers)
+    log_hyperparameters(trainer, model, cfg)
+
+    if cfg.get("train"):
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+
+    if cfg.get("test"):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if best:
+            log.info("Testing the best checkpoint %s", best)
+        else:
+            log.warning("No best checkpoint was saved; testing the current weights")
+        trainer.test(model=model, datamodule=datamodule, ckpt_path=best or None)
+        test_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        baseline = datamodule.majority_baseline("test")
+        for logger in trainer.loggers:
+            logger.log_metrics({f"test/majority_{k.split('/', 1)[1]}": v for k, v in baseline.items()})
+        report_metrics(f"test: {best or 'current weights'}", test_metrics, baseline)
+        metrics.update(test_metrics)
+        metrics.update({f"test/majority_{k.split('/', 1)[1]}": v for k, v in baseline.items()})
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    extras(cfg)
+    metrics = train(cfg)
+    if name := cfg.get("optimized_metric"):  # the objective of a hyperparameter sweep
+        return metrics.get(name)
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Shared fixtures: an isolated cache, offline W&B, and Hydra configs composed into tmp_path.
+
+Configs are composed the way lightning-hydra-template's tests do it: real `compose()`, with the paths
+that Hydra would fill at run time pointed at a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import maeum.runtime  # noqa: F401  (registers the ${maeum.*} resolvers)
+from maeum.paths import config_dir
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One fresh cache per test session (tiny backbones are built once), and W&B never goes online."""
+    saved = {k: os.environ.get(k) for k in ("MAEUM_CACHE_DIR", "WANDB_MODE", "WANDB_SILENT")}
+    os.environ["MAEUM_CACHE_DIR"] = str(tmp_path_factory.mktemp("maeum-cache"))
+    os.environ["WANDB_MODE"] = "offline"
+    os.environ["WANDB_SILENT"] = "true"
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def compose_config(config_name: str, run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose `conf/<config_name>.yaml` with its run directory (and logs) under `run_dir`."""
+    paths = [f"paths.root_dir={run_dir}", f"paths.log_dir={run_dir}/logs", f"paths.output_dir={run_dir}"]
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        return compose(config_name, overrides=[*paths, "extras.print_config=false", *overrides])
+
+
+@pytest.fixture
+def train_cfg(tmp_path: Path):
+    """Factory: `train_cfg(*overrides)` → a composed train config that writes under tmp_path."""
+    return lambda *overrides: compose_config("train", tmp_path, overrides)

@@ -1,0 +1,121 @@
+"""Offline backbones: KoBERT/KoGPT2 special ids, deterministic builds, loading, unreachable hub ids."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from maeum import backbones
+from maeum.backbones import (
+    KOBERT_SPECIAL_TOKENS,
+    KOGPT2_SPECIAL_TOKENS,
+    build_tiny,
+    load_model,
+    load_tokenizer,
+)
+from maeum.errors import BackboneError
+
+TEXT = "오늘 친구가 내 생일을 잊어버려서 너무 서운했어."
+
+
+def test_tiny_bert_keeps_kobert_special_ids() -> None:
+    tok = load_tokenizer("tiny_bert")
+    assert [tok.convert_tokens_to_ids(t) for t in KOBERT_SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
+    assert (tok.unk_token_id, tok.pad_token_id, tok.cls_token_id, tok.sep_token_id, tok.mask_token_id) == (
+        0,
+        1,
+        2,
+        3,
+        4,
+    )
+    batch = tok([TEXT, "기뻐"], padding=True)
+    ids, short = batch["input_ids"]
+    assert ids[0] == 2 and ids[-1] == 3 and 0 not in ids  # [CLS] pieces [SEP], every piece known
+    assert short[:3] != [2, 3] and short[-1] == 1 and tok.padding_side == "right"  # padded with [PAD]
+    assert batch["attention_mask"][1] == [int(i != 1) for i in short]
+    assert tok.decode(ids, skip_special_tokens=True) == TEXT
+
+
+def test_tiny_gpt2_keeps_kogpt2_special_ids() -> None:
+    tok = load_tokenizer("tiny_gpt2")
+    assert [tok.convert_tokens_to_ids(t) for t in KOGPT2_SPECIAL_TOKENS] == list(range(109))
+    named = {
+        t: tok.convert_tokens_to_ids(t) for t in ("<s>", "</s>", "<usr>", "<pad>", "<sys>", "<unk>", "<mask>")
+    }
+    assert named == {"<s>": 0, "</s>": 1, "<usr>": 2, "<pad>": 3, "<sys>": 4, "<unk>": 5, "<mask>": 6}
+    assert tok.convert_tokens_to_ids("<unused0>") == 9 and tok.convert_tokens_to_ids("<unused99>") == 108
+    assert tok.bos_token == tok.eos_token == "</s>" and tok.pad_token_id == 3
+    pieces = tok.tokenize(TEXT)
+    assert pieces[0].startswith("▁") and all("ì" not in p for p in pieces)  # Metaspace, not byte-level
+    assert tok.decode(tok(TEXT)["input_ids"]) == TEXT  # no bos/eos added, lossless round trip
+
+
+@pytest.mark.parametrize("name", ["tiny_bert", "tiny_gpt2"])
+def test_tiny_build_is_deterministic(name: str, tmp_path: Path) -> None:
+    first, second = build_tiny(name, tmp_path / "a"), build_tiny(name, tmp_path / "b")
+    for filename in ("tokenizer.json", "config.json", "model.safetensors"):
+        assert (first / filename).read_bytes() == (second / filename).read_bytes(), filename
+    assert load_tokenizer(str(first))(TEXT)["input_ids"] == load_tokenizer(str(second))(TEXT)["input_ids"]
+    assert build_tiny(name, tmp_path / "a") == first  # built once, then reused
+
+
+def test_tiny_build_leaves_the_global_rng_alone(tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_tiny("tiny_bert", tmp_path)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_local_directory_loads_like_the_name() -> None:
+    directory = str(build_tiny("tiny_gpt2"))
+    assert load_tokenizer(directory)(TEXT)["input_ids"] == load_tokenizer("tiny_gpt2")(TEXT)["input_ids"]
+    trained, fresh = (
+        load_model(directory, causal_lm=True),
+        load_model("tiny_gpt2", causal_lm=True, pretrained=False),
+    )
+    assert type(trained).__name__ == "GPT2LMHeadModel"
+    assert trained.config.vocab_size == len(load_tokenizer("tiny_gpt2"))
+    assert torch.equal(trained.lm_head.weight, load_model("tiny_gpt2", causal_lm=True).lm_head.weight)
+    assert not torch.equal(trained.transformer.h[0].mlp.c_fc.weight, fresh.transformer.h[0].mlp.c_fc.weight)
+
+
+def test_a_missing_local_directory_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such-model"
+    with pytest.raises(BackboneError, match="backbone directory not found") as err:
+        load_model(str(missing))
+    assert str(missing) in str(err.value)
+
+
+def test_unreachable_hub_fails_at_once_with_one_message(tmp_path: Path) -> None:
+    """`backbone=kobert` with no network: one message naming the id, in seconds, no stack trace."""
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": "http://127.0.0.1:9",  # nothing listens there: the hub is unreachable
+        "HF_HOME": str(tmp_path / "hf"),  # and nothing is cached
+    }
+    cmd = [sys.executable, "-m", "maeum.train", "backbone=kobert", "logger=csv", f"paths.root_dir={tmp_path}"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    elapsed = time.perf_counter() - start
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert elapsed < 30
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "skt/kobert-base-v1" in errors[0] and "backbone.name_or_path=" in errors[0]
+
+
+def test_hub_probe_is_not_used_for_tiny_or_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the hub was contacted")
+
+    monkeypatch.setattr(backbones.huggingface_hub, "model_info", fail)
+    assert backbones.resolve("tiny_bert")[1] is True
+    assert backbones.resolve(str(build_tiny("tiny_bert"))) == (str(build_tiny("tiny_bert")), True)

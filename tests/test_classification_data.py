@@ -1,0 +1,92 @@
+"""ClassificationDataModule: label vocabulary, cached tokenization, dynamic padding, majority baseline."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+
+from maeum.data.classification import ClassificationDataModule
+from maeum.data.readers import read_table
+from maeum.errors import DataError
+from maeum.paths import resource
+
+LABELS = ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]
+
+
+def datamodule(tmp_path: Path, path: Path | None = None, **kwargs: object) -> ClassificationDataModule:
+    options = {"labels": LABELS, "batch_size": 8, "val_fraction": 0.15, "test_fraction": 0.15, **kwargs}
+    return ClassificationDataModule(
+        reader=partial(read_table),
+        path=str(path or resource("emotion_sample.tsv")),
+        tokenizer="tiny_bert",
+        cache_dir=str(tmp_path / "cache"),
+        **options,
+    )
+
+
+def test_sample_corpus_has_six_balanced_emotions(tmp_path: Path) -> None:
+    dm = datamodule(tmp_path)
+    stats = dm.corpus.stats()
+    assert stats["labels"] == dict.fromkeys(LABELS, 40)
+    assert stats["splits"] == {"train": 168, "val": 36, "test": 36}
+    assert dm.model_kwargs() == {"labels": LABELS}
+
+
+def test_batches_are_padded_to_their_own_longest_row(tmp_path: Path) -> None:
+    dm = datamodule(tmp_path, max_length=64)
+    dm.prepare_data()
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    lengths = batch["attention_mask"].sum(dim=1)
+    assert batch["input_ids"].shape[1] == lengths.max() < 64
+    assert torch.equal(batch["attention_mask"].bool(), batch["input_ids"] != dm.tokenizer.pad_token_id)
+    assert batch["labels"].dtype == torch.long and batch["labels"].shape == (8,)
+
+
+def test_tokenization_is_cached_once_and_reused(tmp_path: Path) -> None:
+    dm = datamodule(tmp_path)
+    dm.prepare_data()
+    dm.setup("fit")
+    files = list((tmp_path / "cache").glob("*.npz"))
+    assert len(files) == 1  # prepare_data and setup agree on the key
+    stamp = files[0].stat().st_mtime_ns
+    again = datamodule(tmp_path)
+    again.setup("fit")
+    assert files[0].stat().st_mtime_ns == stamp
+    assert again.datasets["test"][0] == dm.datasets["test"][0]
+    datamodule(tmp_path, max_length=16).setup("fit")  # a different setting is a different entry
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+
+
+def test_long_texts_are_truncated_to_max_length(tmp_path: Path) -> None:
+    dm = datamodule(tmp_path, max_length=8)
+    dm.setup("fit")
+    assert max(len(dm.datasets["train"][i]["input_ids"]) for i in range(len(dm.datasets["train"]))) == 8
+
+
+def test_unknown_labels_are_listed_with_their_rows(tmp_path: Path) -> None:
+    path = tmp_path / "c.tsv"
+    path.write_text("text\tlabel\n기뻐\t기쁨\n무서워\t공포\n싫어\t혐오\n깜짝\t공포\n", encoding="utf-8")
+    with pytest.raises(DataError, match="3 rows carry labels outside") as err:
+        datamodule(tmp_path, path=path).corpus  # noqa: B018
+    assert "'공포' in rows 3, 5" in str(err.value) and "'혐오' in rows 4" in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_labels_default_to_the_sorted_names_found(tmp_path: Path) -> None:
+    path = tmp_path / "c.tsv"
+    path.write_text("text\tlabel\n좋아\t긍정\n별로\t부정\n최고\t긍정\n", encoding="utf-8")
+    assert datamodule(tmp_path, path=path, labels=None).labels == ["긍정", "부정"]
+
+
+def test_majority_baseline(tmp_path: Path) -> None:
+    path = tmp_path / "c.tsv"
+    rows = [f"긍정 문장 {i}\t긍정" for i in range(30)] + [f"부정 문장 {i}\t부정" for i in range(10)]
+    path.write_text("text\tlabel\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    dm = datamodule(tmp_path, path=path, labels=["긍정", "부정"], val_fraction=0.2, test_fraction=0.2)
+    baseline = dm.majority_baseline("test")
+    assert baseline["test/acc"] == pytest.approx(6 / 8)  # 6 긍정 + 2 부정 held out, always "긍정"
+    assert baseline["test/f1_macro"] == pytest.approx((2 * 6 / (6 + 8)) / 2)  # F1(긍정)=6/7, F1(부정)=0

@@ -1,0 +1,129 @@
+"""End-to-end: the main job beats its baseline, eval reproduces it, resume continues at the right epoch."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import compose_config
+from omegaconf import DictConfig
+
+from maeum.eval import evaluate
+from maeum.models.classifier import EmotionClassifier
+from maeum.train import train
+
+
+def trained_epochs(run_dir: Path) -> list[int]:
+    """Epochs that logged a training loss, from the run's CSV log."""
+    (metrics,) = run_dir.glob("csv/version_*/metrics.csv")
+    with metrics.open() as f:
+        return sorted({int(row["epoch"]) for row in csv.DictReader(f) if row.get("train/loss_epoch")})
+
+
+@pytest.fixture(scope="module")
+def main_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
+    """The main job exactly as `python -m maeum.train` runs it (CSV + offline W&B loggers included)."""
+    run_dir = tmp_path_factory.mktemp("main-run")
+    return run_dir, train(compose_config("train", run_dir))
+
+
+def test_main_job_beats_the_majority_baseline(main_run: tuple[Path, dict[str, float]]) -> None:
+    _, metrics = main_run
+    assert metrics["test/acc"] > metrics["test/majority_acc"] + 0.2
+    assert metrics["test/f1_macro"] > metrics["test/majority_f1_macro"] + 0.2
+
+
+def test_main_job_keeps_config_checkpoints_and_logs(main_run: tuple[Path, dict[str, float]]) -> None:
+    run_dir, _ = main_run
+    saved = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    assert "${" not in saved  # resolved
+    assert yaml.safe_load(saved)["data"]["labels"] == ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]
+    assert list(run_dir.glob("wandb/offline-run-*"))
+    (best,) = run_dir.glob("checkpoints/epoch_*.ckpt")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    best_state = torch.load(best, map_location="cpu", weights_only=True)  # plain data: safe to load
+    last_state = torch.load(last, map_location="cpu", weights_only=True)
+    assert last_state["epoch"] == max(trained_epochs(run_dir)) >= best_state["epoch"]
+    assert best_state["hyper_parameters"]["labels"] == ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]
+    assert best_state["maeum"]["config"]["model"]["_target_"] == "maeum.models.classifier.EmotionClassifier"
+
+
+def test_eval_reproduces_the_test_metrics(main_run: tuple[Path, dict[str, float]], tmp_path: Path) -> None:
+    run_dir, metrics = main_run
+    (best,) = run_dir.glob("checkpoints/epoch_*.ckpt")
+    again = evaluate(compose_config("eval", tmp_path, [f"ckpt_path={best}"]))
+    for name in ("test/acc", "test/f1_macro", "test/loss"):
+        assert again[name] == pytest.approx(metrics[name], abs=1e-6), name
+
+
+def test_resume_from_last_continues_at_the_next_epoch(train_cfg, tmp_path: Path) -> None:
+    quick = ["logger=csv", "callbacks.early_stopping.patience=100"]
+    first = train_cfg(*quick, "trainer.max_epochs=2")
+    train(first)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 1
+
+    resumed_dir = tmp_path / "resumed"
+    resumed = compose_config("train", resumed_dir, [*quick, "trainer.max_epochs=4", f"ckpt_path={last}"])
+    train(resumed)
+    assert trained_epochs(resumed_dir) == [2, 3]
+    state = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["epoch"] == 3
+    assert state["global_step"] == 2 * torch.load(last, weights_only=True)["global_step"]
+
+
+def test_the_encoder_trains_with_dropout_on(train_cfg) -> None:
+    cfg: DictConfig = train_cfg()
+    model = EmotionClassifier(backbone="tiny_bert", labels=["a", "b"], optimizer=cfg.model.optimizer)
+    assert all(module.training for module in model.modules())
+
+
+def test_optimizer_exempts_biases_and_norms_from_weight_decay(train_cfg) -> None:
+    cfg = train_cfg("debug=fdr")
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model, **datamodule.model_kwargs())
+    trainer = instantiate(cfg.trainer)
+    trainer.fit(model, datamodule=datamodule)
+    decay, no_decay = trainer.optimizers[0].param_groups
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    named = {id(p): n for n, p in model.named_parameters()}
+    assert all(p.ndim >= 2 for p in decay["params"])
+    assert {named[id(p)] for p in no_decay["params"]} >= {
+        "net.head.bias",
+        "net.encoder.embeddings.LayerNorm.weight",
+        "net.encoder.embeddings.LayerNorm.bias",
+    }
+    assert "net.encoder.embeddings.word_embeddings.weight" in {named[id(p)] for p in decay["params"]}
+    assert type(trainer.lr_scheduler_configs[0].scheduler).__name__ == "LambdaLR"
+
+
+def test_bad_data_path_ends_the_run_with_one_message(train_cfg, tmp_path: Path, caplog) -> None:
+    missing = tmp_path / "nope.tsv"
+    with pytest.raises(SystemExit) as exit_info:
+        train(train_cfg("logger=csv", f"data.path={missing}"))
+    assert exit_info.value.code == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [f"{missing}: file not found. Set data.path to an existing corpus file."]
+
+
+def test_multirun_runs_one_job_per_value(tmp_path: Path) -> None:
+    """`python -m maeum.train -m trainer.max_epochs=1,2`, run from tmp_path with the default sweep dir."""
+    cmd = [sys.executable, "-m", "maeum.train", "-m", "trainer.max_epochs=1,2", "logger=csv"]
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=os.environ.copy()
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    for job, epochs in (("0", [0]), ("1", [0, 1])):
+        assert trained_epochs(sweep / job) == epochs
+        config = yaml.safe_load((sweep / job / "config.yaml").read_text())
+        assert config["trainer"]["max_epochs"] == len(epochs)
+        assert config["paths"]["output_dir"] == str(sweep / job)
