@@ -6,6 +6,7 @@ that Hydra would fill at run time pointed at a temporary directory.
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from omegaconf import DictConfig
 
 import maeum.runtime  # noqa: F401  (registers the ${maeum.*} resolvers)
 from maeum.paths import config_dir
+from maeum.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -47,3 +49,17 @@ def compose_config(config_name: str, run_dir: Path, overrides: Sequence[str] = (
 def train_cfg(tmp_path: Path):
     """Factory: `train_cfg(*overrides)` → a composed train config that writes under tmp_path."""
     return lambda *overrides: compose_config("train", tmp_path, overrides)
+
+
+def trained_epochs(run_dir: Path) -> list[int]:
+    """Epochs that logged a training loss, from the run's CSV log."""
+    (metrics,) = run_dir.glob("csv/version_*/metrics.csv")
+    with metrics.open() as f:
+        return sorted({int(row["epoch"]) for row in csv.DictReader(f) if row.get("train/loss_epoch")})
+
+
+@pytest.fixture(scope="session")
+def main_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
+    """The main job exactly as `python -m maeum.train` runs it (CSV + offline W&B loggers included)."""
+    run_dir = tmp_path_factory.mktemp("main-run")
+    return run_dir, train(compose_config("train", run_dir))

@@ -10,12 +10,19 @@ import logging
 
 import hydra
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from maeum.callbacks import load_run_config
 from maeum.errors import MaeumError
 from maeum.paths import config_dir
-from maeum.runtime import extras, instantiate_list, report_metrics, save_resolved_config, task_wrapper
+from maeum.runtime import (
+    extras,
+    instantiate_list,
+    report_metrics,
+    require,
+    save_resolved_config,
+    task_wrapper,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +30,12 @@ log = logging.getLogger(__name__)
 @task_wrapper
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint `cfg.ckpt_path`; return its test metrics and the majority baseline."""
-    save_resolved_config(cfg)
+    require(cfg, ["ckpt_path"])
     run_cfg = load_run_config(cfg.ckpt_path)
+    with open_dict(cfg):  # a chosen `data=` interpolates the run's tokenizer (backbone) and split seed
+        cfg.backbone, cfg.seed = run_cfg.backbone, run_cfg.seed
+    extras(cfg)
+    save_resolved_config(cfg)
     datamodule = instantiate(cfg.data if cfg.get("data") else run_cfg.data)
     model_class = get_class(run_cfg.model._target_)
     model = model_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", pretrained=False)
@@ -42,7 +53,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
 def main(cfg: DictConfig) -> None:
-    extras(cfg)
     evaluate(cfg)
 
 

@@ -91,8 +91,21 @@ def _user_error(err: BaseException | None) -> MaeumError | None:
 
 
 # ---------------------------------------------------------------------------------------- config & extras
+def require(cfg: DictConfig, keys: list[str] | None = None) -> None:
+    """Refuse to start while a `???` setting is unset (`keys`, or anywhere in the config)."""
+    missing = sorted(
+        OmegaConf.missing_keys(cfg) if keys is None else (k for k in keys if OmegaConf.is_missing(cfg, k))
+    )
+    if missing:
+        raise MaeumError(
+            f"missing required setting{'s' * (len(missing) > 1)}: {', '.join(missing)}. "
+            f"Set it on the command line, e.g. `{missing[0]}=...`."
+        )
+
+
 def extras(cfg: DictConfig) -> None:
-    """Optional start-of-run utilities: silence warnings, print the config tree."""
+    """Start-of-run checks and utilities: refuse missing settings, silence warnings, print the config."""
+    require(cfg)
     options = cfg.get("extras") or {}
     if options.get("ignore_warnings"):
         warnings.filterwarnings("ignore")

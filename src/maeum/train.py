@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test the model that `cfg` describes; return the final metrics."""
+    extras(cfg)
     save_resolved_config(cfg)
     if cfg.get("seed") is not None:
         seed_everything(cfg.seed, workers=True)
@@ -72,7 +73,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    extras(cfg)
     metrics = train(cfg)
     if name := cfg.get("optimized_metric"):  # the objective of a hyperparameter sweep
         return metrics.get(name)

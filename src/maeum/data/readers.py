@@ -117,5 +117,5 @@ def _read_excel(path: Path, sheet: str | int) -> pd.DataFrame:
             raise DataError(f"{path}: no sheet '{sheet}' (sheets: {', '.join(sheets.sheet_names)}).")
         if isinstance(sheet, int) and not 0 <= sheet < len(sheets.sheet_names):
             raise DataError(f"{path}: no sheet number {sheet} (it has {len(sheets.sheet_names)}).")
-        frame = sheets.parse(sheet, dtype=str, keep_default_na=False)
+        frame = pd.read_excel(sheets, sheet_name=sheet, dtype=str, keep_default_na=False)
     return frame.fillna("")

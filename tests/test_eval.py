@@ -1,0 +1,63 @@
+"""maeum-eval: re-testing a checkpoint reproduces its metrics; wrong use gets one clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import compose_config
+
+from maeum.eval import evaluate
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    (best,) = run_dir.glob("checkpoints/epoch_*.ckpt")
+    return best
+
+
+@pytest.mark.parametrize("data", [None, "classify/sample"], ids=["data-from-checkpoint", "data-chosen"])
+def test_eval_reproduces_the_test_metrics(main_run, tmp_path: Path, data: str | None) -> None:
+    run_dir, metrics = main_run
+    overrides = [f"ckpt_path={best_checkpoint(run_dir)}", *([f"data={data}"] if data else [])]
+    again = evaluate(compose_config("eval", tmp_path, overrides))
+    for name in ("test/acc", "test/f1_macro", "test/loss"):
+        assert again[name] == pytest.approx(metrics[name], abs=1e-6), name
+    assert (tmp_path / "config.yaml").is_file()
+
+
+def test_eval_refuses_data_with_other_labels(main_run, tmp_path: Path, caplog) -> None:
+    run_dir, _ = main_run
+    corpus = tmp_path / "other.tsv"
+    corpus.write_text(
+        "text\tlabel\n" + "".join(f"문장 {i}\t{'긍정' if i % 2 else '부정'}\n" for i in range(20))
+    )
+    cfg = compose_config(
+        "eval",
+        tmp_path,
+        [
+            f"ckpt_path={best_checkpoint(run_dir)}",
+            "data=classify/sample",
+            f"data.path={corpus}",
+            "data.labels=null",
+        ],
+    )
+    with pytest.raises(SystemExit):
+        evaluate(cfg)
+    (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "differ from the data's ['긍정', '부정']" in error
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ([], "missing required setting: ckpt_path. Set it on the command line, e.g. `ckpt_path=...`."),
+        (["ckpt_path=/no/such.ckpt"], "checkpoint not found: /no/such.ckpt."),
+    ],
+    ids=["no-ckpt-path", "missing-file"],
+)
+def test_eval_without_a_checkpoint(tmp_path: Path, caplog, overrides: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate(compose_config("eval", tmp_path, overrides))
+    assert exit_info.value.code == 1
+    (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert error.startswith(message)
