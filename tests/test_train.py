@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -103,3 +104,17 @@ def test_multirun_runs_one_job_per_value(tmp_path: Path) -> None:
         config = yaml.safe_load((sweep / job / "config.yaml").read_text())
         assert config["trainer"]["max_epochs"] == len(epochs)
         assert config["paths"]["output_dir"] == str(sweep / job)
+
+
+def test_learning_rate_warms_up_over_ten_percent_then_decays(main_run: tuple[Path, dict[str, float]]) -> None:
+    """Linear warmup over 10% of all planned steps (30 epochs x 11 batches), then cosine decay."""
+    run_dir, _ = main_run
+    (metrics,) = run_dir.glob("csv/version_*/metrics.csv")
+    with metrics.open() as f:
+        lrs = [(int(r["step"]), float(r["lr-AdamW/pg1"])) for r in csv.DictReader(f) if r.get("lr-AdamW/pg1")]
+    peak_step, peak_lr = max(lrs, key=lambda s_lr: s_lr[1])
+    assert abs(peak_step - 33) <= 5  # logged every 5 steps
+    assert peak_lr == pytest.approx(2e-3, rel=0.05)  # backbone.lr of tiny_bert
+    assert lrs[0][1] < 0.2 * peak_lr and lrs[-1][1] < peak_lr
+    after = [lr for step, lr in lrs if step > peak_step]
+    assert after == sorted(after, reverse=True)

@@ -46,9 +46,10 @@ class EmotionClassifier(LightningModule):
     Args:
         backbone: name or path of the encoder (`maeum.backbones.load_model`).
         labels: label names; a label's id is its index.
-        optimizer: Hydra config of the optimizer (`_target_` + kwargs), see `maeum.models.optim`.
-        scheduler: `{name, warmup_ratio}` for `transformers.get_scheduler`, or `None` for a constant LR.
+        optimizer: `_partial_` Hydra config of the optimizer, see `maeum.models.optim`.
+        scheduler: `_partial_` Hydra config of the LR schedule, or `None` for a constant LR.
         dropout: dropout on the pooled output (0.5, as in the KoBERT recipes).
+        warmup_ratio: linear warmup over this fraction of all optimizer steps.
         pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway.
     """
 
@@ -59,6 +60,7 @@ class EmotionClassifier(LightningModule):
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None = None,
         dropout: float = 0.5,
+        warmup_ratio: float = 0.1,
         pretrained: bool = True,
     ) -> None:
         super().__init__()
@@ -125,7 +127,9 @@ class EmotionClassifier(LightningModule):
         return torch.softmax(self(**inputs), dim=-1)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        return configure_optimizers(self, self.hparams.optimizer, self.hparams.scheduler)
+        return configure_optimizers(
+            self, self.hparams.optimizer, self.hparams.scheduler, self.hparams.warmup_ratio
+        )
 
 
 def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -1,9 +1,9 @@
 """The optimizer and LR schedule that every maeum LightningModule uses, written once.
 
-The optimizer is a Hydra config (`_target_` plus kwargs, default AdamW); biases and normalisation
-weights (every parameter with fewer than 2 dimensions) get no weight decay. The schedule is any
-`transformers.get_scheduler` name, stepped every optimizer step, with linear warmup over `warmup_ratio`
-of all training steps.
+Both are `_partial_` Hydra configs. The optimizer (default AdamW) gets two parameter groups: biases and
+normalisation weights (every parameter with fewer than 2 dimensions) get no weight decay. The scheduler
+(default `transformers.get_scheduler`) is called with the warmup and total number of optimizer steps and
+stepped every step.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 
 from hydra.utils import instantiate
 from pytorch_lightning import LightningModule
-from transformers import get_scheduler
 
 
 def param_groups(module: LightningModule) -> list[dict[str, Any]]:
@@ -26,19 +25,17 @@ def param_groups(module: LightningModule) -> list[dict[str, Any]]:
 
 
 def configure_optimizers(
-    module: LightningModule, optimizer: Mapping[str, Any], scheduler: Mapping[str, Any] | None
+    module: LightningModule,
+    optimizer: Mapping[str, Any],
+    scheduler: Mapping[str, Any] | None,
+    warmup_ratio: float = 0.0,
 ) -> dict[str, Any]:
-    """`LightningModule.configure_optimizers` for an optimizer config and an optional schedule config."""
-    # As a partial, so that Hydra does not turn the parameter groups into configs.
-    opt = instantiate({**optimizer, "_partial_": True})(param_groups(module))
+    """`LightningModule.configure_optimizers` from partial optimizer and (optional) scheduler configs."""
+    opt = instantiate(optimizer)(param_groups(module))
     if not scheduler:
         return {"optimizer": opt}
     total = module.trainer.estimated_stepping_batches
-    sched = get_scheduler(
-        scheduler["name"],
-        optimizer=opt,
-        num_warmup_steps=int(scheduler.get("warmup_ratio", 0.0) * total),
-        num_training_steps=total,
-        scheduler_specific_kwargs=scheduler.get("kwargs"),
+    sched = instantiate(scheduler)(
+        optimizer=opt, num_warmup_steps=int(warmup_ratio * total), num_training_steps=total
     )
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
