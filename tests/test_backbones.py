@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED_DATA
 
 from maeum import backbones
 from maeum.backbones import (
@@ -24,6 +26,14 @@ from maeum.errors import BackboneError
 TEXT = "오늘 친구가 내 생일을 잊어버려서 너무 서운했어."
 
 
+def test_tiny_bert_is_saved_in_kobert_format() -> None:
+    directory = build_tiny("tiny_bert")
+    assert (directory / "spiece.model").is_file()
+    assert (
+        json.loads((directory / "tokenizer_config.json").read_text())["tokenizer_class"] == "KoBERTTokenizer"
+    )
+
+
 def test_tiny_bert_keeps_kobert_special_ids() -> None:
     tok = load_tokenizer("tiny_bert")
     assert [tok.convert_tokens_to_ids(t) for t in KOBERT_SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
@@ -36,6 +46,7 @@ def test_tiny_bert_keeps_kobert_special_ids() -> None:
     )
     batch = tok([TEXT, "기뻐"], padding=True)
     ids, short = batch["input_ids"]
+    assert batch["token_type_ids"] == [[0] * len(ids)] * 2
     assert ids[0] == 2 and ids[-1] == 3 and 0 not in ids  # [CLS] pieces [SEP], every piece known
     assert short[:3] != [2, 3] and short[-1] == 1 and tok.padding_side == "right"  # padded with [PAD]
     assert batch["attention_mask"][1] == [int(i != 1) for i in short]
@@ -59,7 +70,9 @@ def test_tiny_gpt2_keeps_kogpt2_special_ids() -> None:
 @pytest.mark.parametrize("name", ["tiny_bert", "tiny_gpt2"])
 def test_tiny_build_is_deterministic(name: str, tmp_path: Path) -> None:
     first, second = build_tiny(name, tmp_path / "a"), build_tiny(name, tmp_path / "b")
-    for filename in ("tokenizer.json", "config.json", "model.safetensors"):
+    files = sorted(p.name for p in first.iterdir())
+    assert files == sorted(p.name for p in second.iterdir()) and "model.safetensors" in files
+    for filename in files:
         assert (first / filename).read_bytes() == (second / filename).read_bytes(), filename
     assert load_tokenizer(str(first))(TEXT)["input_ids"] == load_tokenizer(str(second))(TEXT)["input_ids"]
     assert build_tiny(name, tmp_path / "a") == first  # built once, then reused
@@ -119,3 +132,33 @@ def test_hub_probe_is_not_used_for_tiny_or_local(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(backbones.huggingface_hub, "model_info", fail)
     assert backbones.resolve("tiny_bert")[1] is True
     assert backbones.resolve(str(build_tiny("tiny_bert"))) == (str(build_tiny("tiny_bert")), True)
+
+
+KOBERT_DIR = SHARED_DATA / "kobert-tokenizer"
+needs_kobert = pytest.mark.skipif(
+    not (KOBERT_DIR / "spiece.model").is_file(), reason=f"the real KoBERT tokenizer is not at {KOBERT_DIR}"
+)
+
+
+@needs_kobert
+def test_real_kobert_tokenizer_gives_kobert_ids() -> None:
+    tok = load_tokenizer(str(KOBERT_DIR))
+    assert tok.is_fast and len(tok) == 8002
+    batch = tok(["한국어 모델을 공유합니다.", "한국어"], padding=True)
+    assert batch["input_ids"][0] == [2, 4958, 6855, 2046, 7088, 1050, 7843, 54, 3]
+    assert batch["input_ids"][1] == [2, 4958, 6855, 3, 1, 1, 1, 1, 1]  # [SEP] then right padding with [PAD]
+    assert batch["token_type_ids"] == [[0] * 9] * 2
+    assert batch["attention_mask"][1] == [1, 1, 1, 1, 0, 0, 0, 0, 0]
+
+
+@needs_kobert
+def test_real_kobert_fast_tokenizer_agrees_with_sentencepiece() -> None:
+    """The fast path against sentencepiece itself, on 2,000 real NSMC reviews."""
+    import sentencepiece
+
+    reviews = (SHARED_DATA / "nsmc" / "ratings_test.txt").read_text(encoding="utf-8").splitlines()[1:2001]
+    texts = [line.split("\t")[1] for line in reviews]
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(KOBERT_DIR / "spiece.model"))
+    fast = load_tokenizer(str(KOBERT_DIR))(texts, add_special_tokens=False)["input_ids"]
+    agree = sum(a == b for a, b in zip(sp.encode(texts), fast, strict=True)) / len(texts)
+    assert agree >= 0.99  # the rest: ties on runs of dots, and unknown characters

@@ -10,6 +10,13 @@
 * a Hugging Face Hub id. When the hub cannot be reached and nothing is cached, loading fails at once with
   one message that names the id and says how to point maeum at a local copy, instead of a minute of retries.
 
+KoBERT's quirk lives here too: `skt/kobert-base-v1` ships a sentencepiece `spiece.model` and names
+`KoBERTTokenizer`, a class transformers does not have (AutoTokenizer fails; XLNetTokenizer appends
+`[SEP] [CLS]` and pads on the left). Such a directory gets a fast tokenizer built from the sentencepiece
+model itself: its pieces, scores and normalisation charmap, with the BERT template `[CLS] pieces [SEP]`,
+right padding with `[PAD]` and `token_type_ids` of 0. `tiny_bert` is saved in exactly this format, so the
+offline tests exercise the path that the real KoBERT takes.
+
 The architecture differences between the two stand-ins are data (`TinySpec`), not code.
 """
 
@@ -32,7 +39,8 @@ import sentencepiece
 import tokenizers
 import torch
 import transformers
-from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
+from sentencepiece import sentencepiece_model_pb2
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
     AutoConfig,
@@ -49,7 +57,7 @@ from maeum.paths import cache_dir, resource
 
 log = logging.getLogger(__name__)
 
-BUILD_VERSION = 1  # bump when the build recipe changes; it is part of the cache key
+BUILD_VERSION = 2  # bump when the build recipe changes; it is part of the cache key
 HUB_TIMEOUT_S = 10.0
 
 # skt/kobert-base-v1: sentencepiece unigram vocabulary, BERT-style template.
@@ -74,10 +82,9 @@ class TinySpec:
     """Recipe for one tiny offline backbone: tokenizer algorithm, special tokens and model shape."""
 
     mimics: str  # the hub checkpoint whose tokens and ids it copies
-    tokenizer_model: str  # "unigram" (sentencepiece-style, like KoBERT) or "bpe" (like KoGPT2)
+    tokenizer_model: str  # "sentencepiece" (KoBERT's spiece.model format) or "bpe" (KoGPT2's tokenizer.json)
     special_tokens: tuple[str, ...]  # trained first, so they get ids 0..n-1 in this order
     roles: dict[str, str]  # unk_token, pad_token, ... as PreTrainedTokenizerFast kwargs
-    template: str | None  # post-processor template for one sequence, e.g. "[CLS] $A [SEP]"
     vocab_size: int
     model_type: str
     causal_lm: bool
@@ -88,7 +95,7 @@ class TinySpec:
 TINY_SPECS: dict[str, TinySpec] = {
     "tiny_bert": TinySpec(
         mimics="skt/kobert-base-v1",
-        tokenizer_model="unigram",
+        tokenizer_model="sentencepiece",
         special_tokens=KOBERT_SPECIAL_TOKENS,
         roles={
             "unk_token": "[UNK]",
@@ -97,7 +104,6 @@ TINY_SPECS: dict[str, TinySpec] = {
             "sep_token": "[SEP]",
             "mask_token": "[MASK]",
         },
-        template="[CLS] $A [SEP]",
         vocab_size=3000,
         model_type="bert",
         causal_lm=False,
@@ -123,7 +129,6 @@ TINY_SPECS: dict[str, TinySpec] = {
             "pad_token": "<pad>",
             "mask_token": "<mask>",
         },
-        template=None,
         vocab_size=3000,
         model_type="gpt2",
         causal_lm=True,
@@ -140,6 +145,7 @@ TINY_SPECS: dict[str, TinySpec] = {
     ),
 }
 SAMPLE_FILES = ("emotion_sample.tsv", "dialogue_sample.jsonl")
+Piece = sentencepiece_model_pb2.ModelProto.SentencePiece.Type
 
 
 # ----------------------------------------------------------------------------------------------- public API
@@ -147,9 +153,63 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     """Tokenizer for `tiny_bert`, `tiny_gpt2`, a local directory or a hub id."""
     source, local_only = resolve(name_or_path)
     try:
+        config_file = _fetch(source, "tokenizer_config.json", local_only)
+        config = json.loads(config_file.read_text(encoding="utf-8")) if config_file else {}
+        if config.get("tokenizer_class") == "KoBERTTokenizer":
+            spiece = _fetch(source, "spiece.model", local_only)
+            if spiece is None:
+                raise BackboneError(f"'{name_or_path}' names KoBERTTokenizer but has no spiece.model")
+            return kobert_tokenizer(spiece, config)
         return AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     except (OSError, ValueError) as err:
         raise BackboneError(f"could not load a tokenizer from '{name_or_path}': {err}") from err
+
+
+def kobert_tokenizer(spiece: Path, config: dict[str, Any] | None = None) -> PreTrainedTokenizerFast:
+    """A fast BERT-style tokenizer for a KoBERT `spiece.model` (see the module docstring)."""
+    config = config or {}
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(spiece.read_bytes())
+    roles = {
+        role: _token_text(config.get(role, default))
+        for role, default in (
+            ("unk_token", "[UNK]"),
+            ("pad_token", "[PAD]"),
+            ("cls_token", "[CLS]"),
+            ("sep_token", "[SEP]"),
+            ("mask_token", "[MASK]"),
+        )
+    }
+    tok = Tokenizer(
+        models.Unigram(
+            [(p.piece, p.score) for p in proto.pieces],
+            unk_id=proto.trainer_spec.unk_id,
+            byte_fallback=proto.trainer_spec.byte_fallback,
+        )
+    )
+    charsmap = proto.normalizer_spec.precompiled_charsmap  # sentencepiece's own nmt_nfkc tables
+    tok.normalizer = normalizers.Sequence(
+        [*([normalizers.Precompiled(charsmap)] if charsmap else []), normalizers.Replace(Regex(" {2,}"), " ")]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    special = {Piece.UNKNOWN, Piece.CONTROL, Piece.USER_DEFINED}
+    tok.add_special_tokens([p.piece for p in proto.pieces if p.type in special])
+    cls, sep = roles["cls_token"], roles["sep_token"]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{cls} $A {sep}",
+        pair=f"{cls} $A {sep} $B:1 {sep}:1",
+        special_tokens=[(cls, tok.token_to_id(cls)), (sep, tok.token_to_id(sep))],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=cls,
+        eos_token=sep,
+        model_max_length=config.get("model_max_length", 512),
+        padding_side="right",
+        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+        **roles,
+    )
 
 
 def load_model(
@@ -201,9 +261,9 @@ def build_tiny(name: str, root: Path | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        tokenizer = _train_tokenizer(spec, texts)
-        tokenizer.save_pretrained(tmp)
-        config = AutoConfig.for_model(spec.model_type, vocab_size=len(tokenizer), **spec.model_config)
+        _save_tokenizer(spec, texts, tmp)
+        vocab_size = len(load_tokenizer(str(tmp)))  # read back through the path users take
+        config = AutoConfig.for_model(spec.model_type, vocab_size=vocab_size, **spec.model_config)
         auto_class = AutoModelForCausalLM if spec.causal_lm else AutoModel
         with torch.random.fork_rng(devices=[]):  # deterministic weights, caller's RNG left untouched
             torch.manual_seed(0)
@@ -234,30 +294,34 @@ def _fingerprint(spec: TinySpec, texts: list[str]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _train_tokenizer(spec: TinySpec, texts: list[str]) -> PreTrainedTokenizerFast:
+def _save_tokenizer(spec: TinySpec, texts: list[str], out: Path) -> None:
+    """Train a tiny backbone's tokenizer and save it in the format of the model it stands in for."""
+    out.mkdir(parents=True, exist_ok=True)
+    if spec.tokenizer_model == "sentencepiece":  # KoBERT: spiece.model + a config naming KoBERTTokenizer
+        (out / "spiece.model").write_bytes(_train_sentencepiece(spec, texts))
+        config = {
+            "tokenizer_class": "KoBERTTokenizer",
+            "model_max_length": spec.model_max_length,
+            **spec.roles,
+        }
+        (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        return
+    # KoGPT2: character-level BPE over Metaspace words, in tokenizer.json
     special = list(spec.special_tokens)
-    if spec.tokenizer_model == "unigram":
-        tok = Tokenizer(models.Unigram(_train_sentencepiece(spec, texts), unk_id=0, byte_fallback=False))
-        tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
-    else:
-        tok = Tokenizer(models.BPE(unk_token=spec.roles["unk_token"]))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()  # "▁word" pieces, before any BPE training
+    tok = Tokenizer(models.BPE(unk_token=spec.roles["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()  # "▁word" pieces, before training
     tok.decoder = decoders.Metaspace()
-    if spec.tokenizer_model == "bpe":  # KoGPT2's character-level BPE over Metaspace words
-        trainer = trainers.BpeTrainer(vocab_size=spec.vocab_size, special_tokens=special, show_progress=False)
-        tok.train_from_iterator(texts, trainer, length=len(texts))
-    tok.add_special_tokens(special)
-    if spec.template:
-        tok.post_processor = processors.TemplateProcessing(
-            single=spec.template,
-            special_tokens=[(t, tok.token_to_id(t)) for t in special if t in spec.template],
-        )
+    trainer = trainers.BpeTrainer(vocab_size=spec.vocab_size, special_tokens=special, show_progress=False)
+    tok.train_from_iterator(texts, trainer, length=len(texts))
     assert [tok.token_to_id(t) for t in special] == list(range(len(special))), "special ids moved"
-    return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=spec.model_max_length, **spec.roles)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, model_max_length=spec.model_max_length, **spec.roles
+    )
+    tokenizer.save_pretrained(out)
 
 
-def _train_sentencepiece(spec: TinySpec, texts: list[str]) -> list[tuple[str, float]]:
-    """(piece, score) of a sentencepiece unigram model trained like KoBERT's `spiece.model`.
+def _train_sentencepiece(spec: TinySpec, texts: list[str]) -> bytes:
+    """A sentencepiece unigram model trained like KoBERT's: specials first at ids 0..4, nmt_nfkc.
 
     sentencepiece rather than the `tokenizers` unigram trainer, because the latter orders rare characters
     differently from run to run, so its ids are not reproducible.
@@ -284,8 +348,23 @@ def _train_sentencepiece(spec: TinySpec, texts: list[str]) -> list[tuple[str, fl
         user_defined_symbols=user,
         minloglevel=2,
     )
-    sp = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
-    return [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+    return model.getvalue()
+
+
+def _fetch(source: str, filename: str, local_only: bool) -> Path | None:
+    """`filename` from a local directory or a hub repo (downloaded and cached), or None if it has none."""
+    if Path(source).is_dir():
+        path = Path(source) / filename
+        return path if path.is_file() else None
+    try:
+        return Path(huggingface_hub.hf_hub_download(source, filename, local_files_only=local_only))
+    except EntryNotFoundError:
+        return None
+
+
+def _token_text(token: str | dict[str, Any]) -> str:
+    """A special token from tokenizer_config.json, written either as text or as a serialised AddedToken."""
+    return token["content"] if isinstance(token, dict) else token
 
 
 def _looks_like_path(name: str) -> bool:

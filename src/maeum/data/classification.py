@@ -138,7 +138,8 @@ class ClassificationDataModule(LightningDataModule):
         )
         corpus = Corpus(read=read, labels=labels, label_ids=label_ids, split=split)
         log.info("%s; %d duplicate rows kept within one split", read.summary(), split.duplicate_rows)
-        log.info("Splits %s, labels %s", corpus.stats()["splits"], corpus.stats()["labels"])
+        stats = corpus.stats()
+        log.info("Splits %s, labels %s", stats["splits"], stats["labels"])
         if split.conflicting_groups:
             log.warning("%d duplicated texts carry different labels", split.conflicting_groups)
         return corpus
