@@ -90,3 +90,28 @@ def test_majority_baseline(tmp_path: Path) -> None:
     baseline = dm.majority_baseline("test")
     assert baseline["test/acc"] == pytest.approx(6 / 8)  # 6 긍정 + 2 부정 held out, always "긍정"
     assert baseline["test/f1_macro"] == pytest.approx((2 * 6 / (6 + 8)) / 2)  # F1(긍정)=6/7, F1(부정)=0
+
+
+def write_tsv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{lab}\n" for t, lab in rows), encoding="utf-8")
+    return path
+
+
+def test_official_test_file_replaces_the_internal_test_split_without_leaks(tmp_path: Path) -> None:
+    train = write_tsv(tmp_path / "train.tsv", [(f"문장 {i}", "긍정" if i % 2 else "부정") for i in range(40)])
+    test = write_tsv(tmp_path / "test.tsv", [("문장  3", "긍정"), ("새 문장", "부정"), ("문장 4 ", "부정")])
+    dm = datamodule(tmp_path, path=train, test_path=str(test), labels=["부정", "긍정"], val_fraction=0.25)
+    stats = dm.corpus.stats()
+    assert stats["dropped"] == {"train text also in a held-out split file": 2}  # 문장 3 and 문장 4
+    assert stats["splits"] == {"train": 28, "val": 10, "test": 3}
+    test_texts = {dm.corpus.examples[i].text for i in dm.corpus.indices["test"]}
+    assert test_texts == {"문장  3", "새 문장", "문장 4"}
+    assert stats["rows_read"] == 43 and stats["rows_kept"] == 41
+
+
+def test_unknown_label_in_an_official_split_names_that_file(tmp_path: Path) -> None:
+    train = write_tsv(tmp_path / "train.tsv", [("좋아", "긍정"), ("싫어", "부정")])
+    val = write_tsv(tmp_path / "val.tsv", [("몰라", "중립")])
+    with pytest.raises(DataError, match="'중립' in rows 2") as err:
+        datamodule(tmp_path, path=train, val_path=str(val), labels=["부정", "긍정"]).corpus  # noqa: B018
+    assert str(val) in str(err.value)

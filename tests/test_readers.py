@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from functools import partial
 from pathlib import Path
 
+import corpus_fixtures as fx
 import pandas as pd
 import pytest
 
-from maeum.data.readers import read_table
+from maeum.data.readers import read_aihub_emotion, read_table
 from maeum.errors import DataError
 
 
@@ -93,3 +96,87 @@ def test_unknown_extension(tmp_path: Path) -> None:
     path = write(tmp_path / "corpus.json", "[]")
     with pytest.raises(DataError, match=r"unknown file type '\.json'"):
         read_table(path)
+
+
+# ------------------------------------------------------------------------------- the real corpora's schemas
+AIHUB_MAJOR = ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]
+AIHUB_FIRST = [row[3][0] for row in fx.AIHUB_ROWS[:6]]
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        fx.aihub_new_xlsx,
+        partial(fx.aihub_new_xlsx, index_column=True),
+        fx.aihub_old_xlsx,
+        fx.aihub_json,
+        fx.aihub_cp949_csv,
+    ],
+    ids=["new-xlsx", "new-xlsx-with-index", "old-xlsx", "json", "cp949-csv"],
+)
+def test_aihub_emotion_every_release(tmp_path: Path, write) -> None:
+    suffix = {"aihub_json": ".json", "aihub_cp949_csv": ".csv"}.get(getattr(write, "__name__", ""), ".xlsx")
+    path = write(tmp_path / f"감성대화말뭉치{suffix}")
+    result = read_aihub_emotion(path)
+    assert [e.label for e in result.examples] == AIHUB_MAJOR
+    assert [e.text for e in result.examples] == AIHUB_FIRST
+    assert result.rows_read == 7 and result.dropped == {"empty text": 1}
+
+    joined = read_aihub_emotion(path, text="all_human").examples
+    assert joined[0].text == " ".join(fx.AIHUB_ROWS[0][3])
+    assert joined[1].text == " ".join(t for t in fx.AIHUB_ROWS[1][3] if t)
+    minor = [e.label for e in read_aihub_emotion(path, label="minor").examples]
+    expected = [row[2 if path.suffix == ".json" else 1] for row in fx.AIHUB_ROWS[:6]]
+    assert minor == expected
+
+
+def test_aihub_json_with_a_broken_record_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(
+        json.dumps([{"profile": {"emotion": {"type": "E10"}}, "talk": {"content": {}}}, {"talk": {}}])
+    )
+    with pytest.raises(DataError, match=r"record 2 lacks profile\.emotion\.type"):
+        read_aihub_emotion(path)
+
+
+@pytest.mark.parametrize(
+    ("write", "reader_args", "labels"),
+    [
+        (fx.single_turn_xlsx, {"text_column": "Sentence", "label_column": "Emotion"}, 8),
+        (
+            fx.nsmc_tsv,
+            {"text_column": "document", "label_column": "label", "label_names": {0: "부정", 1: "긍정"}},
+            4,
+        ),
+        (
+            fx.chatbotdata_csv,
+            {
+                "text_column": "Q",
+                "label_column": "label",
+                "label_names": {0: "일상다반사", 1: "이별(부정)", 2: "사랑(긍정)"},
+            },
+            4,
+        ),
+        (fx.wellness_xlsx, {"text_column": "유저", "label_column": "구분"}, 4),
+    ],
+    ids=["single_turn_emotion", "nsmc", "chatbotdata", "wellness"],
+)
+def test_other_corpora_through_read_table(tmp_path: Path, write, reader_args: dict, labels: int) -> None:
+    suffix = {"nsmc_tsv": ".txt", "chatbotdata_csv": ".csv"}.get(write.__name__, ".xlsx")
+    result = read_table(write(tmp_path / f"corpus{suffix}"), **reader_args)
+    assert len(result.examples) == labels
+    if write is fx.nsmc_tsv:  # an empty document is dropped; quotes inside a TSV field are text
+        assert result.dropped == {"empty text": 1}
+        assert [e.label for e in result.examples] == ["긍정", "부정", "부정", "긍정"]
+        assert result.examples[1].text == '"뭐야 이 평점들은.... 나쁘진 않지만'
+    if write is fx.chatbotdata_csv:
+        assert [e.label for e in result.examples] == ["일상다반사", "이별(부정)", "이별(부정)", "사랑(긍정)"]
+    if write is fx.wellness_xlsx:
+        assert result.examples[3].label == "증상/불면"
+
+
+def test_a_file_with_the_wrong_schema_points_at_the_right_reader(tmp_path: Path) -> None:
+    path = fx.single_turn_xlsx(tmp_path / "single.xlsx")
+    with pytest.raises(DataError, match=r"no label column .감정_대분류. .*Sentence, Emotion") as err:
+        read_aihub_emotion(path)
+    assert str(path) in str(err.value)

@@ -23,8 +23,8 @@ from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from maeum.backbones import load_tokenizer
 from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
-from maeum.data.records import ReadResult
-from maeum.data.splits import SPLITS, SplitResult, group_split
+from maeum.data.records import Example, ReadResult
+from maeum.data.splits import SPLITS, assemble_splits
 from maeum.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -34,24 +34,27 @@ log = logging.getLogger(__name__)
 class Corpus:
     """A read, validated and split corpus: everything that does not depend on the tokenizer."""
 
-    read: ReadResult
+    examples: list[Example]
     labels: list[str]  # label vocabulary; a label's id is its index
     label_ids: np.ndarray  # one per example
-    split: SplitResult
+    indices: dict[str, list[int]]  # split name -> rows of `examples`
+    rows_read: int
+    dropped: Counter[str]  # reason -> rows
+    duplicate_rows: int  # rows whose text repeats an earlier one (kept, always in the same split)
 
     @property
     def texts(self) -> list[str]:
-        return [e.text for e in self.read.examples]
+        return [e.text for e in self.examples]
 
     def stats(self) -> dict[str, object]:
         counts = Counter(self.labels[i] for i in self.label_ids)
         return {
-            "rows_read": self.read.rows_read,
-            "rows_kept": len(self.read.examples),
-            "dropped": dict(self.read.dropped),
-            "duplicate_rows": self.split.duplicate_rows,
+            "rows_read": self.rows_read,
+            "rows_kept": len(self.examples),
+            "dropped": dict(self.dropped),
+            "duplicate_rows": self.duplicate_rows,
             "labels": {name: counts[name] for name in self.labels},
-            "splits": {name: len(idx) for name, idx in self.split.indices.items()},
+            "splits": {name: len(idx) for name, idx in self.indices.items()},
         }
 
 
@@ -74,11 +77,12 @@ class ClassificationDataModule(LightningDataModule):
 
     Args:
         reader: callable `reader(path) -> ReadResult`, usually a `_partial_` from the data config.
-        path: the corpus file.
+        path: the corpus file (the train split, and val/test unless given below).
+        val_path, test_path: official split files; each replaces the internal split for its stage.
         tokenizer: backbone name or path, as accepted by `maeum.backbones.load_tokenizer`.
         labels: fixed label order. A label outside it is an error; `None` takes the sorted labels found.
         max_length: token budget per text, special tokens included; longer texts are truncated.
-        val_fraction, test_fraction, seed: the deterministic group split (`maeum.data.splits`).
+        val_fraction, test_fraction, seed: the deterministic group split of `path` (`maeum.data.splits`).
         cache_dir: where token ids are cached; `None` disables the cache.
     """
 
@@ -87,6 +91,8 @@ class ClassificationDataModule(LightningDataModule):
         reader: Callable[[str], ReadResult],
         path: str,
         tokenizer: str,
+        val_path: str | None = None,
+        test_path: str | None = None,
         labels: Sequence[str] | None = None,
         max_length: int = 64,
         batch_size: int = 32,
@@ -100,6 +106,7 @@ class ClassificationDataModule(LightningDataModule):
     ) -> None:
         super().__init__()
         self.reader, self.path, self.tokenizer_name = reader, path, tokenizer
+        self.val_path, self.test_path = val_path, test_path
         self.fixed_labels = list(labels) if labels is not None else None
         self.max_length = max_length
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
@@ -125,42 +132,52 @@ class ClassificationDataModule(LightningDataModule):
         return {"labels": self.labels}
 
     def _load_corpus(self) -> Corpus:
-        read = self.reader(self.path)
-        labels = self._label_vocabulary(read)
-        index = {name: i for i, name in enumerate(labels)}
-        label_ids = np.array([index[e.label] for e in read.examples], dtype=np.int64)
-        split = group_split(
-            [e.text for e in read.examples],
-            [e.label for e in read.examples],
+        paths = {"train": self.path, "val": self.val_path, "test": self.test_path}
+        reads = {split: self.reader(path) for split, path in paths.items() if path}
+        labels = self._label_vocabulary(list(reads.values()))
+        splits = assemble_splits(
+            {split: read.examples for split, read in reads.items()},
             val_fraction=self.val_fraction,
             test_fraction=self.test_fraction,
             seed=self.seed,
         )
-        corpus = Corpus(read=read, labels=labels, label_ids=label_ids, split=split)
-        log.info("%s; %d duplicate rows kept within one split", read.summary(), split.duplicate_rows)
+        index = {name: i for i, name in enumerate(labels)}
+        corpus = Corpus(
+            examples=splits.examples,
+            labels=labels,
+            label_ids=np.array([index[e.label] for e in splits.examples], dtype=np.int64),
+            indices=splits.indices,
+            rows_read=sum(read.rows_read for read in reads.values()),
+            dropped=sum((read.dropped for read in reads.values()), splits.dropped),
+            duplicate_rows=splits.duplicate_rows,
+        )
+        for read in reads.values():
+            log.info("%s", read.summary())
         stats = corpus.stats()
+        log.info("Kept %d rows (%d duplicate rows kept within one split); dropped %s", stats["rows_kept"],
+                 splits.duplicate_rows, stats["dropped"] or "none")  # fmt: skip
         log.info("Splits %s, labels %s", stats["splits"], stats["labels"])
-        if split.conflicting_groups:
-            log.warning("%d duplicated texts carry different labels", split.conflicting_groups)
+        if splits.conflicting_groups:
+            log.warning("%d duplicated texts carry different labels", splits.conflicting_groups)
         return corpus
 
-    def _label_vocabulary(self, read: ReadResult) -> list[str]:
-        found = {e.label for e in read.examples}
+    def _label_vocabulary(self, reads: list[ReadResult]) -> list[str]:
+        found = {e.label for read in reads for e in read.examples}
         if self.fixed_labels is None:
             return sorted(found)
-        unknown = found - set(self.fixed_labels)
-        if unknown:
+        for read in reads:
             rows: dict[str, list[int]] = defaultdict(list)
             for e in read.examples:
-                if e.label in unknown:
+                if e.label not in self.fixed_labels:
                     rows[e.label].append(e.row)
-            detail = "; ".join(f"'{lab}' in rows {_first(rows[lab])}" for lab in sorted(unknown))
-            raise DataError(
-                f"{read.path}: {sum(map(len, rows.values()))} rows carry labels outside data.labels "
-                f"{self.fixed_labels}: {detail}. Fix those rows, or add the labels to data.labels."
-            )
+            if rows:
+                detail = "; ".join(f"'{lab}' in rows {_first(rows[lab])}" for lab in sorted(rows))
+                raise DataError(
+                    f"{read.path}: {sum(map(len, rows.values()))} rows carry labels outside data.labels "
+                    f"{self.fixed_labels}: {detail}. Fix those rows, or add the labels to data.labels."
+                )
         if missing := [lab for lab in self.fixed_labels if lab not in found]:
-            log.warning("%s: labels %s never occur", read.path, missing)
+            log.warning("Labels %s never occur in the data", missing)
         return list(self.fixed_labels)
 
     # -------------------------------------------------------------------------------------------- tokens
@@ -196,9 +213,7 @@ class ClassificationDataModule(LightningDataModule):
                 self.max_length,
             )
         for name in SPLITS:
-            self.datasets[name] = EncodedDataset(
-                input_ids, self.corpus.label_ids, self.corpus.split.indices[name]
-            )
+            self.datasets[name] = EncodedDataset(input_ids, self.corpus.label_ids, self.corpus.indices[name])
 
     # ------------------------------------------------------------------------------------------- loaders
     def _loader(self, split: str, *, train: bool = False) -> DataLoader:
@@ -225,7 +240,7 @@ class ClassificationDataModule(LightningDataModule):
     def majority_baseline(self, split: str = "test") -> dict[str, float]:
         """Metrics of always predicting the most frequent training label, computed like the model's."""
         y = self.corpus.label_ids
-        indices = self.corpus.split.indices
+        indices = self.corpus.indices
         majority = int(np.bincount(y[indices["train"]], minlength=len(self.labels)).argmax())
         target = torch.as_tensor(y[indices[split]])
         preds = torch.full_like(target, majority)

@@ -11,9 +11,11 @@ grouped: `StratifiedGroupKFold` only does k folds and `GroupShuffleSplit` does n
 from __future__ import annotations
 
 import random
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from maeum.data.records import Example
 
 SPLITS = ("train", "val", "test")
 
@@ -63,3 +65,48 @@ def group_split(
         duplicate_rows=len(texts) - len(groups),
         conflicting_groups=sum(len({labels[i] for i in members}) > 1 for members in groups.values()),
     )
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """Every split's examples in one list, and which rows belong to which split."""
+
+    examples: list[Example]
+    indices: dict[str, list[int]]
+    dropped: Counter[str]  # rows removed because their text also sits in an official held-out split
+    duplicate_rows: int
+    conflicting_groups: int
+
+
+def assemble_splits(
+    sources: Mapping[str, Sequence[Example]], *, val_fraction: float, test_fraction: float, seed: int
+) -> Assembled:
+    """Official splits where a file gives them, `group_split` of the train file for the others.
+
+    Leak-free across files too: a text that is in the official test file leaves val and train, and a
+    text in the official val file leaves train. Every removal is counted.
+    """
+    held: set[str] = set()
+    kept: dict[str, list[Example]] = {}
+    dropped: Counter[str] = Counter()
+    for name in ("test", "val", "train"):
+        if name not in sources:
+            continue
+        kept[name] = [e for e in sources[name] if normalize_text(e.text) not in held]
+        if removed := len(sources[name]) - len(kept[name]):
+            dropped[f"{name} text also in a held-out split file"] += removed
+        held |= {normalize_text(e.text) for e in kept[name]}
+    train = kept["train"]
+    inner = group_split(
+        [e.text for e in train],
+        [e.label for e in train],
+        val_fraction=0.0 if "val" in sources else val_fraction,
+        test_fraction=0.0 if "test" in sources else test_fraction,
+        seed=seed,
+    )
+    examples, indices = list(train), dict(inner.indices)
+    for name in ("val", "test"):
+        if name in kept:
+            indices[name] = list(range(len(examples), len(examples) + len(kept[name])))
+            examples += kept[name]
+    return Assembled(examples, indices, dropped, inner.duplicate_rows, inner.conflicting_groups)

@@ -1,0 +1,179 @@
+"""Small corpus files written to the exact schemas of the real corpora, which cannot be redistributed.
+
+AI Hub 감성대화말뭉치 comes as two xlsx layouts, JSON, and cp949 CSV exports; the others as their
+single official formats. Each writer returns the path it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+# (감정_대분류, 감정_소분류, emotion code, three human turns)
+AIHUB_ROWS = [
+    (
+        "분노",
+        "노여워하는",
+        "E10",
+        ["일은 왜 해도 해도 끝이 없을까? 화가 난다.", "그냥 내가 해결하는 게 나아.", "정말 지친다."],
+    ),
+    ("슬픔", "실망한", "E23", ["요즘 부모님과 너무 많이 부딪혀.", "대화가 안 통해.", ""]),
+    (
+        "불안",
+        "걱정스러운",
+        "E36",
+        ["면접에서 떨어질까 봐 잠이 안 와.", "벌써 세 번째야.", "이번엔 붙고 싶어."],
+    ),
+    ("상처", "배신당한", "E42", ["친구가 내 험담을 하고 다녔대.", "믿었던 친구라서 더 아파.", ""]),
+    ("당황", "당혹스러운", "E54", ["회의 중에 갑자기 내 이름이 불렸어.", "준비를 하나도 못 했거든.", ""]),
+    ("기쁨", "신이 난", "E65", ["드디어 취직했어!", "부모님도 기뻐하셔.", "오늘은 축하해야지."]),
+    ("기쁨", "감사하는", "E60", ["", "사람문장1이 빈 행은 버려져야 해.", ""]),  # dropped: empty 사람문장1
+]
+PROFILE = {"연령": "청년", "성별": "여성", "상황키워드": "진로,취업,직장", "신체질환": "해당없음"}
+
+
+def aihub_new_xlsx(path: Path, *, index_column: bool = False, copies: int = 1) -> Path:
+    """Newer release: 사람문장N / 시스템문장N for N = 1..3 (some copies add an unnamed index column)."""
+    rows = []
+    for k, (major, minor, _, turns) in ((k, r) for k in range(copies) for r in AIHUB_ROWS):
+        human = [f"{t} ({k})" if t and k else t for t in turns]
+        row = {**PROFILE, "감정_대분류": major, "감정_소분류": minor}
+        for n, sentence in enumerate(human, start=1):
+            row[f"사람문장{n}"] = sentence
+            row[f"시스템문장{n}"] = f"시스템 응답 {n}" if sentence else ""
+        rows.append(row)
+    pd.DataFrame(rows).to_excel(path, index=index_column)
+    return path
+
+
+def aihub_old_xlsx(path: Path) -> Path:
+    """Older release: 번호 first, then 사람문장N / 시스템응답N for N = 1..4."""
+    rows = []
+    for i, (major, minor, _, human) in enumerate(AIHUB_ROWS, start=1):
+        row = {"번호": i, **PROFILE, "감정_대분류": major, "감정_소분류": minor}
+        for n, sentence in enumerate([*human, ""], start=1):
+            row[f"사람문장{n}"] = sentence
+            row[f"시스템응답{n}"] = f"시스템 응답 {n}" if sentence else ""
+        rows.append(row)
+    pd.DataFrame(rows).to_excel(path, index=False)
+    return path
+
+
+def aihub_json(path: Path) -> Path:
+    """JSON release: [{"profile": {"emotion": {"type": "E1x"}}, "talk": {"content": {"HS01": ...}}}, ...]."""
+    records = []
+    for i, (_, _, code, human) in enumerate(AIHUB_ROWS):
+        content = {}
+        for n, sentence in enumerate(human, start=1):
+            content[f"HS0{n}"] = sentence
+            content[f"SS0{n}"] = f"시스템 응답 {n}" if sentence else ""
+        records.append(
+            {
+                "profile": {
+                    "persona-id": f"Pro_{i:05d}",
+                    "persona": {
+                        "persona-id": f"A02_G02_C01_{i:03d}",
+                        "human": ["A02", "G02"],
+                        "computer": ["C01"],
+                    },
+                    "emotion": {"emotion-id": f"S06_D02_{code}", "type": code, "situation": ["S06", "D02"]},
+                },
+                "talk": {
+                    "id": {"profile-id": f"Pro_{i:05d}", "talk-id": f"Pro_{i:05d}_{i:05d}"},
+                    "content": content,
+                },
+            }
+        )
+    path.write_text(json.dumps(records, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
+
+
+def aihub_cp949_csv(path: Path) -> Path:
+    """A CSV export of the newer xlsx in cp949, as the original notebooks read it."""
+    xlsx = aihub_new_xlsx(path.with_suffix(".xlsx"))
+    pd.read_excel(xlsx, dtype=str).to_csv(path, index=False, encoding="cp949")
+    return path
+
+
+def single_turn_xlsx(path: Path, copies: int = 1) -> Path:
+    """한국어 단발성 대화 데이터셋: Sentence, Emotion (7 labels)."""
+    rows = [
+        ("언니 동생으로 부르는게 맞는 일인가요..??", "공포"),
+        ("그냥 내 느낌일뿐겠지?", "공포"),
+        ("아무튼 기분 나쁜 꿈이었다", "놀람"),
+        ("하 진짜 어이없네", "분노"),
+        ("너무 보고 싶다", "슬픔"),
+        ("내일 봐요", "중립"),
+        ("너무 좋아서 웃음이 나", "행복"),
+        ("정말 역겹다", "혐오"),
+    ]
+    pd.DataFrame(_copies(rows, copies), columns=["Sentence", "Emotion"]).to_excel(path, index=False)
+    return path
+
+
+def nsmc_tsv(path: Path, copies: int = 1) -> Path:
+    """NSMC ratings_*.txt: id, document, label (0 = 부정, 1 = 긍정); some documents are empty."""
+    rows = [
+        ("6270596", "굳 ㅋ", "1"),
+        ("9274899", "", "0"),
+        ("8544678", '"뭐야 이 평점들은.... 나쁘진 않지만', "0"),
+        ("6825595", "지루하지는 않은데 완전 막장임... 돈주고 보기에는....", "0"),
+        ("10041243", "최고의 영화", "1"),
+    ]
+    lines = ["id\tdocument\tlabel", *("\t".join(row) for row in _copies(rows, copies, text_at=1))]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def chatbotdata_csv(path: Path, copies: int = 1) -> Path:
+    """ChatbotData.csv: Q, A, label (0 = 일상다반사, 1 = 이별(부정), 2 = 사랑(긍정))."""
+    rows = [
+        ("12시 땡!", "하루가 또 가네요.", "0"),
+        ("가끔 궁금해", "그 사람도 그럴 거예요.", "1"),
+        ("가끔 뭐하는지 궁금해", "그 사람도 그럴 거예요.", "1"),
+        ("고백하고 후회하면 어떡하지", "후회보다는 고백이 나을 거예요.", "2"),
+    ]
+    pd.DataFrame(_copies(rows, copies), columns=["Q", "A", "label"]).to_csv(path, index=False)
+    return path
+
+
+def wellness_xlsx(path: Path, copies: int = 1) -> Path:
+    """웰니스 대화 스크립트: 구분 (category path), 유저, 챗봇 (often empty)."""
+    rows = [
+        (
+            "감정/감정조절이상",
+            "제 감정이 이상해진 것 같아요.",
+            "감정이 조절이 안 될 때만큼 힘들 때는 없는 거 같아요.",
+        ),
+        ("감정/감정조절이상", "화를 참을 수가 없어요.", ""),
+        ("감정/걱정", "걱정이 너무 많아요.", "걱정이 많으시군요."),
+        ("증상/불면", "잠을 못 자요.", ""),
+    ]
+    pd.DataFrame(_copies(rows, copies, text_at=1), columns=["구분", "유저", "챗봇"]).to_excel(
+        path, index=False
+    )
+    return path
+
+
+# data config name -> (writer, file suffix), for running every experiment on a fixture
+BY_DATA_CONFIG = {
+    "aihub_emotion": (aihub_new_xlsx, ".xlsx"),
+    "single_turn_emotion": (single_turn_xlsx, ".xlsx"),
+    "nsmc": (nsmc_tsv, ".txt"),
+    "chatbotdata": (chatbotdata_csv, ".csv"),
+    "wellness": (wellness_xlsx, ".xlsx"),
+}
+
+
+def _copies(rows: list, copies: int, text_at: int = 0) -> list:
+    """`rows` repeated `copies` times; copy k > 0 adds " (k)" to its non-empty texts to keep them distinct."""
+    out = []
+    for k in range(copies):
+        for row in rows:
+            row = list(row)
+            if row[text_at] and k:
+                row[text_at] = f"{row[text_at]} ({k})"
+            out.append(tuple(row))
+    return out
