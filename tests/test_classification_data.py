@@ -32,7 +32,7 @@ def test_sample_corpus_has_six_balanced_emotions(tmp_path: Path) -> None:
     stats = dm.corpus.stats()
     assert stats["labels"] == dict.fromkeys(LABELS, 40)
     assert stats["splits"] == {"train": 168, "val": 36, "test": 36}
-    assert dm.model_kwargs() == {"labels": LABELS}
+    assert dm.model_kwargs() == {"labels": LABELS, "class_counts": [28] * 6}
 
 
 def test_batches_are_padded_to_their_own_longest_row(tmp_path: Path) -> None:

@@ -61,3 +61,10 @@ def test_eval_without_a_checkpoint(tmp_path: Path, caplog, overrides: list[str],
     assert exit_info.value.code == 1
     (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert error.startswith(message)
+
+
+def test_eval_writes_the_test_reports(main_run, tmp_path: Path) -> None:
+    run_dir, _ = main_run
+    evaluate(compose_config("eval", tmp_path, [f"ckpt_path={best_checkpoint(run_dir)}"]))
+    for name in ("per_class.csv", "errors.csv", "confusion_matrix.png"):
+        assert (tmp_path / name).read_bytes() == (run_dir / name).read_bytes(), name

@@ -118,3 +118,31 @@ def test_learning_rate_warms_up_over_ten_percent_then_decays(main_run: tuple[Pat
     assert lrs[0][1] < 0.2 * peak_lr and lrs[-1][1] < peak_lr
     after = [lr for step, lr in lrs if step > peak_step]
     assert after == sorted(after, reverse=True)
+
+
+def test_test_reports_land_in_the_run_dir_and_in_wandb(main_run: tuple[Path, dict[str, float]]) -> None:
+    run_dir, metrics = main_run
+    per_class = list(csv.DictReader((run_dir / "per_class.csv").open(encoding="utf-8")))
+    assert [row["label"] for row in per_class] == ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]
+    assert sum(int(row["support"]) for row in per_class) == 36
+    errors = list(csv.DictReader((run_dir / "errors.csv").open(encoding="utf-8")))
+    assert len(errors) == round((1 - metrics["test/acc"]) * 36)
+    assert all(row["label"] != row["predicted"] and row["text"] for row in errors)
+    assert (run_dir / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (media,) = run_dir.glob("wandb/offline-run-*/files/media")
+    assert list(media.glob("images/test/confusion_matrix_*.png"))
+    assert list(media.glob("table/test/per_class_*.table.json")) and list(
+        media.glob("table/test/errors_*.table.json")
+    )
+
+
+def test_class_weighted_loss_uses_inverse_train_frequency(train_cfg) -> None:
+    cfg = train_cfg()
+    model = EmotionClassifier(
+        backbone="tiny_bert", labels=["a", "b", "c"], optimizer=cfg.model.optimizer,
+        class_weighted=True, class_counts=[30, 10, 0],
+    )  # fmt: skip
+    assert model.criterion.weight.tolist() == pytest.approx([40 / 90, 40 / 30, 0.0])
+    unweighted = EmotionClassifier(backbone="tiny_bert", labels=["a", "b"], optimizer=cfg.model.optimizer)
+    assert unweighted.criterion.weight is None
+    assert train(train_cfg("debug=fdr", "model.class_weighted=true"))["test/acc"] >= 0

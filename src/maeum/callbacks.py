@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.loggers import WandbLogger
 
 from maeum import __version__
 from maeum.errors import MaeumError
+from maeum.reports import write_reports
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "maeum"
 
@@ -44,3 +49,54 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
             f"{path}: not a maeum checkpoint (it holds no run config); train it with maeum-train."
         )
     return OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
+
+
+class ClassificationReport(Callback):
+    """After testing a classifier: `per_class.csv`, `confusion_matrix.png` and `errors.csv` in `output_dir`.
+
+    The same go to W&B (an image and two Tables) when a W&B logger is attached. It collects what
+    `test_step` returns (`probs`, `target`); modules that return nothing are skipped. The test loader is
+    not shuffled, so the i-th prediction belongs to the i-th test example of the DataModule.
+    """
+
+    def __init__(self, output_dir: str) -> None:
+        self.output_dir = Path(output_dir)
+        self._probs: list[torch.Tensor] = []
+        self._target: list[torch.Tensor] = []
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._probs, self._target = [], []
+
+    def on_test_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:  # fmt: skip
+        if isinstance(outputs, dict) and "probs" in outputs:
+            self._probs.append(outputs["probs"].detach().float().cpu())
+            self._target.append(outputs["target"].detach().cpu())
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not self._probs or not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        probs, target = torch.cat(self._probs), torch.cat(self._target)
+        labels = list(pl_module.labels)
+        texts = _test_texts(trainer, len(target))
+        paths = write_reports(self.output_dir, probs, target, labels, texts)
+        log.info("Test reports: %s", ", ".join(str(p) for p in paths.values()))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                import pandas as pd
+
+                logger.log_image("test/confusion_matrix", [str(paths["confusion_matrix"])])
+                logger.log_table("test/per_class", dataframe=pd.read_csv(paths["per_class"]))
+                if "errors" in paths:
+                    logger.log_table("test/errors", dataframe=pd.read_csv(paths["errors"]).head(1000))
+
+
+def _test_texts(trainer: Trainer, n: int) -> list[str] | None:
+    """The test split's texts in loader order, when the DataModule exposes them and the count matches."""
+    corpus = getattr(trainer.datamodule, "corpus", None)
+    if corpus is None:
+        return None
+    texts = [corpus.examples[i].text for i in corpus.indices["test"]]
+    return texts if len(texts) == n else None

@@ -44,7 +44,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             f"{cfg.ckpt_path}: the model's labels {model.labels} differ from the data's {datamodule.labels}; "
             "test on data with the same label set (data.labels fixes the order)."
         )
-    trainer = instantiate(cfg.trainer, logger=instantiate_list(cfg.get("logger")), callbacks=[])
+    trainer = instantiate(
+        cfg.trainer,
+        logger=instantiate_list(cfg.get("logger")),
+        callbacks=instantiate_list(cfg.get("callbacks")),
+    )
     trainer.test(model=model, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     report_metrics(f"test: {cfg.ckpt_path}", metrics, datamodule.majority_baseline("test"))

@@ -52,7 +52,6 @@ class Corpus:
             "rows_read": self.rows_read,
             "rows_kept": len(self.examples),
             "dropped": dict(self.dropped),
-            "duplicate_rows": self.duplicate_rows,
             "labels": {name: counts[name] for name in self.labels},
             "splits": {name: len(idx) for name, idx in self.indices.items()},
         }
@@ -128,8 +127,12 @@ class ClassificationDataModule(LightningDataModule):
         return self.corpus.labels
 
     def model_kwargs(self) -> dict[str, object]:
-        """What the model must know about this data to be built: the label names."""
-        return {"labels": self.labels}
+        """What the model must know about this data: the label names and the train rows per label."""
+        train = self.corpus.label_ids[self.corpus.indices["train"]]
+        return {
+            "labels": self.labels,
+            "class_counts": np.bincount(train, minlength=len(self.labels)).tolist(),
+        }
 
     def _load_corpus(self) -> Corpus:
         paths = {"train": self.path, "val": self.val_path, "test": self.test_path}

@@ -50,6 +50,9 @@ class EmotionClassifier(LightningModule):
         scheduler: `_partial_` Hydra config of the LR schedule, or `None` for a constant LR.
         dropout: dropout on the pooled output (0.5, as in the KoBERT recipes).
         warmup_ratio: linear warmup over this fraction of all optimizer steps.
+        class_weighted: weight the loss by inverse label frequency in the train split (`class_counts`),
+            `n / (k * count)` as in scikit-learn's "balanced"; labels absent from training weigh 0.
+        class_counts: train rows per label, from the DataModule.
         pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway.
     """
 
@@ -61,18 +64,21 @@ class EmotionClassifier(LightningModule):
         scheduler: Mapping[str, Any] | None = None,
         dropout: float = 0.5,
         warmup_ratio: float = 0.1,
+        class_weighted: bool = False,
+        class_counts: Sequence[int] | None = None,
         pretrained: bool = True,
     ) -> None:
         super().__init__()
         # Plain containers, so that checkpoints load with torch.load(weights_only=True).
         labels, optimizer, scheduler = list(labels), _plain(optimizer), _plain(scheduler)
+        class_counts = [int(c) for c in class_counts] if class_counts is not None else None
         self.save_hyperparameters(logger=False)
         encoder = load_model(backbone, pretrained=pretrained)
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {name: i for i, name in enumerate(labels)}
         self.net = SequenceClassifier(encoder, len(labels), dropout)
         self.net.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it finds
-        self.criterion = nn.CrossEntropyLoss()
+        self.criterion = nn.CrossEntropyLoss(weight=_class_weights(class_counts) if class_weighted else None)
 
         n = len(labels)
         metrics = MetricCollection(
@@ -116,11 +122,14 @@ class EmotionClassifier(LightningModule):
         self.val_f1_best(self.val_metrics["f1_macro"].compute())
         self.log("val/f1_macro_best", self.val_f1_best.compute(), prog_bar=True)
 
-    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        loss, preds, target = self._shared_step(batch)
-        self.test_metrics.update(preds, target)
-        self.log("test/loss", loss, on_epoch=True, batch_size=len(target))
+    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        target = batch["labels"]
+        logits = self(**inputs)
+        self.test_metrics.update(logits.argmax(dim=-1), target)
+        self.log("test/loss", self.criterion(logits, target), on_epoch=True, batch_size=len(target))
         self.log_dict(self.test_metrics, on_epoch=True)
+        return {"probs": torch.softmax(logits, dim=-1), "target": target}  # for ClassificationReport
 
     def predict_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -136,3 +145,11 @@ def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if cfg is None:
         return None
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+
+
+def _class_weights(counts: Sequence[int] | None) -> Tensor:
+    if not counts:
+        raise ValueError("class_weighted=True needs class_counts (the DataModule passes them)")
+    counts_t = torch.tensor(counts, dtype=torch.float)
+    weights = counts_t.sum() / (len(counts) * counts_t.clamp(min=1))
+    return torch.where(counts_t > 0, weights, torch.zeros_like(weights))

@@ -1,0 +1,106 @@
+"""Test-time reports of a classifier: per-class metrics, a confusion matrix figure, the errors.
+
+Label names stay Korean everywhere. Figures render Hangul with NanumGothic (SIL Open Font License), which
+the `koreanize-matplotlib` package ships inside its wheel, so it works offline. Only the font file is used,
+inside a local rc context: maeum never changes matplotlib's global settings.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import torch
+from matplotlib import font_manager
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor
+from torchmetrics.classification import MulticlassConfusionMatrix
+from torchmetrics.functional.classification import (
+    multiclass_f1_score,
+    multiclass_precision,
+    multiclass_recall,
+)
+
+ANNOTATE_UP_TO = 20  # write counts into the cells of matrices up to this many labels
+
+
+@cache
+def hangul_font() -> str:
+    """Register NanumGothic with matplotlib and return its family name."""
+    path = files("koreanize_matplotlib") / "fonts" / "NanumGothic.ttf"
+    font_manager.fontManager.addfont(str(path))
+    return font_manager.FontProperties(fname=str(path)).get_name()
+
+
+def per_class(preds: Tensor, target: Tensor, labels: Sequence[str]) -> pd.DataFrame:
+    """Precision, recall, F1 and support for every label name."""
+    n = len(labels)
+    metrics = {
+        "precision": multiclass_precision(preds, target, n, average=None),
+        "recall": multiclass_recall(preds, target, n, average=None),
+        "f1": multiclass_f1_score(preds, target, n, average=None),
+    }
+    frame = pd.DataFrame({"label": list(labels), **{k: v.tolist() for k, v in metrics.items()}}).round(4)
+    frame["support"] = torch.bincount(target, minlength=n).tolist()
+    return frame
+
+
+def errors(probs: Tensor, target: Tensor, labels: Sequence[str], texts: Sequence[str]) -> pd.DataFrame:
+    """Misclassified examples, the most confident mistakes first."""
+    confidence, preds = probs.max(dim=-1)
+    wrong = (preds != target).nonzero().flatten().tolist()
+    frame = pd.DataFrame(
+        {
+            "text": [texts[i] for i in wrong],
+            "label": [labels[target[i]] for i in wrong],
+            "predicted": [labels[preds[i]] for i in wrong],
+            "probability": [round(confidence[i].item(), 4) for i in wrong],
+            "probability_of_label": [round(probs[i, target[i]].item(), 4) for i in wrong],
+        }
+    )
+    return frame.sort_values("probability", ascending=False, ignore_index=True)
+
+
+def confusion_matrix_figure(preds: Tensor, target: Tensor, labels: Sequence[str]) -> Figure:
+    """Confusion matrix (rows: true label, columns: predicted) with the label names on the axes."""
+    matrix = MulticlassConfusionMatrix(num_classes=len(labels))
+    matrix.update(preds, target)
+    side = min(40.0, max(6.0, 0.45 * len(labels)))
+    with matplotlib.rc_context({"font.family": [hangul_font(), "DejaVu Sans"], "axes.unicode_minus": False}):
+        figure = Figure(figsize=(side, side))
+        FigureCanvasAgg(figure)
+        ax = figure.add_subplot()
+        matrix.plot(ax=ax, labels=list(labels), add_text=len(labels) <= ANNOTATE_UP_TO)
+        ax.set_title("confusion matrix (rows: true, columns: predicted)")
+        ax.tick_params(axis="x", labelrotation=0 if len(labels) <= 10 else 90)
+        ax.tick_params(axis="y", labelrotation=0)
+        figure.tight_layout()
+    return figure
+
+
+def write_reports(
+    output_dir: Path, probs: Tensor, target: Tensor, labels: Sequence[str], texts: Sequence[str] | None
+) -> dict[str, Path]:
+    """Write per_class.csv, confusion_matrix.png and (with texts) errors.csv; return their paths."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    preds = probs.argmax(dim=-1)
+    paths = {
+        "per_class": output_dir / "per_class.csv",
+        "confusion_matrix": output_dir / "confusion_matrix.png",
+    }
+    per_class(preds, target, labels).to_csv(paths["per_class"], index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a missing glyph must fail loudly, never draw boxes
+        figure = confusion_matrix_figure(preds, target, labels)
+        with matplotlib.rc_context({"font.family": [hangul_font(), "DejaVu Sans"]}):
+            figure.savefig(paths["confusion_matrix"], dpi=110)
+    if texts is not None:
+        paths["errors"] = output_dir / "errors.csv"
+        errors(probs, target, labels, texts).to_csv(paths["errors"], index=False)
+    return paths
