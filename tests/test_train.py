@@ -146,3 +146,16 @@ def test_class_weighted_loss_uses_inverse_train_frequency(train_cfg) -> None:
     unweighted = EmotionClassifier(backbone="tiny_bert", labels=["a", "b"], optimizer=cfg.model.optimizer)
     assert unweighted.criterion.weight is None
     assert train(train_cfg("debug=fdr", "model.class_weighted=true"))["test/acc"] >= 0
+
+
+def test_confusion_matrix_draws_every_hangul_label() -> None:
+    """NanumGothic covers the label names: drawing them raises no missing-glyph warning."""
+    import warnings
+
+    from maeum.reports import confusion_matrix_figure
+
+    labels = ["분노", "슬픔", "불안", "상처", "당황", "기쁨", "감정/감정조절이상", "사랑(긍정)"]
+    target = torch.arange(len(labels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # matplotlib reports a missing glyph as a UserWarning
+        confusion_matrix_figure(target, target, labels).canvas.draw()

@@ -81,16 +81,13 @@ class ClassificationReport(Callback):
         probs, target = torch.cat(self._probs), torch.cat(self._target)
         labels = list(pl_module.labels)
         texts = _test_texts(trainer, len(target))
-        paths = write_reports(self.output_dir, probs, target, labels, texts)
+        paths, tables = write_reports(self.output_dir, probs, target, labels, texts)
         log.info("Test reports: %s", ", ".join(str(p) for p in paths.values()))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                import pandas as pd
-
                 logger.log_image("test/confusion_matrix", [str(paths["confusion_matrix"])])
-                logger.log_table("test/per_class", dataframe=pd.read_csv(paths["per_class"]))
-                if "errors" in paths:
-                    logger.log_table("test/errors", dataframe=pd.read_csv(paths["errors"]).head(1000))
+                for name, table in tables.items():
+                    logger.log_table(f"test/{name}", dataframe=table.head(1000))
 
 
 def _test_texts(trainer: Trainer, n: int) -> list[str] | None:

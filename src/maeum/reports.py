@@ -7,6 +7,7 @@ inside a local rc context: maeum never changes matplotlib's global settings.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from functools import cache
@@ -27,6 +28,7 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
+log = logging.getLogger(__name__)
 ANNOTATE_UP_TO = 20  # write counts into the cells of matrices up to this many labels
 
 
@@ -86,21 +88,24 @@ def confusion_matrix_figure(preds: Tensor, target: Tensor, labels: Sequence[str]
 
 def write_reports(
     output_dir: Path, probs: Tensor, target: Tensor, labels: Sequence[str], texts: Sequence[str] | None
-) -> dict[str, Path]:
-    """Write per_class.csv, confusion_matrix.png and (with texts) errors.csv; return their paths."""
+) -> tuple[dict[str, Path], dict[str, pd.DataFrame]]:
+    """Write per_class.csv, confusion_matrix.png and (with texts) errors.csv; return paths and tables."""
     output_dir.mkdir(parents=True, exist_ok=True)
     preds = probs.argmax(dim=-1)
-    paths = {
-        "per_class": output_dir / "per_class.csv",
-        "confusion_matrix": output_dir / "confusion_matrix.png",
-    }
-    per_class(preds, target, labels).to_csv(paths["per_class"], index=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)  # a missing glyph must fail loudly, never draw boxes
+    tables = {"per_class": per_class(preds, target, labels)}
+    if texts is not None:
+        tables["errors"] = errors(probs, target, labels, texts)
+    paths = {name: output_dir / f"{name}.csv" for name in tables}
+    for name, table in tables.items():
+        table.to_csv(paths[name], index=False)
+    paths["confusion_matrix"] = output_dir / "confusion_matrix.png"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
         figure = confusion_matrix_figure(preds, target, labels)
         with matplotlib.rc_context({"font.family": [hangul_font(), "DejaVu Sans"]}):
             figure.savefig(paths["confusion_matrix"], dpi=110)
-    if texts is not None:
-        paths["errors"] = output_dir / "errors.csv"
-        errors(probs, target, labels, texts).to_csv(paths["errors"], index=False)
-    return paths
+    if missing := sorted({str(w.message) for w in caught if "missing from" in str(w.message)}):
+        log.warning(
+            "%s: some label characters have no glyph in NanumGothic: %s", paths["confusion_matrix"], missing
+        )
+    return paths, tables
