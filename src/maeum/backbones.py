@@ -90,6 +90,7 @@ class TinySpec:
     causal_lm: bool
     model_max_length: int
     model_config: dict[str, Any] = field(default_factory=dict)
+    with_labels: bool = False  # also train the tokenizer on the sample's label and condition words
 
 
 TINY_SPECS: dict[str, TinySpec] = {
@@ -142,6 +143,7 @@ TINY_SPECS: dict[str, TinySpec] = {
             "eos_token_id": 1,
             "pad_token_id": 3,
         },
+        with_labels=True,  # dialogue templates put the condition (an emotion name) into the input
     ),
 }
 SAMPLE_FILES = ("emotion_sample.tsv", "dialogue_sample.jsonl")
@@ -253,7 +255,7 @@ def build_tiny(name: str, root: Path | None = None) -> Path:
     It is written to a temporary sibling and renamed into place, so concurrent builds cannot collide.
     """
     spec = TINY_SPECS[name]
-    texts = _sample_texts()
+    texts = _sample_texts(with_labels=spec.with_labels)
     target = (root or cache_dir()) / "backbones" / f"{name}-{_fingerprint(spec, texts)}"
     if (target / "config.json").is_file():
         return target
@@ -279,12 +281,17 @@ def build_tiny(name: str, root: Path | None = None) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ internals
-def _sample_texts() -> list[str]:
-    """Every sentence and dialogue turn of the Korean sample that ships with maeum."""
+def _sample_texts(*, with_labels: bool = False) -> list[str]:
+    """Every sentence and dialogue turn of the Korean sample that ships with maeum (and its labels)."""
     with resource(SAMPLE_FILES[0]).open(encoding="utf-8", newline="") as f:
-        texts = [row["text"] for row in csv.DictReader(f, delimiter="\t")]
+        rows = list(csv.DictReader(f, delimiter="\t"))
     with resource(SAMPLE_FILES[1]).open(encoding="utf-8") as f:
-        texts += [turn["text"] for line in f if line.strip() for turn in json.loads(line)["turns"]]
+        dialogues = [json.loads(line) for line in f if line.strip()]
+    texts = [row["text"] for row in rows] + [turn["text"] for d in dialogues for turn in d["turns"]]
+    if with_labels:
+        texts += sorted(
+            {row["label"] for row in rows} | {d["condition"] for d in dialogues if d.get("condition")}
+        )
     return texts
 
 

@@ -63,11 +63,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.test(model=model, datamodule=datamodule, ckpt_path=best or None)
         test_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         baseline = datamodule.majority_baseline("test")
-        for logger in trainer.loggers:
-            logger.log_metrics({f"test/majority_{k.split('/', 1)[1]}": v for k, v in baseline.items()})
         report_metrics(f"test: {best or 'current weights'}", test_metrics, baseline)
-        metrics.update(test_metrics)
-        metrics.update({f"test/majority_{k.split('/', 1)[1]}": v for k, v in baseline.items()})
+        majority = {k.replace("test/", "test/majority_", 1): v for k, v in baseline.items()}
+        for logger in trainer.loggers:
+            logger.log_metrics(majority)
+        metrics.update({**test_metrics, **majority})
     return metrics
 
 
