@@ -22,7 +22,7 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 def test_reads_tsv_and_counts_dropped_rows(tmp_path: Path) -> None:
     path = write(tmp_path / "c.tsv", "text\tlabel\n기뻐요\t기쁨\n\t슬픔\n화나\t\n  무서워  \t 불안 \n")
     result = read_table(path)
-    assert [(e.text, e.label, e.row) for e in result.examples] == [
+    assert [(e.text, e.label, e.row) for e in result.records] == [
         ("기뻐요", "기쁨", 2),
         ("무서워", "불안", 5),
     ]
@@ -36,7 +36,7 @@ def test_reads_cp949_csv_with_custom_columns(tmp_path: Path) -> None:
         tmp_path / "export.csv", '문장,감정\n시험에 떨어져서 슬퍼,슬픔\n"쉼표, 포함",기쁨\n', "cp949"
     )
     result = read_table(path, text_column="문장", label_column="감정")
-    assert [(e.text, e.label) for e in result.examples] == [
+    assert [(e.text, e.label) for e in result.records] == [
         ("시험에 떨어져서 슬퍼", "슬픔"),
         ("쉼표, 포함", "기쁨"),
     ]
@@ -44,7 +44,7 @@ def test_reads_cp949_csv_with_custom_columns(tmp_path: Path) -> None:
 
 def test_reads_utf8_with_bom(tmp_path: Path) -> None:
     path = write(tmp_path / "bom.csv", "\ufefftext,label\n좋아,기쁨\n")
-    assert read_table(path).examples[0].text == "좋아"
+    assert read_table(path).records[0].text == "좋아"
 
 
 def test_reads_xlsx_by_sheet(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_reads_xlsx_by_sheet(tmp_path: Path) -> None:
             writer, sheet_name="data", index=False
         )
     result = read_table(path, text_column="Sentence", label_column="Emotion", sheet="data")
-    assert [(e.text, e.label) for e in result.examples] == [("놀랐어", "놀람")]
+    assert [(e.text, e.label) for e in result.records] == [("놀랐어", "놀람")]
     assert result.dropped == {"empty text": 1}
     with pytest.raises(DataError, match="no sheet 'Sheet9'") as err:
         read_table(path, text_column="Sentence", label_column="Emotion", sheet="Sheet9")
@@ -118,14 +118,14 @@ def test_aihub_emotion_every_release(tmp_path: Path, write) -> None:
     suffix = {"aihub_json": ".json", "aihub_cp949_csv": ".csv"}.get(getattr(write, "__name__", ""), ".xlsx")
     path = write(tmp_path / f"감성대화말뭉치{suffix}")
     result = read_aihub_emotion(path)
-    assert [e.label for e in result.examples] == AIHUB_MAJOR
-    assert [e.text for e in result.examples] == AIHUB_FIRST
+    assert [e.label for e in result.records] == AIHUB_MAJOR
+    assert [e.text for e in result.records] == AIHUB_FIRST
     assert result.rows_read == 7 and result.dropped == {"empty text": 1}
 
-    joined = read_aihub_emotion(path, text="all_human").examples
+    joined = read_aihub_emotion(path, text="all_human").records
     assert joined[0].text == " ".join(fx.AIHUB_ROWS[0][3])
     assert joined[1].text == " ".join(t for t in fx.AIHUB_ROWS[1][3] if t)
-    minor = [e.label for e in read_aihub_emotion(path, label="minor").examples]
+    minor = [e.label for e in read_aihub_emotion(path, label="minor").records]
     expected = [row[2 if path.suffix == ".json" else 1] for row in fx.AIHUB_ROWS[:6]]
     assert minor == expected
 
@@ -164,15 +164,15 @@ def test_aihub_json_with_a_broken_record_is_named(tmp_path: Path) -> None:
 def test_other_corpora_through_read_table(tmp_path: Path, write, reader_args: dict, labels: int) -> None:
     suffix = {"nsmc_tsv": ".txt", "chatbotdata_csv": ".csv"}.get(write.__name__, ".xlsx")
     result = read_table(write(tmp_path / f"corpus{suffix}"), **reader_args)
-    assert len(result.examples) == labels
+    assert len(result.records) == labels
     if write is fx.nsmc_tsv:  # an empty document is dropped; quotes inside a TSV field are text
         assert result.dropped == {"empty text": 1}
-        assert [e.label for e in result.examples] == ["긍정", "부정", "부정", "긍정"]
-        assert result.examples[1].text == '"뭐야 이 평점들은.... 나쁘진 않지만'
+        assert [e.label for e in result.records] == ["긍정", "부정", "부정", "긍정"]
+        assert result.records[1].text == '"뭐야 이 평점들은.... 나쁘진 않지만'
     if write is fx.chatbotdata_csv:
-        assert [e.label for e in result.examples] == ["일상다반사", "이별(부정)", "이별(부정)", "사랑(긍정)"]
+        assert [e.label for e in result.records] == ["일상다반사", "이별(부정)", "이별(부정)", "사랑(긍정)"]
     if write is fx.wellness_xlsx:
-        assert result.examples[3].label == "증상/불면"
+        assert result.records[3].label == "증상/불면"
 
 
 def test_a_file_with_the_wrong_schema_points_at_the_right_reader(tmp_path: Path) -> None:

@@ -139,7 +139,7 @@ class ClassificationDataModule(LightningDataModule):
         reads = {split: self.reader(path) for split, path in paths.items() if path}
         labels = self._label_vocabulary(list(reads.values()))
         splits = assemble_splits(
-            {split: read.examples for split, read in reads.items()},
+            {split: read.records for split, read in reads.items()},
             val_fraction=self.val_fraction,
             test_fraction=self.test_fraction,
             seed=self.seed,
@@ -165,12 +165,12 @@ class ClassificationDataModule(LightningDataModule):
         return corpus
 
     def _label_vocabulary(self, reads: list[ReadResult]) -> list[str]:
-        found = {e.label for read in reads for e in read.examples}
+        found = {e.label for read in reads for e in read.records}
         if self.fixed_labels is None:
             return sorted(found)
         for read in reads:
             rows: dict[str, list[int]] = defaultdict(list)
-            for e in read.examples:
+            for e in read.records:
                 if e.label not in self.fixed_labels:
                     rows[e.label].append(e.row)
             if rows:

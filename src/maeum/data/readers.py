@@ -37,7 +37,7 @@ def read_table(
     label_column: str = "label",
     sheet: str | int = 0,
     label_names: Mapping[str, str] | None = None,
-) -> ReadResult:
+) -> ReadResult[Example]:
     """Read (text, label) rows from a CSV, TSV or xlsx file; the extension picks the format.
 
     `label_names` renames raw label values (e.g. NSMC's `{0: 부정, 1: 긍정}`); others are kept as they are.
@@ -52,7 +52,7 @@ def read_table(
 
 def read_aihub_emotion(
     path: str | Path, *, label: str = "major", text: str = "first", sheet: str | int = 0
-) -> ReadResult:
+) -> ReadResult[Example]:
     """AI Hub 감성대화말뭉치 in any of its releases: xlsx (both column layouts), JSON, or CSV exports.
 
     Args:
@@ -99,7 +99,7 @@ def read_frame(path: Path, *, sheet: str | int = 0) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------ internals
-def _read_aihub_json(path: Path, *, label: str, text: str) -> ReadResult:
+def _read_aihub_json(path: Path, *, label: str, text: str) -> ReadResult[Example]:
     records = _load_json(path)
     if not isinstance(records, list):
         raise DataError(f"{path}: expected a JSON list of dialogues, found a {type(records).__name__}.")
@@ -120,7 +120,9 @@ def _read_aihub_json(path: Path, *, label: str, text: str) -> ReadResult:
     return _examples(path, texts, labels, rows=range(1, len(records) + 1))
 
 
-def _examples(path: Path, texts: Iterable[str], labels: Iterable[str], rows: Iterable[int]) -> ReadResult:
+def _examples(
+    path: Path, texts: Iterable[str], labels: Iterable[str], rows: Iterable[int]
+) -> ReadResult[Example]:
     """Keep rows with both a text and a label; count the others by reason."""
     dropped: Counter[str] = Counter()
     examples = []
@@ -135,7 +137,7 @@ def _examples(path: Path, texts: Iterable[str], labels: Iterable[str], rows: Ite
             examples.append(Example(text=text, label=label, row=row))
     if not examples:
         raise DataError(f"{path}: none of its {n} rows has both a text and a label ({dict(dropped)}).")
-    return ReadResult(path=path, examples=examples, rows_read=n, dropped=dropped)
+    return ReadResult(path=path, records=examples, rows_read=n, dropped=dropped)
 
 
 def _require_columns(path: Path, frame: pd.DataFrame, columns: Mapping[str, str]) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,14 +20,14 @@ class Example:
 
 
 @dataclass
-class ReadResult:
+class ReadResult(Generic[R]):
     """What a reader got out of one file: the kept records and an account of every row it dropped."""
 
     path: Path
-    examples: list[Example]
+    records: list[R]
     rows_read: int
     dropped: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
         dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(self.dropped.items())) or "none"
-        return f"{self.path.name}: read {self.rows_read} rows, kept {len(self.examples)}, dropped: {dropped}"
+        return f"{self.path.name}: read {self.rows_read} rows, kept {len(self.records)}, dropped: {dropped}"
