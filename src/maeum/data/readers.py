@@ -44,7 +44,7 @@ def read_table(
     """
     path = Path(path).expanduser().resolve()
     frame = read_frame(path, sheet=sheet)
-    _require_columns(path, frame, {"text": text_column, "label": label_column})
+    require_columns(path, frame, {"text": text_column, "label": label_column})
     names = {str(k): v for k, v in (label_names or {}).items()}
     labels = [names.get(label, label) for label in frame[label_column].str.strip()]
     return _examples(path, frame[text_column].str.strip(), labels, rows=range(2, len(frame) + 2))
@@ -69,7 +69,7 @@ def read_aihub_emotion(
         return _read_aihub_json(path, label=label, text=text)
     frame = read_frame(path, sheet=sheet)
     label_column = "감정_대분류" if label == "major" else "감정_소분류"
-    _require_columns(path, frame, {"label": label_column, "text": "사람문장1"})
+    require_columns(path, frame, {"label": label_column, "text": "사람문장1"})
     human = sorted((c for c in frame.columns if re.fullmatch(r"사람문장\d+", c)), key=lambda c: int(c[4:]))
     columns = human if text == "all_human" else ["사람문장1"]
     texts = [" ".join(t.strip() for t in row if t.strip()) for row in frame[columns].itertuples(index=False)]
@@ -100,7 +100,7 @@ def read_frame(path: Path, *, sheet: str | int = 0) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------------ internals
 def _read_aihub_json(path: Path, *, label: str, text: str) -> ReadResult[Example]:
-    records = _load_json(path)
+    records = load_json(path)
     if not isinstance(records, list):
         raise DataError(f"{path}: expected a JSON list of dialogues, found a {type(records).__name__}.")
     texts, labels = [], []
@@ -140,7 +140,7 @@ def _examples(
     return ReadResult(path=path, records=examples, rows_read=n, dropped=dropped)
 
 
-def _require_columns(path: Path, frame: pd.DataFrame, columns: Mapping[str, str]) -> None:
+def require_columns(path: Path, frame: pd.DataFrame, columns: Mapping[str, str]) -> None:
     for role, column in columns.items():
         if column not in frame.columns:
             raise DataError(
@@ -179,7 +179,7 @@ def _detect_encoding(path: Path) -> str:
     )
 
 
-def _load_json(path: Path) -> object:
+def load_json(path: Path) -> object:
     if not path.is_file():
         raise DataError(f"{path}: file not found. Set data.path to an existing corpus file.")
     try:
