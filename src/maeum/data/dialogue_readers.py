@@ -58,18 +58,16 @@ def read_wellness(path: str | Path, *, empty_reply: str = "sample", seed: int = 
     for category, _, reply in rows:
         if reply:
             replies[category].append(reply)
-    extra: Counter[str] = Counter()
+    filled = 0
     items = []
     for i, (category, user, reply) in enumerate(rows):
-        if not reply and user and empty_reply == "sample":
-            if not replies[category]:
-                extra["empty reply, none in its category"] += 1
-                continue
+        if not reply and user and empty_reply == "sample" and replies[category]:
             reply = random.Random(f"{seed}:{i}").choice(replies[category])
-            extra["empty reply filled from its category"] += 1
+            filled += 1
         items.append(([(user, reply)], category))
     result = _collect(path, items, rows_read=len(rows))
-    result.dropped.update(extra)
+    if filled:
+        result.changed["empty reply filled from its category"] = filled
     return result
 
 

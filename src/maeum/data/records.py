@@ -26,8 +26,13 @@ class ReadResult(Generic[R]):
     path: Path
     records: list[R]
     rows_read: int
-    dropped: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)  # rows left out, by reason
+    changed: Counter[str] = field(default_factory=Counter)  # rows kept but altered, by reason
 
     def summary(self) -> str:
-        dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(self.dropped.items())) or "none"
-        return f"{self.path.name}: read {self.rows_read} rows, kept {len(self.records)}, dropped: {dropped}"
+        def counts(counter: Counter[str]) -> str:
+            return ", ".join(f"{n} {reason}" for reason, n in sorted(counter.items())) or "none"
+
+        text = f"{self.path.name}: read {self.rows_read} rows, kept {len(self.records)}"
+        text += f", dropped: {counts(self.dropped)}"
+        return text + (f", changed: {counts(self.changed)}" if self.changed else "")
