@@ -25,18 +25,34 @@ Label masks:
 Truncation to `max_length`: the oldest whole user/system exchanges go first, then the first remaining user
 text is cut from the left; the final sys turn and its `</s>` always survive, unless that turn alone is too
 long, and then its tail is cut (and counted).
+
+`DialogueDataModule` is the one DataModule for every dialogue corpus: it reads (a reader per corpus),
+cleans, splits without leaking a first user turn across splits, optionally expands `turn_prefixes`,
+encodes every dialogue once (cached) under the run's label mask and, for a comparable metric, under
+`last_sys` on the plain layout (`response_*`), and pads each batch to its own longest row.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
+import torch
+from pytorch_lightning import LightningDataModule
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
+from maeum.backbones import load_tokenizer
+from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
+from maeum.data.records import ReadResult
+from maeum.data.splits import SPLITS, assemble_splits
 from maeum.errors import DataError
+
+log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 LABEL_MASKS = ("input", "last_sys", "all_sys", "shift")
@@ -148,7 +164,11 @@ def _layout(
     def marker(token: str) -> list[int]:
         token_id = tokenizer.convert_tokens_to_ids(token)
         if token_id is None or token_id == tokenizer.unk_token_id:
-            raise DataError(f"the tokenizer has no '{token}' token that the dialogue template needs")
+            raise DataError(
+                f"the tokenizer has no '{token}' token, which the dialogue template needs: use a KoGPT2-style"
+                " backbone (backbone=tiny_gpt2 or backbone=kogpt2), or a template with this tokenizer's"
+                " tokens."
+            )
         return [token_id]
 
     everything = frozenset({"input"})
@@ -205,3 +225,194 @@ def _move_condition(segments: list[_Segment], to_exchange: int) -> list[_Segment
     for s in condition:
         s.exchange = to_exchange
     return [*rest[:at], *condition, *rest[at:]]
+
+
+# ------------------------------------------------------------------------------------------- DataModule
+FIELDS = ("input_ids", "labels", "response_input_ids", "response_labels")
+
+
+def turn_prefixes(dialogue: Dialogue) -> list[Dialogue]:
+    """Every prefix of a dialogue that ends on a sys turn (the multi-turn project's augmentation)."""
+    return [replace(dialogue, turns=dialogue.turns[:n]) for n in range(2, len(dialogue.turns) + 1, 2)]
+
+
+class EncodedDialogues(Dataset):
+    def __init__(self, encoded: dict[str, Ragged], indices: Sequence[int]) -> None:
+        self.encoded, self.indices = encoded, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return {name: ragged[self.indices[i]] for name, ragged in self.encoded.items()}
+
+
+class DialogueCollator:
+    """Pads a batch to its longest row: ids through the tokenizer (which also gives the attention mask),
+    labels with -100."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        batch: dict[str, torch.Tensor] = {}
+        for ids, labels, prefix in (
+            ("input_ids", "labels", ""),
+            ("response_input_ids", "response_labels", "response_"),
+        ):
+            padded = self.tokenizer.pad({"input_ids": [r[ids] for r in rows]}, return_tensors="pt")
+            batch[ids], batch[f"{prefix}attention_mask"] = padded["input_ids"], padded["attention_mask"]
+            label_rows = [torch.tensor(r[labels]) for r in rows]
+            batch[labels] = pad_sequence(label_rows, batch_first=True, padding_value=IGNORE_INDEX)
+        return batch
+
+
+class DialogueDataModule(LightningDataModule):
+    """The DataModule for any dialogue corpus (see the module docstring).
+
+    Args:
+        reader: `reader(path) -> ReadResult[Dialogue]`, usually a `_partial_` from the data config.
+        template: a `Template` or the name of one in `TEMPLATES`.
+        label_mask: `input`, `last_sys`, `all_sys` or `shift`.
+        turn_prefixes: expand every training dialogue into its prefixes that end on a sys turn.
+        preprocess: a text cleaner applied to every turn (see `maeum.data.preprocess`), or None.
+    """
+
+    def __init__(
+        self,
+        reader: Callable[[str], ReadResult[Dialogue]],
+        path: str,
+        tokenizer: str,
+        val_path: str | None = None,
+        test_path: str | None = None,
+        template: Template | str = "chat",
+        label_mask: str = "last_sys",
+        max_length: int = 64,
+        turn_prefixes: bool = False,
+        preprocess: Callable[[str], str] | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        seed: int = 42,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        if label_mask not in LABEL_MASKS:
+            raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
+        self.reader, self.paths = reader, {"train": path, "val": val_path, "test": test_path}
+        self.tokenizer_name, self.label_mask, self.max_length = tokenizer, label_mask, max_length
+        self.template = TEMPLATES[template] if isinstance(template, str) else template
+        self.turn_prefixes, self.preprocess = turn_prefixes, preprocess
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        self.num_workers, self.pin_memory, self.cache_dir = num_workers, pin_memory, cache_dir
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        self._corpus: dict[str, Any] | None = None
+        self.datasets: dict[str, EncodedDialogues] = {}
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.tokenizer_name)
+        return self._tokenizer
+
+    def model_kwargs(self) -> dict[str, object]:
+        return {}
+
+    @property
+    def corpus(self) -> dict[str, Any]:
+        """`dialogues` (every split's, in one list), `indices` (split → rows) and `stats`."""
+        if self._corpus is None:
+            self._corpus = self._load_corpus()
+        return self._corpus
+
+    def _load_corpus(self) -> dict[str, Any]:
+        reads = {split: self.reader(path) for split, path in self.paths.items() if path}
+        dropped: Counter[str] = sum((r.dropped for r in reads.values()), Counter())
+        sources = {}
+        for split, read in reads.items():
+            log.info("%s", read.summary())
+            sources[split] = [d for d in map(self._clean, read.records) if d is not None]
+            if lost := len(read.records) - len(sources[split]):
+                dropped["a turn is empty after cleaning"] += lost
+        splits = assemble_splits(
+            sources,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=self.seed,
+            key=lambda d: d.turns[0].text,
+            stratum=lambda d: d.condition or "",
+        )
+        dialogues, indices = list(splits.examples), {k: list(v) for k, v in splits.indices.items()}
+        if self.turn_prefixes:  # training only: val/test keep whole dialogues
+            expanded = [p for i in indices["train"] for p in turn_prefixes(dialogues[i])]
+            indices["train"] = list(range(len(dialogues), len(dialogues) + len(expanded)))
+            dialogues += expanded
+        dropped.update(splits.dropped)
+        stats = {
+            "rows_read": sum(r.rows_read for r in reads.values()),
+            "rows_kept": sum(len(s) for s in sources.values()) - sum(splits.dropped.values()),
+            "dropped": dict(dropped),
+            "splits": {name: len(indices[name]) for name in SPLITS},
+        }
+        log.info("Dialogues %s; dropped %s", stats["splits"], stats["dropped"] or "none")
+        return {"dialogues": dialogues, "indices": indices, "stats": stats}
+
+    def _clean(self, dialogue: Dialogue) -> Dialogue | None:
+        if self.preprocess is None:
+            return dialogue
+        turns = [Turn(t.speaker, self.preprocess(t.text)) for t in dialogue.turns]
+        return None if any(not t.text for t in turns) else Dialogue(turns, dialogue.condition)
+
+    def _encoded(self) -> dict[str, Ragged]:
+        dialogues = self.corpus["dialogues"]
+        turns = [([(t.speaker, t.text) for t in d.turns], d.condition) for d in dialogues]
+        key = fingerprint("dialogue", tokenizer_fingerprint(self.tokenizer), self.label_mask, self.max_length,
+                          repr(self.template), turns)  # fmt: skip
+
+        def encode() -> dict[str, Ragged]:
+            stats: Counter[str] = Counter()
+            options = {"max_length": self.max_length, "template": self.template}
+            columns: dict[str, list[list[int]]] = {name: [] for name in FIELDS}
+            for d in dialogues:
+                run = encode_dialogue(d, self.tokenizer, label_mask=self.label_mask, stats=stats, **options)
+                # the same layout with last_sys labels (for `shift`, the unshifted layout): response metrics
+                response = encode_dialogue(d, self.tokenizer, label_mask="last_sys", **options)
+                for name, row in zip(FIELDS, (*run.values(), *response.values()), strict=True):
+                    columns[name].append(row)
+            if stats:
+                log.info("Truncation to max_length=%d: %s", self.max_length, dict(stats))
+            return {name: Ragged.from_lists(rows) for name, rows in columns.items()}
+
+        return cached(self.cache_dir, key, encode)
+
+    def prepare_data(self) -> None:
+        self._encoded()
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.datasets:
+            encoded = self._encoded()
+            self.datasets = {name: EncodedDialogues(encoded, self.corpus["indices"][name]) for name in SPLITS}
+
+    def _loader(self, split: str, *, train: bool = False) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            collate_fn=DialogueCollator(self.tokenizer),
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from maeum.data.records import Example
+R = TypeVar("R")
 
 SPLITS = ("train", "val", "test")
 
@@ -71,7 +72,7 @@ def group_split(
 class Assembled:
     """Every split's examples in one list, and which rows belong to which split."""
 
-    examples: list[Example]
+    examples: list  # the records (Example, Dialogue, ...) of every split
     indices: dict[str, list[int]]
     dropped: Counter[str]  # rows removed because their text also sits in an official held-out split
     duplicate_rows: int
@@ -79,27 +80,34 @@ class Assembled:
 
 
 def assemble_splits(
-    sources: Mapping[str, Sequence[Example]], *, val_fraction: float, test_fraction: float, seed: int
+    sources: Mapping[str, Sequence[R]],
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    key: Callable[[R], str] = lambda r: r.text,
+    stratum: Callable[[R], str] = lambda r: r.label,
 ) -> Assembled:
     """Official splits where a file gives them, `group_split` of the train file for the others.
 
-    Leak-free across files too: a text that is in the official test file leaves val and train, and a
-    text in the official val file leaves train. Every removal is counted.
+    Records are grouped by `key` (the text; for dialogues the first user turn) and stratified by
+    `stratum` (the label or condition). Leak-free across files too: a key that is in the official test
+    file leaves val and train, and a key in the official val file leaves train. Every removal is counted.
     """
     held: set[str] = set()
-    kept: dict[str, list[Example]] = {}
+    kept: dict[str, list[R]] = {}
     dropped: Counter[str] = Counter()
     for name in ("test", "val", "train"):
         if name not in sources:
             continue
-        kept[name] = [e for e in sources[name] if normalize_text(e.text) not in held]
+        kept[name] = [r for r in sources[name] if normalize_text(key(r)) not in held]
         if removed := len(sources[name]) - len(kept[name]):
             dropped[f"{name} text also in a held-out split file"] += removed
-        held |= {normalize_text(e.text) for e in kept[name]}
+        held |= {normalize_text(key(r)) for r in kept[name]}
     train = kept["train"]
     inner = group_split(
-        [e.text for e in train],
-        [e.label for e in train],
+        [key(r) for r in train],
+        [stratum(r) for r in train],
         val_fraction=0.0 if "val" in sources else val_fraction,
         test_fraction=0.0 if "test" in sources else test_fraction,
         seed=seed,
