@@ -62,7 +62,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log.warning("No best checkpoint was saved; testing the current weights")
         trainer.test(model=model, datamodule=datamodule, ckpt_path=best or None)
         test_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
-        baseline = datamodule.majority_baseline("test")
+        has_baseline = hasattr(datamodule, "majority_baseline")  # classification data
+        baseline = datamodule.majority_baseline("test") if has_baseline else {}
         report_metrics(f"test: {best or 'current weights'}", test_metrics, baseline)
         majority = {k.replace("test/", "test/majority_", 1): v for k, v in baseline.items()}
         for logger in trainer.loggers:

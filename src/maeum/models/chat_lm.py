@@ -1,0 +1,126 @@
+"""Empathetic chatbot: a causal LM (KoGPT2, ...) fine-tuned on templated dialogues.
+
+`ChatLM` trains with the model's own loss (labels of -100 are ignored, see `maeum.data.dialogue`), under
+whichever label mask the data uses. Losses taken over different token sets cannot be compared, so it
+also reports, whatever the mask, the perplexity and token accuracy over the final reply's text and its
+`</s>` (`val/response_ppl`, `val/response_acc`, and the `test/` twins), computed on the plain layout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from pytorch_lightning import LightningModule
+from torch import Tensor
+from torch.nn import functional as F  # noqa: N812
+from torchmetrics import MeanMetric, MinMetric
+
+from maeum.backbones import load_model, load_tokenizer
+from maeum.data.dialogue import IGNORE_INDEX
+from maeum.errors import MaeumError
+from maeum.models.classifier import _plain
+from maeum.models.optim import configure_optimizers
+
+log = logging.getLogger(__name__)
+
+
+class ChatLM(LightningModule):
+    """Fine-tunes a causal LM on dialogues and measures its replies.
+
+    Args:
+        backbone: name or path of the causal LM (`maeum.backbones.load_model(..., causal_lm=True)`).
+        optimizer, scheduler, warmup_ratio: as for `EmotionClassifier` (`maeum.models.optim`).
+        pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway.
+    """
+
+    def __init__(
+        self,
+        backbone: str,
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None = None,
+        warmup_ratio: float = 0.1,
+        pretrained: bool = True,
+    ) -> None:
+        super().__init__()
+        optimizer, scheduler = _plain(optimizer), _plain(scheduler)
+        self.save_hyperparameters(logger=False)
+        self.model = load_model(backbone, causal_lm=True, pretrained=pretrained)
+        self.model.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it finds
+        vocab = len(load_tokenizer(backbone))
+        if vocab > self.model.get_input_embeddings().num_embeddings:
+            log.info("Resizing %s's token embeddings from %d to %d for the tokenizer's added tokens",
+                     backbone, self.model.get_input_embeddings().num_embeddings, vocab)  # fmt: skip
+            self.model.resize_token_embeddings(vocab)
+        self.metrics = torch.nn.ModuleDict(
+            {
+                f"{stage}_{name}": MeanMetric()
+                for stage in ("val", "test")
+                for name in ("loss", "response_nll", "response_acc")
+            }
+        )
+        self.val_response_ppl_best = MinMetric()
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, labels: Tensor | None = None) -> Any:
+        embeddings = self.model.get_input_embeddings().num_embeddings
+        if (top := int(input_ids.max())) >= embeddings:
+            raise MaeumError(
+                f"token id {top} is outside the model's {embeddings} embeddings: the tokenizer does not match"
+                " the backbone (the 'CUDA device-side assert' of the original notebooks)."
+            )
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        loss = self(batch["input_ids"], batch["attention_mask"], batch["labels"]).loss
+        self.log(
+            "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["labels"])
+        )
+        return loss
+
+    def _evaluate(self, batch: Mapping[str, Tensor], stage: str) -> None:
+        n = len(batch["labels"])
+        loss = self(batch["input_ids"], batch["attention_mask"], batch["labels"]).loss
+        self.metrics[f"{stage}_loss"].update(loss, weight=n)
+        logits = self(batch["response_input_ids"], batch["response_attention_mask"]).logits[:, :-1]
+        target = batch["response_labels"][:, 1:]
+        keep = target != IGNORE_INDEX
+        tokens = int(keep.sum())
+        if tokens:
+            nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="sum")
+            self.metrics[f"{stage}_response_nll"].update(nll / tokens, weight=tokens)
+            correct = (logits.argmax(dim=-1) == target)[keep].float().mean()
+            self.metrics[f"{stage}_response_acc"].update(correct, weight=tokens)
+
+    def _log_stage(self, stage: str) -> Tensor:
+        loss = self.metrics[f"{stage}_loss"].compute()
+        ppl = torch.exp(self.metrics[f"{stage}_response_nll"].compute())
+        acc = self.metrics[f"{stage}_response_acc"].compute()
+        self.log_dict(
+            {f"{stage}/loss": loss, f"{stage}/response_ppl": ppl, f"{stage}/response_acc": acc}, prog_bar=True
+        )
+        for name in ("loss", "response_nll", "response_acc"):
+            self.metrics[f"{stage}_{name}"].reset()
+        return ppl
+
+    def on_train_start(self) -> None:
+        self.val_response_ppl_best.reset()  # forget the sanity check
+
+    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_response_ppl_best(self._log_stage("val"))
+        self.log("val/response_ppl_best", self.val_response_ppl_best.compute())
+
+    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_stage("test")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        return configure_optimizers(
+            self, self.hparams.optimizer, self.hparams.scheduler, self.hparams.warmup_ratio
+        )
