@@ -13,16 +13,17 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from pytorch_lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from maeum.backbones import load_tokenizer
 from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
+from maeum.data.datamodule import SplitDataModule
 from maeum.data.records import Example, ReadResult
 from maeum.data.splits import SPLITS, assemble_splits
 from maeum.errors import DataError
@@ -71,7 +72,7 @@ class EncodedDataset(Dataset):
         return {"input_ids": self.input_ids[row], "labels": int(self.label_ids[row])}
 
 
-class ClassificationDataModule(LightningDataModule):
+class ClassificationDataModule(SplitDataModule):
     """The DataModule for any (text, label) corpus.
 
     Args:
@@ -219,25 +220,8 @@ class ClassificationDataModule(LightningDataModule):
             self.datasets[name] = EncodedDataset(input_ids, self.corpus.label_ids, self.corpus.indices[name])
 
     # ------------------------------------------------------------------------------------------- loaders
-    def _loader(self, split: str, *, train: bool = False) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            collate_fn=DataCollatorWithPadding(self.tokenizer),  # pads to the batch's longest row
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+    def collator(self) -> Callable[[list[Any]], Any]:
+        return DataCollatorWithPadding(self.tokenizer)  # pads to the batch's longest row
 
     # ------------------------------------------------------------------------------------------ baseline
     def majority_baseline(self, split: str = "test") -> dict[str, float]:

@@ -41,13 +41,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
-from pytorch_lightning import LightningDataModule
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from maeum.backbones import load_tokenizer
 from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
+from maeum.data.datamodule import SplitDataModule
 from maeum.data.records import ReadResult
 from maeum.data.splits import SPLITS, assemble_splits
 from maeum.errors import DataError
@@ -267,7 +267,7 @@ class DialogueCollator:
         return batch
 
 
-class DialogueDataModule(LightningDataModule):
+class DialogueDataModule(SplitDataModule):
     """The DataModule for any dialogue corpus (see the module docstring).
 
     Args:
@@ -397,22 +397,5 @@ class DialogueDataModule(LightningDataModule):
             encoded = self._encoded()
             self.datasets = {name: EncodedDialogues(encoded, self.corpus["indices"][name]) for name in SPLITS}
 
-    def _loader(self, split: str, *, train: bool = False) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            collate_fn=DialogueCollator(self.tokenizer),
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+    def collator(self) -> Callable[[list[Any]], Any]:
+        return DialogueCollator(self.tokenizer)

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from maeum.data.dialogue import Dialogue, Turn
-from maeum.data.readers import AIHUB_MAJOR_EMOTIONS, load_json, read_frame, require_columns
+from maeum.data.readers import aihub_json_records, load_json, read_frame, require_columns
 from maeum.data.records import ReadResult
 from maeum.errors import DataError
 
@@ -75,20 +75,11 @@ def read_aihub_dialogues(path: str | Path) -> ReadResult[Dialogue]:
     """감성대화말뭉치 as multi-turn dialogue (xlsx either release, JSON); condition = 감정_대분류."""
     path = Path(path).expanduser().resolve()
     if path.suffix.lower() == ".json":
-        records = load_json(path)
-        if not isinstance(records, list):
-            raise DataError(f"{path}: expected a JSON list of dialogues, found a {type(records).__name__}.")
         items = []
-        for i, record in enumerate(records, start=1):
-            try:
-                code = str(record["profile"]["emotion"]["type"]).strip()
-                content = record["talk"]["content"]
-            except (KeyError, TypeError) as err:
-                problem = f"lacks profile.emotion.type or talk.content ({err!r})"
-                raise DataError(f"{path}: record {i} {problem}.") from err
+        records = aihub_json_records(path)
+        for code, major, content in records:
             numbers = sorted({int(k[2:]) for k in content if re.fullmatch(r"[HS]S\d+", k)})
             turns = [(content.get(f"HS{n:02d}") or "", content.get(f"SS{n:02d}") or "") for n in numbers]
-            major = AIHUB_MAJOR_EMOTIONS.get(code[1:2]) if re.fullmatch(r"E\d\d", code) else None
             items.append((turns, major or code))
         return _collect(path, items, rows_read=len(records))
     frame = read_frame(path)

@@ -99,11 +99,12 @@ def read_frame(path: Path, *, sheet: str | int = 0) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------ internals
-def _read_aihub_json(path: Path, *, label: str, text: str) -> ReadResult[Example]:
+def aihub_json_records(path: Path) -> list[tuple[str, str | None, dict[str, str]]]:
+    """(emotion code, its major emotion or None, talk.content) of every record of the AI Hub JSON release."""
     records = load_json(path)
     if not isinstance(records, list):
         raise DataError(f"{path}: expected a JSON list of dialogues, found a {type(records).__name__}.")
-    texts, labels = [], []
+    out = []
     for i, record in enumerate(records, start=1):
         try:
             code = str(record["profile"]["emotion"]["type"]).strip()
@@ -113,9 +114,17 @@ def _read_aihub_json(path: Path, *, label: str, text: str) -> ReadResult[Example
             raise DataError(
                 f"{path}: record {i} lacks profile.emotion.type or talk.content ({problem})."
             ) from err
+        major = AIHUB_MAJOR_EMOTIONS.get(code[1:2]) if re.fullmatch(r"E\d\d", code) else None
+        out.append((code, major, content))
+    return out
+
+
+def _read_aihub_json(path: Path, *, label: str, text: str) -> ReadResult[Example]:
+    records = aihub_json_records(path)
+    texts, labels = [], []
+    for code, major, content in records:
         keys = sorted(k for k in content if re.fullmatch(r"HS\d+", k)) if text == "all_human" else ["HS01"]
         texts.append(" ".join(str(content.get(k) or "").strip() for k in keys).strip())
-        major = AIHUB_MAJOR_EMOTIONS.get(code[1:2]) if re.fullmatch(r"E\d\d", code) else None
         labels.append((major or code) if label == "major" else code)
     return _examples(path, texts, labels, rows=range(1, len(records) + 1))
 
