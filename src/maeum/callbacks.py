@@ -76,9 +76,15 @@ class ClassificationReport(Callback):
             self._target.append(outputs["target"].detach().cpu())
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not self._probs or not trainer.is_global_zero or trainer.sanity_checking:
+        if not self._probs or trainer.sanity_checking:
             return
         probs, target = torch.cat(self._probs), torch.cat(self._target)
+        if trainer.world_size > 1:  # every rank gathers; rank 0 then reports on the whole test set
+            probs, target = _gather_in_dataset_order(
+                pl_module, probs, target, len(trainer.datamodule.datasets["test"])
+            )
+        if not trainer.is_global_zero:
+            return
         labels = list(pl_module.labels)
         texts = _test_texts(trainer, len(target))
         paths, tables = write_reports(self.output_dir, probs, target, labels, texts)
@@ -88,6 +94,15 @@ class ClassificationReport(Callback):
                 logger.log_image("test/confusion_matrix", [str(paths["confusion_matrix"])])
                 for name, table in tables.items():
                     logger.log_table(f"test/{name}", dataframe=table.head(1000))
+
+
+def _gather_in_dataset_order(
+    pl_module: LightningModule, probs: torch.Tensor, target: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ranks' rows in the dataset's order: an unshuffled DistributedSampler deals row i to rank
+    i % world_size and pads the end with repeats, so interleave the ranks and cut the padding."""
+    gathered = [pl_module.all_gather(t.to(pl_module.device)).cpu() for t in (probs, target)]
+    return tuple(g.transpose(0, 1).reshape(-1, *g.shape[2:])[:size] for g in gathered)
 
 
 def _test_texts(trainer: Trainer, n: int) -> list[str] | None:

@@ -71,7 +71,7 @@ def errors(probs: Tensor, target: Tensor, labels: Sequence[str], texts: Sequence
 
 def confusion_matrix_figure(preds: Tensor, target: Tensor, labels: Sequence[str]) -> Figure:
     """Confusion matrix (rows: true label, columns: predicted) with the label names on the axes."""
-    matrix = MulticlassConfusionMatrix(num_classes=len(labels))
+    matrix = MulticlassConfusionMatrix(num_classes=len(labels), sync_on_compute=False)  # already gathered
     matrix.update(preds, target)
     side = min(40.0, max(6.0, 0.45 * len(labels)))
     with matplotlib.rc_context({"font.family": [hangul_font(), "DejaVu Sans"], "axes.unicode_minus": False}):
