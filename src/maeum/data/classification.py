@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
-from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import DataCollatorWithPadding
 
-from maeum.backbones import load_tokenizer
 from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
 from maeum.data.datamodule import SplitDataModule
 from maeum.data.records import Example, ReadResult
@@ -104,24 +103,19 @@ class ClassificationDataModule(SplitDataModule):
         pin_memory: bool = False,
         cache_dir: str | None = None,
     ) -> None:
-        super().__init__()
-        self.reader, self.path, self.tokenizer_name = reader, path, tokenizer
-        self.val_path, self.test_path = val_path, test_path
+        super().__init__(
+            reader=reader, path=path, tokenizer=tokenizer, val_path=val_path, test_path=test_path,
+            batch_size=batch_size, eval_batch_size=eval_batch_size, val_fraction=val_fraction,
+            test_fraction=test_fraction, seed=seed, num_workers=num_workers, pin_memory=pin_memory,
+            cache_dir=cache_dir,
+        )  # fmt: skip
         self.fixed_labels = list(labels) if labels is not None else None
         self.max_length = max_length
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
-        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
-        self.num_workers, self.pin_memory, self.cache_dir = num_workers, pin_memory, cache_dir
-        self._corpus: Corpus | None = None
-        self._tokenizer: PreTrainedTokenizerBase | None = None
-        self.datasets: dict[str, EncodedDataset] = {}
 
     # ------------------------------------------------------------------------------------- corpus & labels
     @property
     def corpus(self) -> Corpus:
-        if self._corpus is None:
-            self._corpus = self._load_corpus()
-        return self._corpus
+        return super().corpus
 
     @property
     def labels(self) -> list[str]:
@@ -136,8 +130,7 @@ class ClassificationDataModule(SplitDataModule):
         }
 
     def _load_corpus(self) -> Corpus:
-        paths = {"train": self.path, "val": self.val_path, "test": self.test_path}
-        reads = {split: self.reader(path) for split, path in paths.items() if path}
+        reads = {split: self.reader(path) for split, path in self.paths.items() if path}
         labels = self._label_vocabulary(list(reads.values()))
         splits = assemble_splits(
             {split: read.records for split, read in reads.items()},
@@ -185,12 +178,6 @@ class ClassificationDataModule(SplitDataModule):
         return list(self.fixed_labels)
 
     # -------------------------------------------------------------------------------------------- tokens
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.tokenizer_name)
-        return self._tokenizer
-
     def _input_ids(self) -> Ragged:
         texts = self.corpus.texts
         key = fingerprint("classification", tokenizer_fingerprint(self.tokenizer), self.max_length, texts)

@@ -1,4 +1,5 @@
-"""What every maeum DataModule shares: datasets per split and the loaders over them."""
+"""What every maeum DataModule shares: corpus files, split and loader settings, the lazily loaded
+tokenizer and corpus, and the loaders over the per-split datasets."""
 
 from __future__ import annotations
 
@@ -7,20 +8,59 @@ from typing import Any
 
 from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
+from transformers import PreTrainedTokenizerBase
+
+from maeum.backbones import load_tokenizer
 
 
 class SplitDataModule(LightningDataModule):
-    """Loaders over `self.datasets[split]`, batched by `self.collator()`; the train loader shuffles.
+    """Base of the task DataModules.
 
-    Subclasses set `batch_size`, `eval_batch_size`, `num_workers` and `pin_memory`, fill `datasets` in
-    `setup`, and return their batch padder from `collator`.
+    Subclasses read and split their corpus in `_load_corpus` (called once, on first use of `corpus`), fill
+    `datasets` in `setup`, and return their batch padder from `collator`. The train loader shuffles.
     """
 
-    batch_size: int
-    eval_batch_size: int
-    num_workers: int
-    pin_memory: bool
-    datasets: dict[str, Dataset]
+    def __init__(
+        self,
+        *,
+        reader: Callable[[str], Any],
+        path: str,
+        tokenizer: str,
+        val_path: str | None,
+        test_path: str | None,
+        batch_size: int,
+        eval_batch_size: int | None,
+        val_fraction: float,
+        test_fraction: float,
+        seed: int,
+        num_workers: int,
+        pin_memory: bool,
+        cache_dir: str | None,
+    ) -> None:
+        super().__init__()
+        self.reader, self.tokenizer_name = reader, tokenizer
+        self.paths = {"train": path, "val": val_path, "test": test_path}  # val/test: official split files
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        self.num_workers, self.pin_memory, self.cache_dir = num_workers, pin_memory, cache_dir
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        self._corpus: Any = None
+        self.datasets: dict[str, Dataset] = {}
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.tokenizer_name)
+        return self._tokenizer
+
+    @property
+    def corpus(self) -> Any:
+        if self._corpus is None:
+            self._corpus = self._load_corpus()
+        return self._corpus
+
+    def _load_corpus(self) -> Any:
+        raise NotImplementedError
 
     def collator(self) -> Callable[[list[Any]], Any]:
         raise NotImplementedError

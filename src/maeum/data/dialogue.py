@@ -45,7 +45,6 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from maeum.backbones import load_tokenizer
 from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
 from maeum.data.datamodule import SplitDataModule
 from maeum.data.records import ReadResult
@@ -299,37 +298,23 @@ class DialogueDataModule(SplitDataModule):
         pin_memory: bool = False,
         cache_dir: str | None = None,
     ) -> None:
-        super().__init__()
         if label_mask not in LABEL_MASKS:
             raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
-        self.reader, self.paths = reader, {"train": path, "val": val_path, "test": test_path}
-        self.tokenizer_name, self.label_mask, self.max_length = tokenizer, label_mask, max_length
+        super().__init__(
+            reader=reader, path=path, tokenizer=tokenizer, val_path=val_path, test_path=test_path,
+            batch_size=batch_size, eval_batch_size=eval_batch_size, val_fraction=val_fraction,
+            test_fraction=test_fraction, seed=seed, num_workers=num_workers, pin_memory=pin_memory,
+            cache_dir=cache_dir,
+        )  # fmt: skip
+        self.label_mask, self.max_length = label_mask, max_length
         self.template = TEMPLATES[template] if isinstance(template, str) else template
         self.turn_prefixes, self.preprocess = turn_prefixes, preprocess
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
-        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
-        self.num_workers, self.pin_memory, self.cache_dir = num_workers, pin_memory, cache_dir
-        self._tokenizer: PreTrainedTokenizerBase | None = None
-        self._corpus: dict[str, Any] | None = None
-        self.datasets: dict[str, EncodedDialogues] = {}
-
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.tokenizer_name)
-        return self._tokenizer
 
     def model_kwargs(self) -> dict[str, object]:
         return {}
 
-    @property
-    def corpus(self) -> dict[str, Any]:
-        """`dialogues` (every split's, in one list), `indices` (split → rows) and `stats`."""
-        if self._corpus is None:
-            self._corpus = self._load_corpus()
-        return self._corpus
-
     def _load_corpus(self) -> dict[str, Any]:
+        """`dialogues` (every split's, in one list), `indices` (split → rows) and `stats`."""
         reads = {split: self.reader(path) for split, path in self.paths.items() if path}
         dropped: Counter[str] = sum((r.dropped for r in reads.values()), Counter())
         sources = {}
