@@ -108,3 +108,11 @@ def test_real_hg_tods() -> None:
     assert result.rows_read == 298 and len(result.records) + sum(result.dropped.values()) == 298
     assert all(2 <= len(d.turns) <= 20 and "NULL" not in (t.text for t in d.turns) for d in result.records)
     assert sum(len(d.turns) >= 10 for d in result.records) > 200  # mostly 5 to 10 exchanges: real multi-turn
+
+
+def test_jsonl_undecodable_bytes_are_one_message(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"turns": []}\n\xff\xfe\xfa\n')
+    with pytest.raises(DataError, match=r"neither UTF-8 nor cp949.*Re-save") as err:
+        read_dialogue_jsonl(path)
+    assert str(path) in str(err.value)

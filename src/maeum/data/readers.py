@@ -160,7 +160,7 @@ def require_columns(path: Path, frame: pd.DataFrame, columns: Mapping[str, str])
 
 
 def _read_text_table(path: Path, sep: str) -> pd.DataFrame:
-    encoding = _detect_encoding(path)
+    encoding = detect_encoding(path)
     # Tab-separated corpora (NSMC, ...) use bare quotes inside texts, so quotes only delimit in CSV.
     quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
     try:
@@ -173,7 +173,7 @@ def _read_text_table(path: Path, sep: str) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be parsed as '{sep}'-separated text: {err}") from err
 
 
-def _detect_encoding(path: Path) -> str:
+def detect_encoding(path: Path) -> str:
     raw = path.read_bytes()
     errors = []
     for encoding in ENCODINGS:
@@ -192,7 +192,7 @@ def load_json(path: Path) -> object:
     if not path.is_file():
         raise DataError(f"{path}: file not found. Set data.path to an existing corpus file.")
     try:
-        return json.loads(path.read_text(encoding=_detect_encoding(path)))
+        return json.loads(path.read_text(encoding=detect_encoding(path)))
     except json.JSONDecodeError as err:
         raise DataError(
             f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})."
