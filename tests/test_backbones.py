@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -162,3 +163,51 @@ def test_real_kobert_fast_tokenizer_agrees_with_sentencepiece() -> None:
     fast = load_tokenizer(str(KOBERT_DIR))(texts, add_special_tokens=False)["input_ids"]
     agree = sum(a == b for a, b in zip(sp.encode(texts), fast, strict=True)) / len(texts)
     assert agree >= 0.99  # the rest: ties on runs of dots, and unknown characters
+
+
+def test_a_kogpt2_directory_resaved_as_gpt2tokenizer_keeps_its_metaspace_pieces(tmp_path: Path) -> None:
+    """transformers 5 rebuilds a byte-level BPE for `GPT2Tokenizer`; maeum loads tokenizer.json as written."""
+    from transformers import AutoTokenizer
+
+    directory = tmp_path / "kogpt2-resaved"
+    shutil.copytree(build_tiny("tiny_gpt2"), directory)
+    config = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config.update(tokenizer_class="GPT2Tokenizer", bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    (directory / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    naive = AutoTokenizer.from_pretrained(directory)
+    assert naive.tokenize(TEXT) != load_tokenizer("tiny_gpt2").tokenize(TEXT)  # what maeum must not return
+    tok = load_tokenizer(str(directory))
+    assert tok.tokenize(TEXT) == load_tokenizer("tiny_gpt2").tokenize(TEXT)
+    assert tok.bos_token == tok.eos_token == "</s>"  # <|endoftext|> is not in the vocabulary: KoGPT2's roles
+    assert (tok.pad_token, tok.unk_token) == ("<pad>", "<unk>")
+
+
+def test_a_byte_level_tokenizer_over_a_metaspace_vocabulary_is_refused(tmp_path: Path) -> None:
+    """Without tokenizer.json, GPT2Tokenizer reads KoGPT2's vocab.json + merges.txt byte-level: refused."""
+    directory = tmp_path / "kogpt2-vocab-only"
+    shutil.copytree(build_tiny("tiny_gpt2"), directory)
+    load_tokenizer(str(directory)).backend_tokenizer.model.save(str(directory))  # vocab.json, merges.txt
+    (directory / "tokenizer.json").unlink()
+    config = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps({**config, "tokenizer_class": "GPT2Tokenizer"}), encoding="utf-8"
+    )
+    with pytest.raises(BackboneError, match="byte-level tokenizer over a sentencepiece"):
+        load_tokenizer(str(directory))
+
+
+def test_byte_level_vocabularies_are_not_refused(tmp_path: Path) -> None:
+    """A genuinely byte-level tokenizer (no Hangul pieces in its vocabulary) is left alone."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    backend.train_from_iterator([TEXT] * 10, trainer)
+    PreTrainedTokenizerFast(tokenizer_object=backend).save_pretrained(tmp_path / "bytes")
+    tok = load_tokenizer(str(tmp_path / "bytes"))
+    assert tok.decode(tok(TEXT)["input_ids"]) == TEXT

@@ -45,11 +45,12 @@ def test_embeddings_grow_to_the_tokenizer(tmp_path: Path, caplog) -> None:
     directory = tmp_path / "gpt2-plus"
     shutil.copytree(build_tiny("tiny_gpt2"), directory)
     tokenizer = load_tokenizer(str(directory))
+    before = len(tokenizer)
     tokenizer.add_tokens(["<emotion>", "<persona>"])
     tokenizer.save_pretrained(directory)
     with caplog.at_level("INFO"):
         model = ChatLM(backbone=str(directory), optimizer=OPTIMIZER)
-    assert model.model.get_input_embeddings().num_embeddings == len(tokenizer) == 3002
+    assert model.model.get_input_embeddings().num_embeddings == len(tokenizer) == before + 2
     assert any("Resizing" in r.getMessage() for r in caplog.records)
 
 

@@ -49,10 +49,11 @@ def test_every_config_option_composes_and_resolves(train_cfg, override: str) -> 
 
 
 def test_every_hub_experiment_has_an_offline_twin() -> None:
-    assert "emotion/sample_tiny" in EXPERIMENTS
+    assert {"emotion/sample_tiny", "chatbot/sample_tiny"} <= set(EXPERIMENTS)
     for name in EXPERIMENTS:
-        if name.endswith("_kobert"):
-            assert name.replace("_kobert", "_tiny") in EXPERIMENTS
+        for hub in ("_kobert", "_kogpt2"):
+            if name.endswith(hub):
+                assert name.replace(hub, "_tiny") in EXPERIMENTS
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -62,7 +63,7 @@ def test_every_experiment_runs_a_fast_dev_run(train_cfg, tmp_path: Path, experim
     backbone = re.search(r"override /backbone: (\w+)", text).group(1)
     data = re.search(r"override /data: \w+/(\w+)", text).group(1)
     overrides = [f"experiment={experiment}", "debug=fdr", f"backbone={OFFLINE.get(backbone, backbone)}"]
-    if data in fx.BY_DATA_CONFIG and "classify/" in text:
+    if data in fx.BY_DATA_CONFIG:  # dialogue corpora share the classification corpora's files
         write, suffix = fx.BY_DATA_CONFIG[data]
         overrides.append(f"data.path={write(tmp_path / f'corpus{suffix}', copies=20)}")
     if "trainer: gpu" in text:

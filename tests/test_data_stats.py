@@ -37,3 +37,19 @@ def test_stats_of_the_real_chatbotdata(tmp_path: Path, capsys: pytest.CaptureFix
     stats = last_json_line(capsys)
     assert stats["rows_read"] == stats["rows_kept"] == 11823
     assert stats["labels"] == {"일상다반사": 5290, "이별(부정)": 3570, "사랑(긍정)": 2963}
+
+
+def test_stats_of_dialogues_count_turns_truncation_and_targets_per_mask(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = ["data=dialogue/sample", "data.turn_prefixes=true", "data.max_length=24"]
+    data_stats(compose_config("data_stats", tmp_path, overrides))
+    stats = last_json_line(capsys)
+    assert KEYS - {"labels"} <= set(stats)
+    assert stats["dialogues"] == stats["rows_kept"] == 42
+    assert stats["examples"] == sum(stats["splits"].values()) > 42  # training prefixes added
+    assert stats["turns"]["max"] == 4 and 2 <= stats["turns"]["mean"] <= 4
+    assert stats["truncated"]["examples"] > 0 and stats["truncated"]["dropped_exchanges"] > 0
+    targets = stats["target_tokens"]
+    assert targets["input"] > targets["all_sys"] > targets["last_sys"] > 0
+    assert stats["conditions"]["(none)"] == 6

@@ -171,3 +171,42 @@ def test_a_reply_longer_than_max_length_keeps_its_head_and_eos(tok) -> None:
 def test_bad_dialogues_and_masks_are_refused(tok, turns, mask: str, message: str) -> None:
     with pytest.raises(DataError, match=message):
         encode_dialogue(Dialogue(turns), tok, label_mask=mask, max_length=64)
+
+
+def test_the_template_configs_are_the_templates_in_code() -> None:
+    from omegaconf import OmegaConf
+
+    from maeum.data.dialogue import template_from
+    from maeum.paths import config_dir
+
+    for name, template in TEMPLATES.items():
+        config = OmegaConf.load(config_dir() / "data" / "template" / f"{name}.yaml")
+        assert template_from(config) == template, name
+
+
+def test_prompts_end_where_the_reply_begins(tok) -> None:
+    from maeum.data.dialogue import encode_prompt
+
+    history = three_turns().turns[:-1]  # ends on the third user turn
+    full = encode_dialogue(three_turns(), tok, label_mask="input", max_length=256)["input_ids"]
+    prompt = encode_prompt(history, tok, max_length=256, condition="슬픔")
+    reply_start = len(full) - len(ids(tok, TEXTS[5])) - 1  # before s3 and </s>
+    assert prompt == full[:reply_start] and prompt[-1] == SYS
+    # label_response: the model writes the category, so the prompt stops at its marker
+    wellness = encode_prompt(
+        [Turn("usr", TEXTS[0])], tok, max_length=64, template=TEMPLATES["label_response"]
+    )
+    assert wellness == [EOS, 9, *ids(tok, TEXTS[0]), COND]  # </s><unused0>{question}<unused1>
+
+
+def test_a_long_history_keeps_the_newest_turns_within_max_length(tok) -> None:
+    from maeum.data.dialogue import encode_prompt
+
+    history = three_turns().turns[:-1]
+    u3 = ids(tok, TEXTS[4])
+    u2, s2 = ids(tok, TEXTS[2]), ids(tok, TEXTS[3])
+    prompt = encode_prompt(history, tok, max_length=len(u3) + 8, condition="슬픔")
+    # both older exchanges dropped; the condition moved to the first exchange that remains
+    assert prompt == [USR, *u3, COND, *ids(tok, "슬픔"), SYS]
+    longer = encode_prompt(history, tok, max_length=len(u2 + s2 + u3) + 8, condition="슬픔")
+    assert longer == [USR, *u2, COND, *ids(tok, "슬픔"), SYS, *s2, USR, *u3, SYS]

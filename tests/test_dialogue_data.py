@@ -96,3 +96,19 @@ def test_an_encoder_tokenizer_is_refused_with_advice(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match=r"no '<usr>' token.*backbone=tiny_gpt2"):
         datamodule(tmp_path, "backbone=tiny_bert").setup()
+
+
+def test_one_batched_tokenizer_call_gives_the_same_encodings() -> None:
+    from maeum.backbones import load_tokenizer
+    from maeum.data.dialogue import encode_dialogue, pretokenize
+    from maeum.data.dialogue_readers import read_dialogue_jsonl
+    from maeum.paths import resource
+
+    tok = load_tokenizer("tiny_gpt2")
+    dialogues = read_dialogue_jsonl(str(resource("dialogue_sample.jsonl"))).records
+    table = pretokenize(dialogues, tok)
+    for d in dialogues:
+        for mask in ("input", "last_sys", "shift"):
+            assert encode_dialogue(
+                d, tok, label_mask=mask, max_length=40, pretokenized=table
+            ) == encode_dialogue(d, tok, label_mask=mask, max_length=40)

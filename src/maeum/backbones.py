@@ -17,6 +17,13 @@ model itself: its pieces, scores and normalisation charmap, with the BERT templa
 right padding with `[PAD]` and `token_type_ids` of 0. `tiny_bert` is saved in exactly this format, so the
 offline tests exercise the path that the real KoBERT takes.
 
+KoGPT2's quirk: its `tokenizer.json` is a Metaspace (sentencepiece-style) BPE, but a re-saved directory often
+names `GPT2Tokenizer`, and transformers 5 then rebuilds a *byte-level* BPE from the vocabulary, so Hangul
+comes out as `ì`, `ë`, ... pieces or not at all. A `tokenizer.json` with a Metaspace pre-tokenizer is
+therefore loaded as written (`PreTrainedTokenizerFast(tokenizer_file=...)`), with KoGPT2's roles (bos = eos =
+`</s>`, pad `<pad>`, unk `<unk>`) where the config names none that the vocabulary has. Every tokenizer whose
+vocabulary holds Hangul pieces must also produce them: `load_tokenizer` refuses one that does not.
+
 The architecture differences between the two stand-ins are data (`TinySpec`), not code.
 """
 
@@ -28,6 +35,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -57,7 +65,7 @@ from maeum.paths import cache_dir, resource
 
 log = logging.getLogger(__name__)
 
-BUILD_VERSION = 2  # bump when the build recipe changes; it is part of the cache key
+BUILD_VERSION = 3  # bump when the build recipe changes; it is part of the cache key
 HUB_TIMEOUT_S = 10.0
 
 # skt/kobert-base-v1: sentencepiece unigram vocabulary, BERT-style template.
@@ -75,6 +83,18 @@ KOGPT2_SPECIAL_TOKENS = (
     "</d>",
     *(f"<unused{i}>" for i in range(100)),
 )
+KOGPT2_ROLES = {
+    "bos_token": "</s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "mask_token": "<mask>",
+}
+# KoGPT2 marks emoticons special (its README tokenizes "😤:)l^o" into three of them), so decoding with
+# `skip_special_tokens=True` drops them from replies; tiny_gpt2 has some, so that tests see the same.
+KOGPT2_EMOTICONS = ("ㅠㅠ", "ㅜㅜ", "ㅋㅋ", "ㅎㅎ", "^^", ":)", "😤", "l^o")
+HANGUL = re.compile("[\uac00-\ud7a3]")
+HANGUL_PROBE = "안녕하세요 반가워요"
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,7 @@ class TinySpec:
     model_max_length: int
     model_config: dict[str, Any] = field(default_factory=dict)
     with_labels: bool = False  # also train the tokenizer on the sample's label and condition words
+    emoticons: tuple[str, ...] = ()  # added as special tokens after training, as in KoGPT2
 
 
 TINY_SPECS: dict[str, TinySpec] = {
@@ -123,13 +144,7 @@ TINY_SPECS: dict[str, TinySpec] = {
         mimics="skt/kogpt2-base-v2",
         tokenizer_model="bpe",
         special_tokens=KOGPT2_SPECIAL_TOKENS,
-        roles={
-            "bos_token": "</s>",
-            "eos_token": "</s>",
-            "unk_token": "<unk>",
-            "pad_token": "<pad>",
-            "mask_token": "<mask>",
-        },
+        roles=KOGPT2_ROLES,
         vocab_size=3000,
         model_type="gpt2",
         causal_lm=True,
@@ -144,6 +159,7 @@ TINY_SPECS: dict[str, TinySpec] = {
             "pad_token_id": 3,
         },
         with_labels=True,  # dialogue templates put the condition (an emotion name) into the input
+        emoticons=KOGPT2_EMOTICONS,
     ),
 }
 SAMPLE_FILES = ("emotion_sample.tsv", "dialogue_sample.jsonl")
@@ -152,19 +168,46 @@ Piece = sentencepiece_model_pb2.ModelProto.SentencePiece.Type
 
 # ----------------------------------------------------------------------------------------------- public API
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    """Tokenizer for `tiny_bert`, `tiny_gpt2`, a local directory or a hub id."""
+    """Tokenizer for `tiny_bert`, `tiny_gpt2`, a local directory or a hub id (see the module docstring)."""
     source, local_only = resolve(name_or_path)
     try:
         config_file = _fetch(source, "tokenizer_config.json", local_only)
         config = json.loads(config_file.read_text(encoding="utf-8")) if config_file else {}
+        tokenizer_json = _fetch(source, "tokenizer.json", local_only)
         if config.get("tokenizer_class") == "KoBERTTokenizer":
             spiece = _fetch(source, "spiece.model", local_only)
             if spiece is None:
                 raise BackboneError(f"'{name_or_path}' names KoBERTTokenizer but has no spiece.model")
-            return kobert_tokenizer(spiece, config)
-        return AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+            tokenizer = kobert_tokenizer(spiece, config)
+        elif tokenizer_json is not None and _is_metaspace(tokenizer_json):
+            tokenizer = metaspace_tokenizer(tokenizer_json, config)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     except (OSError, ValueError) as err:
         raise BackboneError(f"could not load a tokenizer from '{name_or_path}': {err}") from err
+    _check_hangul_pieces(tokenizer, name_or_path)
+    return tokenizer
+
+
+def metaspace_tokenizer(
+    tokenizer_json: Path, config: dict[str, Any] | None = None
+) -> PreTrainedTokenizerFast:
+    """A sentencepiece-style BPE `tokenizer.json` (KoGPT2's) loaded as written, never rebuilt byte-level.
+
+    Special-token roles come from `tokenizer_config.json` when the vocabulary has the token it names, else
+    from KoGPT2 (bos = eos = `</s>`, pad `<pad>`, unk `<unk>`, mask `<mask>`) when it has that one.
+    """
+    config = config or {}
+    backend = Tokenizer.from_file(str(tokenizer_json))
+    roles = {}
+    for role, default in KOGPT2_ROLES.items():
+        named = _token_text(config[role]) if config.get(role) else None
+        for token in (named, default):
+            if token is not None and backend.token_to_id(token) is not None:
+                roles[role] = token
+                break
+    kwargs = {"model_max_length": config["model_max_length"]} if "model_max_length" in config else {}
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **roles, **kwargs)
 
 
 def kobert_tokenizer(spiece: Path, config: dict[str, Any] | None = None) -> PreTrainedTokenizerFast:
@@ -281,6 +324,28 @@ def build_tiny(name: str, root: Path | None = None) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ internals
+def _is_metaspace(tokenizer_json: Path) -> bool:
+    """Whether a `tokenizer.json` splits words the sentencepiece way (`▁word`), as KoGPT2's does."""
+    pre = json.loads(tokenizer_json.read_text(encoding="utf-8")).get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+    return any(step.get("type") == "Metaspace" for step in steps)
+
+
+def _check_hangul_pieces(tokenizer: PreTrainedTokenizerBase, name: str) -> None:
+    """Refuse a tokenizer whose vocabulary has Hangul pieces that its tokenization never produces."""
+    if not any(HANGUL.search(token) for token in tokenizer.get_vocab()):
+        return  # a byte-level or non-Korean vocabulary: nothing to compare
+    pieces = tokenizer.tokenize(HANGUL_PROBE)
+    foreign = [p for p in pieces if not HANGUL.search(p) and p not in (tokenizer.unk_token, "▁")]
+    if foreign or not pieces:
+        raise BackboneError(
+            f"the tokenizer of '{name}' turns Hangul into {pieces[:8] or 'nothing'}, not into the Hangul "
+            "pieces of its own vocabulary: it is a byte-level tokenizer over a sentencepiece (Metaspace) "
+            "vocabulary, as when a KoGPT2 directory is re-saved as GPT2Tokenizer. Put the original "
+            "tokenizer.json back in the directory (maeum loads it as written), or use the hub id."
+        )
+
+
 def _sample_texts(*, with_labels: bool = False) -> list[str]:
     """Every sentence and dialogue turn of the Korean sample that ships with maeum (and its labels)."""
     with resource(SAMPLE_FILES[0]).open(encoding="utf-8", newline="") as f:
@@ -321,6 +386,7 @@ def _save_tokenizer(spec: TinySpec, texts: list[str], out: Path) -> None:
     trainer = trainers.BpeTrainer(vocab_size=spec.vocab_size, special_tokens=special, show_progress=False)
     tok.train_from_iterator(texts, trainer, length=len(texts))
     assert [tok.token_to_id(t) for t in special] == list(range(len(special))), "special ids moved"
+    tok.add_special_tokens(list(spec.emoticons))
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=tok, model_max_length=spec.model_max_length, **spec.roles
     )

@@ -13,6 +13,7 @@ from pytorch_lightning.loggers import WandbLogger
 
 from maeum import __version__
 from maeum.errors import MaeumError
+from maeum.generation import ReplyGenerator
 from maeum.reports import write_reports
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,68 @@ class ClassificationReport(Callback):
                 logger.log_image("test/confusion_matrix", [str(paths["confusion_matrix"])])
                 for name, table in tables.items():
                     logger.log_table(f"test/{name}", dataframe=table.head(1000))
+
+
+class GenerationSamples(Callback):
+    """At every validation epoch, replies to a fixed set of validation prompts, for reading along.
+
+    They are appended to `generation_samples.txt` in `output_dir` and logged as the W&B Table
+    `val/samples`. Runs on rank 0 only, and only for a causal LM on dialogue data (anything else is
+    skipped), with the generation settings of the run (`generation=greedy|sampling`).
+    """
+
+    FILENAME = "generation_samples.txt"
+
+    def __init__(self, output_dir: str, num_prompts: int = 8, settings: dict[str, Any] | None = None) -> None:
+        self.output_dir, self.num_prompts, self.settings = Path(output_dir), num_prompts, settings
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        datamodule = getattr(trainer, "datamodule", None)
+        model = getattr(pl_module, "model", None)
+        if (
+            trainer.sanity_checking
+            or not trainer.is_global_zero
+            or self.num_prompts <= 0
+            or not hasattr(datamodule, "sample_prompts")
+            or not hasattr(model, "generate")
+        ):
+            return
+        samples = datamodule.sample_prompts(self.num_prompts)
+        generator = ReplyGenerator(
+            model, datamodule.tokenizer, max_length=datamodule.max_length, template=datamodule.template,
+            settings=self.settings,
+        )  # fmt: skip
+        was_training = model.training
+        model.eval()
+        try:
+            replies = generator.generate([prompt for prompt, _ in samples])
+        finally:
+            model.train(was_training)
+        rows = [
+            [trainer.current_epoch, trainer.global_step, prompt.condition or "", _history(prompt), reference,
+             reply.text, reply.condition or ""]
+            for (prompt, reference), reply in zip(samples, replies, strict=True)
+        ]  # fmt: skip
+        self._write(trainer, rows)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_table("val/samples", columns=list(SAMPLE_COLUMNS), data=rows)
+
+    def _write(self, trainer: Trainer, rows: list[list[Any]]) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with (self.output_dir / self.FILENAME).open("a", encoding="utf-8") as f:
+            f.write(f"=== epoch {trainer.current_epoch} (step {trainer.global_step}) ===\n")
+            for _, _, condition, history, reference, reply, generated in rows:
+                f.write(f"{f'[{condition}] ' if condition else ''}{history}\n")
+                f.write(f"  reference: {reference}\n")
+                f.write(f"  reply:     {f'[{generated}] ' if generated else ''}{reply}\n")
+
+
+SAMPLE_COLUMNS = ("epoch", "step", "condition", "prompt", "reference", "reply", "generated_condition")
+
+
+def _history(dialogue: Any) -> str:
+    return " / ".join(f"{turn.speaker}: {turn.text}" for turn in dialogue.turns)
 
 
 def _gather_in_dataset_order(

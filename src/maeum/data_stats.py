@@ -1,38 +1,53 @@
-"""`maeum-data-stats` / `python -m maeum.data_stats data=classify/<name> data.path=FILE`: what a corpus holds.
+"""`maeum-data-stats` / `python -m maeum.data_stats data=<task>/<name> data.path=FILE`: what a corpus holds.
 
 Reads and splits the corpus exactly as training would (same reader, label rules and split), prints a
 summary table, and ends with one JSON line: `rows_read`, `rows_kept`, `dropped` (reason → rows),
-`labels` (label → kept rows) and `splits` (split → rows). Nothing is tokenized or trained.
+`splits` (split → rows) and, for classification, `labels` (label → kept rows); nothing is tokenized.
+A dialogue corpus adds `dialogues`, `examples`, `turns` (mean, max), `conditions`, `truncated` and
+`target_tokens` per label mask; those are tokenized, with `tiny_gpt2` unless `backbone=` says otherwise.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 import hydra
 import rich
 import rich.table
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from maeum.paths import config_dir
 from maeum.runtime import extras, save_resolved_config, task_wrapper
+
+log = logging.getLogger(__name__)
+DIALOGUE = "maeum.data.dialogue.DialogueDataModule"
 
 
 @task_wrapper
 def data_stats(cfg: DictConfig) -> dict[str, object]:
     """The corpus statistics of `cfg.data`."""
     extras(cfg)
+    if cfg.data._target_ == DIALOGUE and cfg.backbone.name_or_path == "tiny_bert":
+        log.info(
+            "Dialogue data: counting tokens with tiny_gpt2 (the KoGPT2 stand-in); backbone= picks another"
+        )
+        with open_dict(cfg):
+            cfg.backbone.name_or_path = "tiny_gpt2"
     save_resolved_config(cfg)
-    stats = instantiate(cfg.data).corpus.stats()
+    stats = instantiate(cfg.data).stats()
     table = rich.table.Table(title=f"{cfg.data.path}")
     table.add_column("")
     table.add_column("rows", justify="right")
     for key in ("rows_read", "rows_kept"):
         table.add_row(key, str(stats[key]))
-    for group in ("dropped", "splits", "labels"):
-        for name, count in stats[group].items():
-            table.add_row(f"{group}: {name}", str(count))
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            for name, count in value.items():
+                table.add_row(f"{key}: {name}", str(count))
+        elif key not in ("rows_read", "rows_kept"):
+            table.add_row(key, str(value))
     rich.print(table)
     print(json.dumps(stats, ensure_ascii=False), flush=True)
     return stats

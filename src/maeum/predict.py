@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from maeum.callbacks import load_run_config
 from maeum.errors import DataError
 from maeum.models.classifier import EmotionClassifier
 from maeum.paths import config_dir
-from maeum.runtime import extras, task_wrapper
+from maeum.runtime import extras, quote_free_text, task_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -132,20 +131,8 @@ def _hydra_main(cfg: DictConfig) -> None:
     predict(cfg)
 
 
-def quote_text_override(arg: str) -> str:
-    """`text=오늘 기뻐` → `text='오늘 기뻐'`: Hydra's override grammar rejects unquoted Hangul and spaces,
-    and a shell has already removed the quotes of `text="..."`. Already quoted values pass unchanged."""
-    key, sep, value = arg.partition("=")
-    if key != "text" or not sep or value[:1] in ("'", '"'):
-        return arg
-    # In Hydra's quoted strings only backslashes before a quote (or before the closing quote) are escapes.
-    value = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
-    value = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, value)
-    return "text='" + value.replace("${", "\\${") + "'"  # and a literal ${...} is not an interpolation
-
-
 def main() -> None:
-    sys.argv = [sys.argv[0], *map(quote_text_override, sys.argv[1:])]
+    sys.argv = [sys.argv[0], *(quote_free_text(arg, keys=("text",)) for arg in sys.argv[1:])]
     _hydra_main()
 
 

@@ -121,6 +121,10 @@ class ClassificationDataModule(SplitDataModule):
     def labels(self) -> list[str]:
         return self.corpus.labels
 
+    def stats(self) -> dict[str, object]:
+        """What `maeum-data-stats` prints (see `Corpus.stats`)."""
+        return self.corpus.stats()
+
     def model_kwargs(self) -> dict[str, object]:
         """What the model must know about this data: the label names and the train rows per label."""
         train = self.corpus.label_ids[self.corpus.indices["train"]]

@@ -5,7 +5,7 @@ emotion or a category). `encode_dialogue` lays it out with a `Template` and mark
 training targets under a label mask; the causal LM shifts labels itself, so `labels[i]` is `input_ids[i]`
 for a target and -100 otherwise.
 
-Templates (`conf/data/template/*.yaml`):
+Templates (`conf/data/template/*.yaml`, chosen with `data/template=NAME`; `TEMPLATES` holds the same):
 
 * `chat` (KoGPT2-chatbot): `<usr>{u1}<unused1>{condition}<sys>{s1}<usr>{u2}<sys>{s2}...</s>`, no leading
   bos; `<unused1>{condition}` only when a condition is set, once, after the first user turn.
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -86,6 +86,9 @@ class Template:
     sys_marker_is_target: bool = False
     condition_is_target: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", tuple(self.prefix))  # a config gives a list
+
 
 TEMPLATES = {
     "chat": Template(),
@@ -97,6 +100,17 @@ TEMPLATES = {
         condition_is_target=True,
     ),
 }
+
+
+def template_from(value: Template | str | Mapping[str, Any]) -> Template:
+    """A `Template` from its name in `TEMPLATES`, its fields (a config or `maeum.json`) or itself."""
+    if isinstance(value, Template):
+        return value
+    if isinstance(value, str):
+        if value not in TEMPLATES:
+            raise DataError(f"unknown dialogue template '{value}': use one of {', '.join(TEMPLATES)}")
+        return TEMPLATES[value]
+    return Template(**{k: v for k, v in value.items() if not k.startswith("_")})
 
 
 @dataclass
@@ -123,23 +137,55 @@ def encode_dialogue(
     max_length: int,
     template: Template = TEMPLATES["chat"],
     stats: Counter[str] | None = None,
+    pretokenized: Mapping[str, list[int]] | None = None,
 ) -> dict[str, list[int]]:
     """`{"input_ids", "labels"}` of one dialogue: equal-length lists, unpadded (padding is the collator's).
 
     `stats`, when given, counts what truncation did: `dropped_exchanges`, `cut_user_texts`,
-    `cut_replies`.
+    `cut_replies`. `pretokenized` maps texts to their ids (from one batched tokenizer call, see
+    `pretokenize`); texts missing from it are tokenized here.
     """
     if label_mask not in LABEL_MASKS:
         raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
     exchanges = _exchanges(dialogue)
     budget = max_length - (1 if label_mask == "shift" else 0)  # shift adds a bos
-    layout = _truncate(_layout(exchanges, dialogue.condition, tokenizer, template), budget, stats)
+    layout = _layout(exchanges, dialogue.condition, tokenizer, template, pretokenized)
+    layout = _truncate(layout, budget, stats)
     tokens = [t for s in layout.segments for t in s.ids]
     if label_mask == "shift":
         bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
         return {"input_ids": [bos, *tokens], "labels": [*tokens, eos]}
     labels = [t if label_mask in s.target_in else IGNORE_INDEX for s in layout.segments for t in s.ids]
     return {"input_ids": tokens, "labels": labels}
+
+
+def encode_prompt(
+    history: Sequence[Turn],
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    max_length: int,
+    condition: str | None = None,
+    template: Template = TEMPLATES["chat"],
+) -> list[int]:
+    """Ids that ask the model for the next sys turn, laid out exactly as in training.
+
+    `history` alternates usr/sys and ends on the usr turn to answer. The prompt ends with the marker after
+    which the reply begins (`<sys>` in `chat`); where the template generates the condition
+    (`label_response`'s category), it ends with the condition marker instead, and `condition` is ignored.
+    Oldest exchanges go first, then the first remaining user text is cut from the left, to fit `max_length`.
+    """
+    generated_condition = template.condition_is_target
+    dialogue = Dialogue([*history, Turn("sys", "")], None if generated_condition else condition)
+    layout = _layout(_exchanges(dialogue), dialogue.condition, tokenizer, template)
+    last_user = max(i for i, s in enumerate(layout.segments) if s.role == "usr_text")
+    if generated_condition:
+        marker = tokenizer.convert_tokens_to_ids(template.condition)
+        segments = [*layout.segments[: last_user + 1], _Segment([marker], frozenset(), "prompt_end")]
+    else:
+        last_marker = max(i for i, s in enumerate(layout.segments) if s.role == "sys_marker")
+        segments = layout.segments[: last_marker + 1]
+    layout = _truncate(_Layout(segments), max_length, None)
+    return [t for s in layout.segments for t in s.ids]
 
 
 def _exchanges(dialogue: Dialogue) -> list[tuple[str, str]]:
@@ -151,14 +197,27 @@ def _exchanges(dialogue: Dialogue) -> list[tuple[str, str]]:
     return [(turns[i].text, turns[i + 1].text) for i in range(0, len(turns), 2)]
 
 
+def pretokenize(dialogues: Sequence[Dialogue], tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
+    """The ids of every distinct turn text and condition, from one batched call of the fast tokenizer."""
+    texts = sorted(
+        {t.text for d in dialogues for t in d.turns} | {d.condition for d in dialogues if d.condition}
+    )
+    return dict(zip(texts, tokenizer(texts, add_special_tokens=False)["input_ids"], strict=True))
+
+
 def _layout(
     exchanges: list[tuple[str, str]],
     condition: str | None,
     tokenizer: PreTrainedTokenizerBase,
     template: Template,
+    pretokenized: Mapping[str, list[int]] | None = None,
 ) -> _Layout:
     def ids(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        if not text:
+            return []
+        if pretokenized is not None and text in pretokenized:
+            return list(pretokenized[text])
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def marker(token: str) -> list[int]:
         token_id = tokenizer.convert_tokens_to_ids(token)
@@ -206,9 +265,10 @@ def _truncate(layout: _Layout, budget: int, stats: Counter[str] | None) -> _Layo
             stats["cut_user_texts"] += 1
     # 3. the final reply's tail, when that turn alone is too long; its </s> stays
     if (overflow := len(layout) - budget) > 0:
-        reply = [s for s in layout.segments if s.role == "sys_text"][-1]
-        if overflow > len(reply.ids):
+        final = [s for s in layout.segments if s.role == "sys_text" and s.exchange == exchanges[-1]]
+        if not final or overflow > len(final[-1].ids):
             raise DataError(f"max_length={budget} cannot hold even the markers of this dialogue")
+        reply = final[-1]
         reply.ids = reply.ids[: len(reply.ids) - overflow]
         stats["cut_replies"] += 1
     return layout
@@ -271,7 +331,7 @@ class DialogueDataModule(SplitDataModule):
 
     Args:
         reader: `reader(path) -> ReadResult[Dialogue]`, usually a `_partial_` from the data config.
-        template: a `Template` or the name of one in `TEMPLATES`.
+        template: a `Template`, the name of one in `TEMPLATES`, or its fields.
         label_mask: `input`, `last_sys`, `all_sys` or `shift`.
         turn_prefixes: expand every training dialogue into its prefixes that end on a sys turn.
         preprocess: a text cleaner applied to every turn (see `maeum.data.preprocess`), or None.
@@ -284,7 +344,7 @@ class DialogueDataModule(SplitDataModule):
         tokenizer: str,
         val_path: str | None = None,
         test_path: str | None = None,
-        template: Template | str = "chat",
+        template: Template | str | Mapping[str, Any] = "chat",
         label_mask: str = "last_sys",
         max_length: int = 64,
         turn_prefixes: bool = False,
@@ -307,11 +367,16 @@ class DialogueDataModule(SplitDataModule):
             cache_dir=cache_dir,
         )  # fmt: skip
         self.label_mask, self.max_length = label_mask, max_length
-        self.template = TEMPLATES[template] if isinstance(template, str) else template
+        self.template = template_from(template)
         self.turn_prefixes, self.preprocess = turn_prefixes, preprocess
 
     def model_kwargs(self) -> dict[str, object]:
         return {}
+
+    def sample_prompts(self, n: int, split: str = "val") -> list[tuple[Dialogue, str]]:
+        """The first `n` dialogues of a split, each as (its history before the final reply, that reply)."""
+        dialogues = [self.corpus["dialogues"][i] for i in self.corpus["indices"][split][:n]]
+        return [(Dialogue(d.turns[:-1], d.condition), d.turns[-1].text) for d in dialogues]
 
     def _load_corpus(self) -> dict[str, Any]:
         """`dialogues` (every split's, in one list), `indices` (split → rows) and `stats`."""
@@ -332,6 +397,7 @@ class DialogueDataModule(SplitDataModule):
             stratum=lambda d: d.condition or "",
         )
         dialogues, indices = list(splits.examples), {k: list(v) for k, v in splits.indices.items()}
+        whole = {split: list(rows) for split, rows in indices.items()}  # before turn_prefixes
         if self.turn_prefixes:  # training only: val/test keep whole dialogues
             expanded = [p for i in indices["train"] for p in turn_prefixes(dialogues[i])]
             indices["train"] = list(range(len(dialogues), len(dialogues) + len(expanded)))
@@ -344,7 +410,37 @@ class DialogueDataModule(SplitDataModule):
             "splits": {name: len(indices[name]) for name in SPLITS},
         }
         log.info("Dialogues %s; dropped %s", stats["splits"], stats["dropped"] or "none")
-        return {"dialogues": dialogues, "indices": indices, "stats": stats}
+        return {"dialogues": dialogues, "indices": indices, "whole": whole, "stats": stats}
+
+    def stats(self) -> dict[str, Any]:
+        """What `maeum-data-stats` prints: the read/split counts, then `dialogues`, `turns` (mean, max),
+        `conditions`, `truncated` (dialogues cut to `max_length`, and how) and, per label mask, the target
+        tokens of every split's examples (after `turn_prefixes`)."""
+        dialogues, indices = self.corpus["dialogues"], self.corpus["indices"]
+        whole = [dialogues[i] for split in SPLITS for i in self.corpus["whole"][split]]
+        examples = [dialogues[i] for split in SPLITS for i in indices[split]]
+        turns = [len(d.turns) for d in whole]
+        targets, cuts, truncated = Counter(), Counter(), 0
+        pretokenized = pretokenize(examples, self.tokenizer)
+        for d in examples:
+            cut: Counter[str] = Counter()
+            for mask in LABEL_MASKS:
+                encoded = encode_dialogue(
+                    d, self.tokenizer, label_mask=mask, max_length=self.max_length, template=self.template,
+                    stats=cut if mask == "last_sys" else None, pretokenized=pretokenized,
+                )  # fmt: skip
+                targets[mask] += sum(label != IGNORE_INDEX for label in encoded["labels"])
+            truncated += bool(cut)
+            cuts.update(cut)
+        return {
+            **self.corpus["stats"],
+            "dialogues": len(whole),
+            "examples": len(examples),
+            "turns": {"mean": round(sum(turns) / max(len(turns), 1), 2), "max": max(turns, default=0)},
+            "conditions": dict(Counter(d.condition or "(none)" for d in whole).most_common()),
+            "truncated": {"examples": truncated, **cuts},
+            "target_tokens": {mask: targets[mask] for mask in LABEL_MASKS},
+        }
 
     def _clean(self, dialogue: Dialogue) -> Dialogue | None:
         if self.preprocess is None:
@@ -360,7 +456,8 @@ class DialogueDataModule(SplitDataModule):
 
         def encode() -> dict[str, Ragged]:
             stats: Counter[str] = Counter()
-            options = {"max_length": self.max_length, "template": self.template}
+            pretokenized = pretokenize(dialogues, self.tokenizer)  # tokenize once, in one batch
+            options = {"max_length": self.max_length, "template": self.template, "pretokenized": pretokenized}
             columns: dict[str, list[list[int]]] = {name: [] for name in FIELDS}
             for d in dialogues:
                 run = encode_dialogue(d, self.tokenizer, label_mask=self.label_mask, stats=stats, **options)

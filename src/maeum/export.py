@@ -1,0 +1,59 @@
+"""`maeum-export ckpt_path=CKPT [output_dir=DIR]`: a chatbot checkpoint as a Hugging Face directory.
+
+The directory holds the fine-tuned causal LM and its tokenizer (`save_pretrained`), so that
+`AutoModelForCausalLM.from_pretrained(DIR)` and `maeum.backbones.load_tokenizer(DIR)` load it, plus
+`maeum.json` with the dialogue template and `max_length`, so that `maeum-chat ckpt_path=DIR` talks exactly
+like the checkpoint. The default `output_dir` is the checkpoint's path without `.ckpt`, plus `-hf`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import hydra
+from hydra.utils import get_class
+from omegaconf import DictConfig
+
+from maeum.backbones import load_tokenizer
+from maeum.callbacks import load_run_config
+from maeum.chat import EXPORT_META, export_meta
+from maeum.data.dialogue import template_from
+from maeum.errors import MaeumError
+from maeum.models.chat_lm import ChatLM
+from maeum.paths import config_dir
+from maeum.runtime import extras, require, task_wrapper
+
+log = logging.getLogger(__name__)
+
+
+@task_wrapper
+def export(cfg: DictConfig) -> Path:
+    """Write the directory (see the module docstring); return its path."""
+    require(cfg, ["ckpt_path"])
+    extras(cfg)
+    ckpt = Path(cfg.ckpt_path).expanduser()
+    run_cfg = load_run_config(ckpt)
+    if not issubclass(get_class(run_cfg.model._target_), ChatLM):
+        raise MaeumError(
+            f"{ckpt}: maeum-export writes chatbots (ChatLM checkpoints) only, not {run_cfg.model._target_}"
+        )
+    out = Path(cfg.output_dir).expanduser() if cfg.get("output_dir") else ckpt.with_name(f"{ckpt.stem}-hf")
+    model = ChatLM.load_from_checkpoint(ckpt, map_location="cpu", pretrained=False).model
+    model.save_pretrained(out)
+    load_tokenizer(run_cfg.data.tokenizer).save_pretrained(out)
+    meta = export_meta(template_from(run_cfg.data.template), run_cfg.data.max_length)
+    (out / EXPORT_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    log.info("Exported %s to %s", ckpt, out)
+    print(out, flush=True)
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="export")
+def main(cfg: DictConfig) -> None:
+    export(cfg)
+
+
+if __name__ == "__main__":
+    main()

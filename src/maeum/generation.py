@@ -1,0 +1,116 @@
+"""Replies from a fine-tuned causal LM: batched `model.generate` with the KV cache, cleaned to plain text.
+
+Settings are `transformers.GenerationConfig` fields, from `conf/generation/*.yaml`: `greedy` (the default,
+as in the original notebooks) or `sampling` (temperature, top_k, top_p, repetition_penalty,
+no_repeat_ngram_size). Generation stops at `</s>` or at the template's user marker (`<usr>`): a model
+trained on multi-turn dialogues goes on to write the user's next turn otherwise.
+
+Prompts are laid out exactly as in training (`maeum.data.dialogue.encode_prompt`), left-padded and
+batched by length. A reply is cleaned of template markers (`<sys>`, `<unused1>`, ...) by token id, so the
+emoticons KoGPT2 marks special (ㅠㅠ, :) ...) survive, which `skip_special_tokens=True` would drop; the
+Metaspace decoder restores Korean spacing, with no `▁` left.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from maeum.data.dialogue import TEMPLATES, Dialogue, Template, encode_prompt
+
+MARKER = re.compile(r"<[^<>\s]+>|\[[A-Z]+\]")  # <usr>, <unused1>, </s>, [CLS] ...; not ㅠㅠ or :)
+GREEDY = {"do_sample": False, "min_new_tokens": 1, "max_new_tokens": 32}
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    condition: str | None = None  # what the model wrote for the condition (label_response's category)
+
+
+class ReplyGenerator:
+    """A causal LM, its tokenizer and template, ready to answer batches of dialogues.
+
+    Args:
+        max_length: the longest history kept, in tokens (the training `max_length`); the reply comes on top.
+        settings: `GenerationConfig` fields (`conf/generation/*.yaml`); greedy, 32 new tokens when None.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        max_length: int,
+        template: Template = TEMPLATES["chat"],
+        settings: Mapping[str, Any] | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        self.model, self.tokenizer, self.template, self.batch_size = model, tokenizer, template, batch_size
+        settings = dict(settings if settings is not None else GREEDY)
+        positions = getattr(model.config, "n_positions", None) or getattr(
+            model.config, "max_position_embeddings", max_length + settings.get("max_new_tokens", 32)
+        )
+        self.max_length = min(max_length, positions - settings.get("max_new_tokens", 32))
+        self.stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in (template.eos, template.usr)]
+        self.config = GenerationConfig(
+            **settings,
+            eos_token_id=self.stop_ids,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            use_cache=True,
+        )
+        self.marker_ids = marker_ids(tokenizer)
+        self.sys_id = tokenizer.convert_tokens_to_ids(template.sys)
+
+    def prompt(self, dialogue: Dialogue) -> list[int]:
+        return encode_prompt(
+            dialogue.turns, self.tokenizer, max_length=self.max_length, condition=dialogue.condition,
+            template=self.template,
+        )  # fmt: skip
+
+    @torch.inference_mode()
+    def generate(self, dialogues: Sequence[Dialogue]) -> list[Reply]:
+        """The next sys turn of every dialogue (each ends on a usr turn), in input order."""
+        prompts = [self.prompt(d) for d in dialogues]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        replies: list[Reply] = [Reply("")] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            batch = self.tokenizer.pad(
+                {"input_ids": [prompts[i] for i in rows]}, padding_side="left", return_tensors="pt"
+            ).to(self.model.device)
+            out = self.model.generate(**batch, generation_config=self.config)
+            for i, ids in zip(rows, out[:, batch["input_ids"].shape[1] :].tolist(), strict=True):
+                replies[i] = self.clean(ids)
+        return replies
+
+    def clean(self, ids: Sequence[int]) -> Reply:
+        """Plain text of generated ids: cut at the first stop id, markers dropped, spacing restored."""
+        ids = list(ids)
+        stop = next((n for n, i in enumerate(ids) if i in self.stop_ids), len(ids))
+        ids = ids[:stop]
+        condition = None
+        if self.template.condition_is_target:  # "{category}<unused2>{response}"
+            if self.sys_id in ids:
+                cut = ids.index(self.sys_id)
+                condition, ids = self.decode(ids[:cut]), ids[cut + 1 :]
+            else:  # the model never reached the response
+                condition, ids = self.decode(ids), []
+        return Reply(self.decode(ids), condition)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        text = self.tokenizer.decode([i for i in ids if i not in self.marker_ids], skip_special_tokens=False)
+        return " ".join(text.replace("▁", " ").split())
+
+
+def marker_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """Ids of the tokenizer's control tokens (bos, pad, `<usr>`, `<unused0>`, ...), not its emoticons."""
+    special = {i: t.content for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+    special.update(zip(tokenizer.all_special_ids, tokenizer.all_special_tokens, strict=True))
+    return {i for i, token in special.items() if MARKER.fullmatch(token)}

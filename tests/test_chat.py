@@ -1,0 +1,115 @@
+"""maeum-chat and maeum-export on a chatbot/sample_tiny checkpoint, and the generation samples of its run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, compose_config
+
+from maeum.chat import ChatSession, chat, load_generator
+from maeum.data.dialogue import Dialogue, Turn
+from maeum.export import export
+from maeum.runtime import quote_free_text
+from maeum.train import train
+
+TURNS = ["안녕하세요", "", "/condition 슬픔", "요즘 너무 힘들어요", "/reset", "시험에 떨어졌어요", "고마워요"]
+USER_TURNS = [t for t in TURNS if t and not t.startswith("/")]
+
+
+@pytest.fixture(scope="module")
+def chatbot_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("chatbot-run")
+    overrides = ["experiment=chatbot/sample_tiny", "trainer.max_epochs=3", "logger=wandb"]
+    train(compose_config("train", run_dir, overrides))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def checkpoint(chatbot_run: Path) -> Path:
+    (best,) = (chatbot_run / "checkpoints").glob("epoch_*.ckpt")
+    return best
+
+
+@pytest.fixture
+def turns_file(tmp_path: Path) -> Path:
+    path = tmp_path / "turns.txt"
+    path.write_text("\n".join(TURNS) + "\n", encoding="utf-8")
+    return path
+
+
+def test_scripted_session_prints_one_reply_per_user_line(checkpoint: Path, turns_file: Path) -> None:
+    cmd = [sys.executable, "-m", "maeum.chat", f"ckpt_path={checkpoint}", f"input={turns_file}",
+           f"paths.root_dir={turns_file.parent}"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy(), cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    replies = proc.stdout.splitlines()
+    assert len(replies) == len(USER_TURNS)  # commands and empty lines answer nothing; logs go to stderr
+    assert all(replies)  # min_new_tokens: 1, so no reply is empty
+    assert not any(marker in line for line in replies for marker in ("<usr>", "<sys>", "</s>", "▁"))
+
+
+def test_an_exported_directory_chats_like_its_checkpoint(checkpoint: Path, turns_file: Path, capsys) -> None:
+    out = export(compose_config("export", turns_file.parent, [f"ckpt_path={checkpoint}"]))
+    assert out == checkpoint.with_name(f"{checkpoint.stem}-hf")
+    assert json.loads((out / "maeum.json").read_text(encoding="utf-8"))["max_length"] == 128
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(out).config.model_type == "gpt2"
+    replies = {}
+    for name, path in (("ckpt", checkpoint), ("hf", out)):
+        replies[name] = chat(
+            compose_config("chat", turns_file.parent, [f"ckpt_path={path}", f"input={turns_file}"])
+        )
+    assert replies["hf"] == replies["ckpt"] and len(replies["ckpt"]) == len(USER_TURNS)
+    assert capsys.readouterr().out.splitlines() == [str(out), *replies["ckpt"], *replies["hf"]]
+
+
+def test_sampling_with_a_condition_from_the_command_line(checkpoint: Path, turns_file: Path) -> None:
+    condition = quote_free_text("condition=기쁨", keys=("condition",))  # what maeum-chat's main does
+    overrides = [f"ckpt_path={checkpoint}", f"input={turns_file}", "generation=sampling", condition]
+    first = chat(compose_config("chat", turns_file.parent, overrides))
+    assert first == chat(compose_config("chat", turns_file.parent, overrides))  # seeded
+    assert len(first) == len(USER_TURNS)
+
+
+def test_session_commands_and_history(checkpoint: Path, capsys) -> None:
+    generator = load_generator(checkpoint, settings={"do_sample": False, "max_new_tokens": 4})
+    session = ChatSession(generator)
+    session.say("안녕하세요")
+    assert [t.speaker for t in session.turns] == ["usr", "sys"]
+    assert session.command("/condition 슬픔") == "(condition: 슬픔)" and session.condition == "슬픔"
+    assert session.command("/condition") == "(condition: none)" and session.condition is None
+    assert "unknown command /oops" in session.command("/oops")
+    assert session.command("/reset") == "(history cleared)" and session.turns == []
+    assert session.command("/quit") is None
+    # a long history stays within max_length, the newest question kept whole
+    for _ in range(40):
+        session.say("오늘 하루 정말 길고 힘들었어요")
+    prompt = generator.prompt(Dialogue([*session.turns, Turn("usr", "잘 자요")], None))
+    assert len(prompt) <= generator.max_length and prompt[-1] == generator.tokenizer.convert_tokens_to_ids(
+        "<sys>"
+    )
+
+
+def test_a_classifier_checkpoint_is_refused(main_run, tmp_path: Path) -> None:
+    run_dir, _ = main_run
+    (ckpt,) = (run_dir / "checkpoints").glob("epoch_*.ckpt")
+    with pytest.raises(SystemExit):
+        chat(compose_config("chat", tmp_path, [f"ckpt_path={ckpt}", "input=nothing.txt"]))
+
+
+def test_every_validation_epoch_writes_generation_samples(chatbot_run: Path) -> None:
+    text = (chatbot_run / "generation_samples.txt").read_text(encoding="utf-8")
+    epochs = [line for line in text.splitlines() if line.startswith("=== epoch")]
+    assert [e.split()[2] for e in epochs] == ["0", "1", "2"]  # no sanity-check section
+    assert text.count("  reference: ") == 3 * 7  # every validation dialogue (7 of the sample), every epoch
+    tables = list(chatbot_run.glob("wandb/offline-run-*/files/media/table/val/samples_*.table.json"))
+    assert len(tables) == 3
+    table = json.loads(tables[0].read_text(encoding="utf-8"))
+    assert table["columns"][:6] == ["epoch", "step", "condition", "prompt", "reference", "reply"]
+    assert len(table["data"]) == 7
