@@ -158,12 +158,50 @@ def wellness_xlsx(path: Path, copies: int = 1) -> Path:
 
 
 # data config name -> (writer, file suffix), for running every experiment on a fixture
+HG_TODS_DIALOGUES = [
+    [
+        ("발라드 노래 듣고싶어.", "라파엘의 오랜시간을 틀어드릴까요?"),
+        ("응 좋아", "재생할게요."),
+        ("고마워", "NULL"),
+    ],
+    [
+        ("신나는 노래 틀어줘", "댄스 음악을 틀어드릴게요."),
+        ("다른 곡은?", "이 곡은 어떠세요?"),
+        ("좋다", "즐겁게 들으세요."),
+    ],
+    [
+        ("잔잔한 음악 추천해줘", "피아노 연주곡은 어떠세요?"),
+        ("좋아", "재생합니다."),
+        ("볼륨 낮춰줘", "볼륨을 낮췄어요."),
+    ],
+]
+
+
+def hg_tods_json(path: Path, copies: int = 1) -> Path:
+    """HG-TODS (`../shared/data/README.md`): a JSON list of dialogues; `"NULL"` is a missing reply."""
+    slots = {"song title": "", "singer": "", "genre": "", "composer": ""}
+    dialogues = []
+    for k in range(copies):
+        for n, pairs in enumerate(HG_TODS_DIALOGUES):
+            turns = [
+                {"turn_num": t + 1, "user_message": f"{user} ({k})" if k else user, "system_message": system,
+                 "domain": "music", "user_slots": slots, "system_slots": slots}
+                for t, (user, system) in enumerate(pairs)
+            ]  # fmt: skip
+            idx = k * len(HG_TODS_DIALOGUES) + n
+            dialogues.append({"idx": idx, "dial_id": {"$oid": f"{idx:024x}"}, "user_id": "u",
+                              "num_of_turns": len(pairs) + 2, "turns": turns})  # fmt: skip
+    path.write_text(json.dumps(dialogues, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 BY_DATA_CONFIG = {
     "aihub_emotion": (aihub_new_xlsx, ".xlsx"),
     "single_turn_emotion": (single_turn_xlsx, ".xlsx"),
     "nsmc": (nsmc_tsv, ".txt"),
     "chatbotdata": (chatbotdata_csv, ".csv"),
     "wellness": (wellness_xlsx, ".xlsx"),
+    "hg_tods": (hg_tods_json, ".json"),
 }
 
 

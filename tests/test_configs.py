@@ -56,16 +56,23 @@ def test_every_hub_experiment_has_an_offline_twin() -> None:
                 assert name.replace(hub, "_tiny") in EXPERIMENTS
 
 
+def experiment_text(name: str) -> str:
+    """An experiment's YAML followed by the YAML of the experiments it starts from."""
+    text = (CONF / "experiment" / f"{name}.yaml").read_text(encoding="utf-8")
+    return text + "".join(experiment_text(base) for base in re.findall(r"- /experiment/([\w/]+)", text))
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_a_fast_dev_run(train_cfg, tmp_path: Path, experiment: str) -> None:
     """Each experiment as shipped, on its tiny twin's backbone (no hub here) and a fixture of its corpus."""
-    text = (CONF / "experiment" / f"{experiment}.yaml").read_text(encoding="utf-8")
+    text = experiment_text(experiment)
     backbone = re.search(r"override /backbone: (\w+)", text).group(1)
     data = re.search(r"override /data: \w+/(\w+)", text).group(1)
     overrides = [f"experiment={experiment}", "debug=fdr", f"backbone={OFFLINE.get(backbone, backbone)}"]
     if data in fx.BY_DATA_CONFIG:  # dialogue corpora share the classification corpora's files
         write, suffix = fx.BY_DATA_CONFIG[data]
-        overrides.append(f"data.path={write(tmp_path / f'corpus{suffix}', copies=20)}")
+        path = write(tmp_path / f"corpus{suffix}", copies=20)
+        overrides += [f"data.path={path}", "data.test_path=null"]
     if "trainer: gpu" in text:
         overrides.append("trainer=cpu")
     metrics = train(train_cfg(*overrides))

@@ -152,10 +152,14 @@ def test_confusion_matrix_draws_every_hangul_label() -> None:
     """NanumGothic covers the label names: drawing them raises no missing-glyph warning."""
     import warnings
 
+    import matplotlib
+
     from maeum.reports import confusion_matrix_figure
 
     labels = ["분노", "슬픔", "불안", "상처", "당황", "기쁨", "감정/감정조절이상", "사랑(긍정)"]
     target = torch.arange(len(labels))
+    before = dict(matplotlib.rcParams)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # matplotlib reports a missing glyph as a UserWarning
         confusion_matrix_figure(target, target, labels).canvas.draw()
+    assert dict(matplotlib.rcParams) == before  # no global matplotlib setting changed

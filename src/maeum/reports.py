@@ -11,7 +11,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from functools import cache
-from importlib.resources import files
+from importlib.util import find_spec
 from pathlib import Path
 
 import matplotlib
@@ -28,14 +28,23 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
+from maeum.errors import MaeumError
+
 log = logging.getLogger(__name__)
 ANNOTATE_UP_TO = 20  # write counts into the cells of matrices up to this many labels
 
 
 @cache
 def hangul_font() -> str:
-    """Register NanumGothic with matplotlib and return its family name."""
-    path = files("koreanize_matplotlib") / "fonts" / "NanumGothic.ttf"
+    """Register NanumGothic with matplotlib and return its family name.
+
+    The font file is found without importing `koreanize_matplotlib`, whose import changes matplotlib's
+    global settings.
+    """
+    spec = find_spec("koreanize_matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise MaeumError("the koreanize-matplotlib package (it ships the Hangul font) is not installed")
+    path = Path(spec.submodule_search_locations[0]) / "fonts" / "NanumGothic.ttf"
     font_manager.fontManager.addfont(str(path))
     return font_manager.FontProperties(fname=str(path)).get_name()
 

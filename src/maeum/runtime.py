@@ -18,8 +18,10 @@ import rich
 import rich.syntax
 import rich.table
 import rich.tree
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning import LightningModule, Trainer
 
 from maeum.errors import MaeumError
@@ -135,6 +137,28 @@ def print_config_tree(cfg: DictConfig) -> None:
         text = OmegaConf.to_yaml(node, resolve=True) if isinstance(node, DictConfig) else str(node)
         tree.add(key, style="bold").add(rich.syntax.Syntax(text, "yaml"))
     rich.print(tree)
+
+
+def tag_run(cfg: DictConfig) -> None:
+    """Add the run's experiment, label mask and epochs to `cfg.tags`, and group a multirun's runs.
+
+    The group (the multirun directory's name) goes to every logger config that has a `group` field left
+    empty, so W&B shows one sweep as one group; the tags go wherever `${tags}` is used.
+    """
+    extra = []
+    hydra = HydraConfig.get() if HydraConfig.initialized() else None
+    if hydra is not None and (experiment := hydra.runtime.choices.get("experiment")):
+        extra.append(f"experiment:{experiment}")
+    if cfg.get("data") is not None and cfg.data.get("label_mask"):
+        extra.append(f"mask:{cfg.data.label_mask}")
+    if cfg.get("trainer") is not None and cfg.trainer.get("max_epochs") is not None:
+        extra.append(f"epochs:{cfg.trainer.max_epochs}")
+    with open_dict(cfg):
+        cfg.tags = [*cfg.get("tags", []), *(t for t in extra if t not in cfg.get("tags", []))]
+        if hydra is not None and hydra.mode == RunMode.MULTIRUN:
+            for logger in (cfg.get("logger") or {}).values():
+                if isinstance(logger, DictConfig) and "group" in logger and not logger.group:
+                    logger.group = Path(hydra.sweep.dir).name
 
 
 def save_resolved_config(cfg: DictConfig) -> Path:

@@ -9,8 +9,11 @@ checkpoint next to the majority-class baseline.
 from __future__ import annotations
 
 import logging
+import math
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning import seed_everything
@@ -24,6 +27,7 @@ from maeum.runtime import (
     log_hyperparameters,
     report_metrics,
     save_resolved_config,
+    tag_run,
     task_wrapper,
 )
 
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test the model that `cfg` describes; return the final metrics."""
     extras(cfg)
+    tag_run(cfg)
     save_resolved_config(cfg)
     if cfg.get("seed") is not None:
         seed_everything(cfg.seed, workers=True)
@@ -74,9 +79,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
-    if name := cfg.get("optimized_metric"):  # the objective of a hyperparameter sweep
-        return metrics.get(name)
+    """Train; in a hyperparameter search, return `cfg.optimized_metric` as the objective.
+
+    In a multirun, a run that fails with a user error (already logged as one line) returns None, so the
+    Optuna sweeper records the trial as failed and the grid or study goes on; a missing or non-finite
+    objective is also None.
+    """
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        metrics = train(cfg)
+    except SystemExit:
+        if not multirun:
+            raise
+        log.error("Run failed; the sweep goes on")
+        return None
+    if name := cfg.get("optimized_metric"):
+        value = metrics.get(name)
+        if value is None or not math.isfinite(value):
+            log.error("The objective %s is %s: the trial counts as failed", name, value)
+            return None
+        return value
     return None
 
 

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
 from maeum.backbones import load_tokenizer
+from maeum.errors import DataError
 
 
 class SplitDataModule(LightningDataModule):
@@ -38,6 +39,16 @@ class SplitDataModule(LightningDataModule):
         cache_dir: str | None,
     ) -> None:
         super().__init__()
+        fractions_ok = 0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1
+        if not fractions_ok:
+            raise DataError(
+                f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction}: each must be in "
+                "[0, 1) and their sum below 1, so that something is left to train on."
+            )
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise DataError(
+                f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be >= 1"
+            )
         self.reader, self.tokenizer_name = reader, tokenizer
         self.paths = {"train": path, "val": val_path, "test": test_path}  # val/test: official split files
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Reproduce README's leaderboards on CPU: tiny_gpt2 on the real HG-TODS (multi-turn) and ChatbotData
+# (single turn), each the four label masks at 5 epochs plus `input` at 10 epochs, then maeum-leaderboard.
+# Run from anywhere after `make install`; the data is read from ../shared/data beside the repository
+# (DATA_DIR=... to change it) and everything goes to logs/leaderboard (OUT=...).
+#
+#   scripts/reproduce_leaderboard.sh              # both grids
+#   scripts/reproduce_leaderboard.sh hg_tods_tiny # one grid
+#
+# The grid for real use (KoGPT2 on the multi-turn AI Hub 감성대화말뭉치, one GPU) is run the same way:
+#   python -m maeum.train -m experiment=leaderboard/aihub_emotion_kogpt2 data.path=Training.xlsx \
+#       data.val_path=Validation.xlsx hydra.sweep.dir=logs/leaderboard/aihub_emotion_kogpt2-masks
+#   python -m maeum.train -m experiment=leaderboard/aihub_emotion_kogpt2 data.path=Training.xlsx \
+#       data.val_path=Validation.xlsx data.label_mask=input trainer.max_epochs=10 \
+#       hydra.sweep.dir=logs/leaderboard/aihub_emotion_kogpt2-input10
+#   maeum-leaderboard logs/leaderboard/aihub_emotion_kogpt2-{masks,input10} \
+#       --output logs/leaderboard/aihub_emotion_kogpt2 --wandb
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA_DIR="${DATA_DIR:-$(cd .. && pwd)/shared/data}"
+OUT="${OUT:-logs/leaderboard}"
+grids=("$@")
+[ ${#grids[@]} -gt 0 ] || grids=(hg_tods_tiny chatbotdata_tiny)
+
+for grid in "${grids[@]}"; do
+  start=$SECONDS
+  python -m maeum.train -m "experiment=leaderboard/$grid" "paths.data_dir=$DATA_DIR" \
+    "hydra.sweep.dir=$OUT/$grid-masks"
+  python -m maeum.train -m "experiment=leaderboard/$grid" "paths.data_dir=$DATA_DIR" \
+    data.label_mask=input trainer.max_epochs=10 "hydra.sweep.dir=$OUT/$grid-input10"
+  python -m maeum.leaderboard "$OUT/$grid-masks" "$OUT/$grid-input10" --output "$OUT/$grid"
+  echo "$grid: $((SECONDS - start)) s" | tee -a "$OUT/$grid/wall_time.txt"
+done
