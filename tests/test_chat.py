@@ -113,3 +113,9 @@ def test_every_validation_epoch_writes_generation_samples(chatbot_run: Path) -> 
     table = json.loads(tables[0].read_text(encoding="utf-8"))
     assert table["columns"][:6] == ["epoch", "step", "condition", "prompt", "reference", "reply"]
     assert len(table["data"]) == 7
+
+
+def test_a_missing_input_file_is_one_message(checkpoint: Path, tmp_path: Path, caplog) -> None:
+    with pytest.raises(SystemExit):
+        chat(compose_config("chat", tmp_path, [f"ckpt_path={checkpoint}", f"input={tmp_path / 'none.txt'}"]))
+    assert any("none.txt: file not found" in r.getMessage() for r in caplog.records)

@@ -210,3 +210,37 @@ def test_a_long_history_keeps_the_newest_turns_within_max_length(tok) -> None:
     assert prompt == [USR, *u3, COND, *ids(tok, "슬픔"), SYS]
     longer = encode_prompt(history, tok, max_length=len(u2 + s2 + u3) + 8, condition="슬픔")
     assert longer == [USR, *u2, COND, *ids(tok, "슬픔"), SYS, *s2, USR, *u3, SYS]
+
+
+def test_the_readme_worked_example_is_what_the_code_does(tok) -> None:
+    import re
+
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(
+        r"^\| (\d+) \| `([^`]+)` \| (\d+) \| (-?\d+) \| (-?\d+) \| (-?\d+) \|$", readme, re.MULTILINE
+    )
+    dialogue = Dialogue(
+        [
+            Turn("usr", "시험에 떨어졌어."),
+            Turn("sys", "속상하시겠어요."),
+            Turn("usr", "고마워."),
+            Turn("sys", "힘내세요!"),
+        ],
+        condition="슬픔",
+    )
+    encoded = {
+        m: encode_dialogue(dialogue, tok, label_mask=m, max_length=64)
+        for m in ("input", "last_sys", "all_sys")
+    }
+    expected = [
+        (str(i), tok.convert_ids_to_tokens(t), str(t), *(str(encoded[m]["labels"][i]) for m in encoded))
+        for i, t in enumerate(encoded["input"]["input_ids"])
+    ]
+    assert [tuple(r) for r in rows] == expected
+    shift = encode_dialogue(dialogue, tok, label_mask="shift", max_length=64)
+    assert (
+        f"shift  input_ids: {shift['input_ids']}" in readme
+        and f"shift  labels:    {shift['labels']}" in readme
+    )

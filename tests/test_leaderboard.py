@@ -142,3 +142,28 @@ def test_the_results_notebook_runs_on_the_grids(grids: dict[str, Path]) -> None:
         o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})
     ]
     assert len(images) == 2 + 2  # the curves of both tasks, two confusion matrices
+
+
+@pytest.mark.parametrize(
+    ("search", "metric", "direction"),
+    [
+        ("emotion_optuna", "val/f1_macro_best", "maximize"),
+        ("chatbot_optuna", "val/response_ppl_best", "minimize"),
+    ],
+)
+def test_searches_optimise_a_metric_their_runs_log(
+    search: str, metric: str, direction: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the optional extra maeum[optuna]")
+    from hydra import compose, initialize_config_dir
+
+    from maeum.paths import config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        cfg = compose("train", overrides=[f"hparams_search={search}"], return_hydra_config=True)
+    assert cfg.optimized_metric == metric and cfg.hydra.sweeper.direction == direction
+    assert cfg.hydra.sweeper.max_failure_rate == 1.0
+    source = (
+        REPO / "src" / "maeum" / "models" / ("classifier.py" if "f1" in metric else "chat_lm.py")
+    ).read_text()
+    assert f'"{metric}"' in source  # the module logs the objective under this name

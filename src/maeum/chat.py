@@ -28,11 +28,11 @@ from pytorch_lightning import seed_everything
 from maeum.backbones import load_model, load_tokenizer
 from maeum.callbacks import load_run_config
 from maeum.data.dialogue import Dialogue, Template, Turn, template_from
-from maeum.errors import DataError, MaeumError
+from maeum.errors import MaeumError
 from maeum.generation import Reply, ReplyGenerator
 from maeum.models.chat_lm import ChatLM
 from maeum.paths import config_dir
-from maeum.runtime import extras, quote_free_text, task_wrapper
+from maeum.runtime import extras, quote_free_text, read_lines, task_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +158,7 @@ def chat(cfg: DictConfig) -> list[str]:
     history = cfg.history if cfg.get("history") is not None else not generator.template.condition_is_target
     session = ChatSession(generator, condition=cfg.get("condition"), history=history)
     if cfg.get("input"):
-        path = Path(cfg.input)
-        if not path.is_file():
-            raise DataError(f"{path}: file not found. Set input to a UTF-8 file with one user turn per line.")
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError as err:
-            raise DataError(f"{path}: not UTF-8 (byte {err.start}). Re-save it as UTF-8.") from err
-        return run_lines(session, lines)
+        return run_lines(session, read_lines(cfg.input, "one user turn"))
     return run_lines(session, _prompted_lines(session.condition), interactive=True)
 
 

@@ -24,10 +24,9 @@ from transformers import PreTrainedTokenizerBase
 
 from maeum.backbones import load_tokenizer
 from maeum.callbacks import load_run_config
-from maeum.errors import DataError
 from maeum.models.classifier import EmotionClassifier
 from maeum.paths import config_dir
-from maeum.runtime import extras, quote_free_text, task_wrapper
+from maeum.runtime import extras, quote_free_text, read_lines, task_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +88,7 @@ def predict(cfg: DictConfig) -> list[dict[str, object]]:
 
 
 def _predict_file(predictor: Predictor, path: Path, output: str | None) -> list[dict[str, object]]:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found. Set input to a UTF-8 text file with one text per line.")
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 (byte {err.start}). Re-save it as UTF-8.") from err
+    lines = read_lines(path, "one text")
     texts = [line.strip() for line in lines if line.strip()]
     if skipped := len(lines) - len(texts):
         log.info("%s: skipped %d empty lines", path, skipped)

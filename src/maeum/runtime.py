@@ -24,7 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning import LightningModule, Trainer
 
-from maeum.errors import MaeumError
+from maeum.errors import DataError, MaeumError
 from maeum.paths import cache_dir, resource
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,17 @@ def quote_free_text(arg: str, keys: tuple[str, ...]) -> str:
     value = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
     value = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, value)
     return f"{key}='" + value.replace("${", "\\${") + "'"  # and a literal ${...} is not an interpolation
+
+
+def read_lines(path: str | Path, what: str) -> list[str]:
+    """The lines of a UTF-8 text file given as `input=` (a BOM is fine), or one `DataError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found. Set input to a UTF-8 text file with {what} per line.")
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 (byte {err.start}). Re-save it as UTF-8.") from err
 
 
 # ------------------------------------------------------------------------------------------ task wrapper
