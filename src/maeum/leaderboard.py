@@ -119,17 +119,19 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
         path = Path(raw).expanduser()
         if not path.is_dir():
             raise MaeumError(f"{path}: not a directory. Give run or multirun directories under logs/train/.")
-        runs = (
-            [path]
-            if (path / "config.yaml").is_file()
-            else sorted(
-                (p.parent for p in path.rglob("config.yaml") if p.parent.name != ".hydra"), key=_natural
-            )
-        )
+        runs = [path] if (path / "config.yaml").is_file() else sorted(_run_dirs(path), key=_natural)
         if not runs:
             raise MaeumError(f"{path}: no maeum-train run below it (no config.yaml).")
         found += [r for r in runs if r not in found]
     return found
+
+
+def _run_dirs(root: Path) -> Iterable[Path]:
+    """Directories below `root` with a saved run config (not Hydra's `.hydra/` copy, not W&B's files)."""
+    for config in root.rglob("config.yaml"):
+        inside = config.relative_to(root).parts[:-1]
+        if not any(part in (".hydra", "wandb") for part in inside):
+            yield config.parent
 
 
 def _natural(path: Path) -> tuple:
