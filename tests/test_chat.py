@@ -96,11 +96,15 @@ def test_session_commands_and_history(checkpoint: Path, capsys) -> None:
     )
 
 
-def test_a_classifier_checkpoint_is_refused(main_run, tmp_path: Path) -> None:
+def test_a_classifier_checkpoint_is_refused(main_run, tmp_path: Path, caplog) -> None:
     run_dir, _ = main_run
     (ckpt,) = (run_dir / "checkpoints").glob("epoch_*.ckpt")
     with pytest.raises(SystemExit):
         chat(compose_config("chat", tmp_path, [f"ckpt_path={ckpt}", "input=nothing.txt"]))
+    with pytest.raises(SystemExit):
+        export(compose_config("export", tmp_path, [f"ckpt_path={ckpt}"]))
+    refusals = [r.getMessage() for r in caplog.records if "not a chatbot" in r.getMessage()]
+    assert len(refusals) == 2 and not ckpt.with_name(f"{ckpt.stem}-hf").exists()
 
 
 def test_every_validation_epoch_writes_generation_samples(chatbot_run: Path) -> None:

@@ -24,6 +24,7 @@ import hydra
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import seed_everything
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from maeum.backbones import load_model, load_tokenizer
 from maeum.callbacks import load_run_config
@@ -62,16 +63,7 @@ def load_generator(
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
         saved_template, saved_length = meta.get("template", "chat"), meta.get("max_length", 128)
     else:
-        run_cfg = load_run_config(path)
-        model_class = get_class(run_cfg.model._target_)
-        if not issubclass(model_class, ChatLM):
-            raise MaeumError(
-                f"{path}: a {model_class.__name__} checkpoint, not a chatbot; use maeum-predict for "
-                "classifiers."
-            )
-        model = model_class.load_from_checkpoint(path, map_location=device, pretrained=False).model
-        tokenizer = load_tokenizer(run_cfg.data.tokenizer)
-        saved_template, saved_length = run_cfg.data.template, run_cfg.data.max_length
+        model, tokenizer, saved_template, saved_length = load_chatbot_checkpoint(path, device)
     return ReplyGenerator(
         model.to(device).eval(),
         tokenizer,
@@ -80,6 +72,22 @@ def load_generator(
         settings=settings,
         batch_size=batch_size,
     )
+
+
+def load_chatbot_checkpoint(
+    path: str | Path, device: str = "cpu"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, Template, int]:
+    """The causal LM, tokenizer, template and `max_length` of a `ChatLM` checkpoint (maeum-train's)."""
+    run_cfg = load_run_config(path)
+    model_class = get_class(run_cfg.model._target_)
+    if not issubclass(model_class, ChatLM):
+        raise MaeumError(
+            f"{path}: a {model_class.__name__} checkpoint, not a chatbot (ChatLM): maeum-chat and "
+            "maeum-export take chatbots; use maeum-predict for classifiers."
+        )
+    model = model_class.load_from_checkpoint(path, map_location=device, pretrained=False).model
+    tokenizer = load_tokenizer(run_cfg.data.tokenizer)
+    return model, tokenizer, template_from(run_cfg.data.template), run_cfg.data.max_length
 
 
 class ChatSession:

@@ -13,15 +13,9 @@ import logging
 from pathlib import Path
 
 import hydra
-from hydra.utils import get_class
 from omegaconf import DictConfig
 
-from maeum.backbones import load_tokenizer
-from maeum.callbacks import load_run_config
-from maeum.chat import EXPORT_META, export_meta
-from maeum.data.dialogue import template_from
-from maeum.errors import MaeumError
-from maeum.models.chat_lm import ChatLM
+from maeum.chat import EXPORT_META, export_meta, load_chatbot_checkpoint
 from maeum.paths import config_dir
 from maeum.runtime import extras, require, task_wrapper
 
@@ -34,16 +28,11 @@ def export(cfg: DictConfig) -> Path:
     require(cfg, ["ckpt_path"])
     extras(cfg)
     ckpt = Path(cfg.ckpt_path).expanduser()
-    run_cfg = load_run_config(ckpt)
-    if not issubclass(get_class(run_cfg.model._target_), ChatLM):
-        raise MaeumError(
-            f"{ckpt}: maeum-export writes chatbots (ChatLM checkpoints) only, not {run_cfg.model._target_}"
-        )
+    model, tokenizer, template, max_length = load_chatbot_checkpoint(ckpt)
     out = Path(cfg.output_dir).expanduser() if cfg.get("output_dir") else ckpt.with_name(f"{ckpt.stem}-hf")
-    model = ChatLM.load_from_checkpoint(ckpt, map_location="cpu", pretrained=False).model
     model.save_pretrained(out)
-    load_tokenizer(run_cfg.data.tokenizer).save_pretrained(out)
-    meta = export_meta(template_from(run_cfg.data.template), run_cfg.data.max_length)
+    tokenizer.save_pretrained(out)
+    meta = export_meta(template, max_length)
     (out / EXPORT_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     log.info("Exported %s to %s", ckpt, out)
     print(out, flush=True)

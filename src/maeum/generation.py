@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from maeum.data.dialogue import TEMPLATES, Dialogue, Template, encode_prompt
+from maeum.data.dialogue import TEMPLATES, Dialogue, Template, encode_prompt, marker_id
 
 MARKER = re.compile(r"<[^<>\s]+>|\[[A-Z]+\]")  # <usr>, <unused1>, </s>, [CLS] ...; not ㅠㅠ or :)
 GREEDY = {"do_sample": False, "min_new_tokens": 1, "max_new_tokens": 32}
@@ -57,7 +57,7 @@ class ReplyGenerator:
             model.config, "max_position_embeddings", max_length + settings.get("max_new_tokens", 32)
         )
         self.max_length = min(max_length, positions - settings.get("max_new_tokens", 32))
-        self.stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in (template.eos, template.usr)]
+        self.stop_ids = [marker_id(tokenizer, t) for t in (template.eos, template.usr)]
         self.config = GenerationConfig(
             **settings,
             eos_token_id=self.stop_ids,
@@ -66,7 +66,7 @@ class ReplyGenerator:
             use_cache=True,
         )
         self.marker_ids = marker_ids(tokenizer)
-        self.sys_id = tokenizer.convert_tokens_to_ids(template.sys)
+        self.sys_id = marker_id(tokenizer, template.sys)
 
     def prompt(self, dialogue: Dialogue) -> list[int]:
         return encode_prompt(

@@ -179,8 +179,8 @@ def encode_prompt(
     layout = _layout(_exchanges(dialogue), dialogue.condition, tokenizer, template)
     last_user = max(i for i, s in enumerate(layout.segments) if s.role == "usr_text")
     if generated_condition:
-        marker = tokenizer.convert_tokens_to_ids(template.condition)
-        segments = [*layout.segments[: last_user + 1], _Segment([marker], frozenset(), "prompt_end")]
+        end = _Segment([marker_id(tokenizer, template.condition)], frozenset(), "prompt_end")
+        segments = [*layout.segments[: last_user + 1], end]
     else:
         last_marker = max(i for i, s in enumerate(layout.segments) if s.role == "sys_marker")
         segments = layout.segments[: last_marker + 1]
@@ -195,6 +195,18 @@ def _exchanges(dialogue: Dialogue) -> list[tuple[str, str]]:
     if not turns or len(turns) % 2 or speakers != ["usr", "sys"] * (len(turns) // 2):
         raise DataError(f"a dialogue must alternate usr, sys, ... and end with sys; got {speakers}")
     return [(turns[i].text, turns[i + 1].text) for i in range(0, len(turns), 2)]
+
+
+def marker_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
+    """The id of a template marker (`<usr>`, `</s>`, ...), or one error when the tokenizer lacks it."""
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise DataError(
+            f"the tokenizer has no '{token}' token, which the dialogue template needs: use a KoGPT2-style"
+            " backbone (backbone=tiny_gpt2 or backbone=kogpt2), or a template with this tokenizer's"
+            " tokens."
+        )
+    return token_id
 
 
 def pretokenize(dialogues: Sequence[Dialogue], tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
@@ -220,14 +232,7 @@ def _layout(
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def marker(token: str) -> list[int]:
-        token_id = tokenizer.convert_tokens_to_ids(token)
-        if token_id is None or token_id == tokenizer.unk_token_id:
-            raise DataError(
-                f"the tokenizer has no '{token}' token, which the dialogue template needs: use a KoGPT2-style"
-                " backbone (backbone=tiny_gpt2 or backbone=kogpt2), or a template with this tokenizer's"
-                " tokens."
-            )
-        return [token_id]
+        return [marker_id(tokenizer, token)]
 
     everything = frozenset({"input"})
     last = len(exchanges) - 1
