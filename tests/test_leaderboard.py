@@ -169,11 +169,17 @@ def test_searches_optimise_a_metric_their_runs_log(
     assert f'"{metric}"' in source  # the module logs the objective under this name
 
 
-def test_config_files_of_wandb_and_hydra_are_not_runs(grids: dict[str, Path], tmp_path: Path) -> None:
+def test_config_files_of_wandb_hydra_and_other_tasks_are_not_runs(
+    grids: dict[str, Path], tmp_path: Path
+) -> None:
     import shutil
 
     grid = tmp_path / "grid"
     shutil.copytree(grids["chatbot"], grid)
     (grid / "0" / "wandb" / "run-x" / "files").mkdir(parents=True)
     (grid / "0" / "wandb" / "run-x" / "files" / "config.yaml").write_text("lr: 1\n", encoding="utf-8")
+    (grid / "eval-run").mkdir()
+    (grid / "eval-run" / "config.yaml").write_text("task_name: eval\ndata: null\n", encoding="utf-8")
     assert [p.name for p in find_runs([grid])] == ["0", "1", "2", "3"]
+    with pytest.raises(leaderboard.MaeumError, match="not a maeum-train run"):
+        find_runs([grid / "eval-run"])

@@ -113,12 +113,14 @@ class Run:
 
 # ------------------------------------------------------------------------------------------------ reading
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
-    """Every run directory at or below `paths` (it holds the `config.yaml` that maeum-train saves)."""
+    """Every training run at or below `paths` (a directory with the `config.yaml` maeum-train saves)."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.is_dir():
             raise MaeumError(f"{path}: not a directory. Give run or multirun directories under logs/train/.")
+        if (path / "config.yaml").is_file() and not _is_train_run(path / "config.yaml"):
+            raise MaeumError(f"{path}: not a maeum-train run (its config.yaml has another task_name).")
         runs = [path] if (path / "config.yaml").is_file() else sorted(_run_dirs(path), key=_natural)
         if not runs:
             raise MaeumError(f"{path}: no maeum-train run below it (no config.yaml).")
@@ -130,8 +132,13 @@ def _run_dirs(root: Path) -> Iterable[Path]:
     """Directories below `root` with a saved run config (not Hydra's `.hydra/` copy, not W&B's files)."""
     for config in root.rglob("config.yaml"):
         inside = config.relative_to(root).parts[:-1]
-        if not any(part in (".hydra", "wandb") for part in inside):
+        if not any(part in (".hydra", "wandb") for part in inside) and _is_train_run(config):
             yield config.parent
+
+
+def _is_train_run(config: Path) -> bool:
+    """A config saved by maeum-train (eval and data-stats runs save one too)."""
+    return OmegaConf.load(config).get("task_name") == "train"
 
 
 def _natural(path: Path) -> tuple:
