@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from maeum.backbones import load_tokenizer
 from maeum.models.classifier import EmotionClassifier
-from maeum.predict import Predictor
+from maeum.prediction import Predictor
 
 MAX_LEN, BATCH_SIZE = 64, 64
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chatbotdata" / "ChatbotData.csv"
@@ -82,7 +82,7 @@ def main() -> None:
         backbone="tiny_bert", labels=labels, optimizer={"_target_": "torch.optim.AdamW"}
     )
     tokenizer = load_tokenizer("tiny_bert")
-    predictor = Predictor(model, tokenizer, max_length=MAX_LEN, batch_size=BATCH_SIZE)
+    predictor = Predictor(model.net, tokenizer, labels, max_length=MAX_LEN, batch_size=BATCH_SIZE)
 
     predictor.predict(sentences[:BATCH_SIZE])  # warm-up, both paths
     notebook_predict(model, tokenizer, sentences[0])

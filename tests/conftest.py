@@ -63,3 +63,18 @@ def main_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     """The main job exactly as `python -m maeum.train` runs it (CSV + offline W&B loggers included)."""
     run_dir = tmp_path_factory.mktemp("main-run")
     return run_dir, train(compose_config("train", run_dir))
+
+
+@pytest.fixture(scope="session")
+def chatbot_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`experiment=chatbot/sample_tiny` for 3 epochs (offline W&B): the chatbot the chat tests talk to."""
+    run_dir = tmp_path_factory.mktemp("chatbot-run")
+    overrides = ["experiment=chatbot/sample_tiny", "trainer.max_epochs=3", "logger=wandb"]
+    train(compose_config("train", run_dir, overrides))
+    return run_dir
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    """The run's best checkpoint (`checkpoints/epoch_NNN.ckpt`)."""
+    (best,) = (run_dir / "checkpoints").glob("epoch_*.ckpt")
+    return best

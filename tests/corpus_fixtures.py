@@ -157,6 +157,31 @@ def wellness_xlsx(path: Path, copies: int = 1) -> Path:
     return path
 
 
+def wellness_bank_xlsx(path: Path) -> Path:
+    """The wellness schema with a response on most rows, as the retrieval chatbot learns from it: three
+    categories of 16 rows, each row with its own 챗봇 response (some with stray whitespace and emoticons),
+    and a fourth category whose 챗봇 cells are all empty."""
+    topics = {
+        "감정/분노": ("화가 나요", "화가 많이 나셨군요"),
+        "감정/우울감": ("우울해요 ㅠㅠ", "마음이 많이 무거우시겠어요"),
+        "증상/불면": ("잠이 안 와요", "잠 못 드는 밤은 정말 길죠"),
+    }
+    rows = []
+    for category, (user, reply) in topics.items():
+        for i in range(16):
+            spaces = "  " if i % 3 == 0 else " "
+            rows.append(
+                (
+                    category,
+                    f"{user} {i}번째 이야기",
+                    f" {reply}{spaces}{i}번 ㅠㅠ\n" if i % 4 == 0 else f"{reply} {i}번",
+                )
+            )
+    rows += [("배경/가족", f"가족 이야기를 하고 싶어요 {i}", "") for i in range(8)]
+    pd.DataFrame(rows, columns=["구분", "유저", "챗봇"]).to_excel(path, index=False)
+    return path
+
+
 # data config name -> (writer, file suffix), for running every experiment on a fixture
 HG_TODS_DIALOGUES = [
     [

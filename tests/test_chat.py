@@ -9,30 +9,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, compose_config
+from conftest import REPO, best_checkpoint, compose_config
 
-from maeum.chat import ChatSession, chat, load_generator
+from maeum.chat import chat
 from maeum.data.dialogue import Dialogue, Turn
+from maeum.errors import MaeumError
 from maeum.export import export
+from maeum.loading import load_chatbot
 from maeum.runtime import quote_free_text
-from maeum.train import train
+from maeum.session import ChatSession, load_responder
 
 TURNS = ["안녕하세요", "", "/condition 슬픔", "요즘 너무 힘들어요", "/reset", "시험에 떨어졌어요", "고마워요"]
 USER_TURNS = [t for t in TURNS if t and not t.startswith("/")]
 
 
 @pytest.fixture(scope="module")
-def chatbot_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("chatbot-run")
-    overrides = ["experiment=chatbot/sample_tiny", "trainer.max_epochs=3", "logger=wandb"]
-    train(compose_config("train", run_dir, overrides))
-    return run_dir
-
-
-@pytest.fixture(scope="module")
 def checkpoint(chatbot_run: Path) -> Path:
-    (best,) = (chatbot_run / "checkpoints").glob("epoch_*.ckpt")
-    return best
+    return best_checkpoint(chatbot_run)
 
 
 @pytest.fixture
@@ -62,9 +55,10 @@ def test_an_exported_directory_chats_like_its_checkpoint(checkpoint: Path, turns
     assert AutoModelForCausalLM.from_pretrained(out).config.model_type == "gpt2"
     replies = {}
     for name, path in (("ckpt", checkpoint), ("hf", out)):
-        replies[name] = chat(
+        answers = chat(
             compose_config("chat", turns_file.parent, [f"ckpt_path={path}", f"input={turns_file}"])
         )
+        replies[name] = [a.reply for a in answers]
     assert replies["hf"] == replies["ckpt"] and len(replies["ckpt"]) == len(USER_TURNS)
     assert capsys.readouterr().out.splitlines() == [str(out), *replies["ckpt"], *replies["hf"]]
 
@@ -72,14 +66,15 @@ def test_an_exported_directory_chats_like_its_checkpoint(checkpoint: Path, turns
 def test_sampling_with_a_condition_from_the_command_line(checkpoint: Path, turns_file: Path) -> None:
     condition = quote_free_text("condition=기쁨", keys=("condition",))  # what maeum-chat's main does
     overrides = [f"ckpt_path={checkpoint}", f"input={turns_file}", "generation=sampling", condition]
-    first = chat(compose_config("chat", turns_file.parent, overrides))
-    assert first == chat(compose_config("chat", turns_file.parent, overrides))  # seeded
+    first = [a.reply for a in chat(compose_config("chat", turns_file.parent, overrides))]
+    assert first == [a.reply for a in chat(compose_config("chat", turns_file.parent, overrides))]  # seeded
     assert len(first) == len(USER_TURNS)
 
 
 def test_session_commands_and_history(checkpoint: Path, capsys) -> None:
-    generator = load_generator(checkpoint, settings={"do_sample": False, "max_new_tokens": 4})
-    session = ChatSession(generator)
+    responder = load_responder(checkpoint, settings={"do_sample": False, "max_new_tokens": 4})
+    generator = responder.generator
+    session = ChatSession(responder)
     session.say("안녕하세요")
     assert [t.speaker for t in session.turns] == ["usr", "sys"]
     assert session.command("/condition 슬픔") == "(condition: 슬픔)" and session.condition == "슬픔"
@@ -96,15 +91,12 @@ def test_session_commands_and_history(checkpoint: Path, capsys) -> None:
     )
 
 
-def test_a_classifier_checkpoint_is_refused(main_run, tmp_path: Path, caplog) -> None:
-    run_dir, _ = main_run
-    (ckpt,) = (run_dir / "checkpoints").glob("epoch_*.ckpt")
-    with pytest.raises(SystemExit):
-        chat(compose_config("chat", tmp_path, [f"ckpt_path={ckpt}", "input=nothing.txt"]))
-    with pytest.raises(SystemExit):
-        export(compose_config("export", tmp_path, [f"ckpt_path={ckpt}"]))
-    refusals = [r.getMessage() for r in caplog.records if "not a chatbot" in r.getMessage()]
-    assert len(refusals) == 2 and not ckpt.with_name(f"{ckpt.stem}-hf").exists()
+def test_a_classifier_is_refused_where_a_chatbot_is_needed(main_run, checkpoint: Path, caplog) -> None:
+    classifier = best_checkpoint(main_run[0])
+    with pytest.raises(MaeumError, match="a classifier, not a chatbot"):
+        load_chatbot(classifier)
+    with pytest.raises(MaeumError, match="a chatbot, not a classifier"):
+        load_responder(checkpoint, classifier_ckpt=checkpoint)
 
 
 def test_every_validation_epoch_writes_generation_samples(chatbot_run: Path) -> None:

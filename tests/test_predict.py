@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import compose_config
 
-from maeum.predict import Predictor, predict
+from maeum.predict import predict
+from maeum.prediction import Predictor
 from maeum.runtime import quote_free_text
 
 TEXTS = ["정말 화가 난다", "시험에 떨어져서 너무 슬퍼요. 눈물이 멈추지 않아.", "합격!", "내일 면접이라 떨려"]
@@ -26,7 +27,7 @@ def checkpoint(main_run) -> Path:
 
 
 def test_batched_predictions_match_one_at_a_time(checkpoint: Path) -> None:
-    predictor = Predictor.from_checkpoint(checkpoint, batch_size=3)
+    predictor = Predictor.from_path(checkpoint, batch_size=3)
     batched = predictor.predict(TEXTS)
     assert [r["text"] for r in batched] == TEXTS  # input order is kept
     assert predictor.predict(TEXTS) == batched  # eval mode: no dropout at inference
@@ -41,7 +42,7 @@ def test_batched_predictions_match_one_at_a_time(checkpoint: Path) -> None:
 def test_predictions_match_the_test_loop(checkpoint: Path, main_run) -> None:
     """Every error that the test loop reported is predicted the same way by the Predictor."""
     errors = list(csv.DictReader((main_run[0] / "errors.csv").open(encoding="utf-8")))
-    predicted = Predictor.from_checkpoint(checkpoint).predict([row["text"] for row in errors])
+    predicted = Predictor.from_path(checkpoint).predict([row["text"] for row in errors])
     assert [r["label"] for r in predicted] == [row["predicted"] for row in errors]
 
 

@@ -213,18 +213,21 @@ def metaspace_tokenizer(
     """A sentencepiece-style BPE `tokenizer.json` (KoGPT2's) loaded as written, never rebuilt byte-level.
 
     Special-token roles come from `tokenizer_config.json` when the vocabulary has the token it names, else
-    from KoGPT2 (bos = eos = `</s>`, pad `<pad>`, unk `<unk>`, mask `<mask>`) when it has that one.
+    from KoGPT2 (bos = eos = `</s>`, pad `<pad>`, unk `<unk>`, mask `<mask>`) when it has that one. The
+    config's `model_max_length`, `padding_side` and `model_input_names` are kept, so that a re-saved
+    KoBERT tokenizer (`maeum-export` of a classifier) keeps `[CLS]`/`[SEP]` and its `token_type_ids`.
     """
     config = config or {}
     backend = Tokenizer.from_file(str(tokenizer_json))
     roles = {}
-    for role, default in KOGPT2_ROLES.items():
+    for role in (*KOGPT2_ROLES, "cls_token", "sep_token"):
         named = _token_text(config[role]) if config.get(role) else None
-        for token in (named, default):
+        for token in (named, KOGPT2_ROLES.get(role)):
             if token is not None and backend.token_to_id(token) is not None:
                 roles[role] = token
                 break
-    kwargs = {"model_max_length": config["model_max_length"]} if "model_max_length" in config else {}
+    kept = ("model_max_length", "padding_side", "model_input_names")
+    kwargs = {key: config[key] for key in kept if key in config}
     return PreTrainedTokenizerFast(tokenizer_object=backend, **roles, **kwargs)
 
 

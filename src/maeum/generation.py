@@ -53,6 +53,7 @@ class ReplyGenerator:
     ) -> None:
         self.model, self.tokenizer, self.template, self.batch_size = model, tokenizer, template, batch_size
         settings = dict(settings if settings is not None else GREEDY)
+        self.settings, self.history_length = settings, max_length
         positions = getattr(model.config, "n_positions", None) or getattr(
             model.config, "max_position_embeddings", max_length + settings.get("max_new_tokens", 32)
         )
@@ -67,6 +68,13 @@ class ReplyGenerator:
         )
         self.marker_ids = marker_ids(tokenizer)
         self.sys_id = marker_id(tokenizer, template.sys)
+
+    def with_settings(self, settings: Mapping[str, Any]) -> ReplyGenerator:
+        """The same model, tokenizer and template under other generation settings (a preset)."""
+        return ReplyGenerator(
+            self.model, self.tokenizer, max_length=self.history_length, template=self.template,
+            settings=settings, batch_size=self.batch_size,
+        )  # fmt: skip
 
     def prompt(self, dialogue: Dialogue) -> list[int]:
         return encode_prompt(

@@ -26,6 +26,7 @@ from maeum.data.datamodule import SplitDataModule
 from maeum.data.records import Example, ReadResult
 from maeum.data.splits import SPLITS, assemble_splits
 from maeum.errors import DataError
+from maeum.retrieval import build_response_bank
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +127,19 @@ class ClassificationDataModule(SplitDataModule):
         return self.corpus.stats()
 
     def model_kwargs(self) -> dict[str, object]:
-        """What the model must know about this data: the label names and the train rows per label."""
-        train = self.corpus.label_ids[self.corpus.indices["train"]]
-        return {
+        """What the model must know about this data: the label names, the train rows per label and, for
+        corpora with responses, the response bank of the train split (`maeum.retrieval`)."""
+        rows = self.corpus.indices["train"]
+        kwargs: dict[str, object] = {
             "labels": self.labels,
-            "class_counts": np.bincount(train, minlength=len(self.labels)).tolist(),
+            "class_counts": np.bincount(self.corpus.label_ids[rows], minlength=len(self.labels)).tolist(),
         }
+        bank = build_response_bank((self.corpus.examples[i] for i in rows), self.labels)
+        if bank is not None:
+            kwargs["response_bank"] = bank
+            log.info("Response bank: %d responses over %d of %d labels", sum(map(len, bank.values())),
+                     sum(bool(v) for v in bank.values()), len(bank))  # fmt: skip
+        return kwargs
 
     def _load_corpus(self) -> Corpus:
         reads = {split: self.reader(path) for split, path in self.paths.items() if path}

@@ -376,7 +376,12 @@ class DialogueDataModule(SplitDataModule):
         self.turn_prefixes, self.preprocess = turn_prefixes, preprocess
 
     def model_kwargs(self) -> dict[str, object]:
-        return {}
+        """What the model keeps about this data: the conditions of the training dialogues (sorted) and
+        the names of those that are ids (ChatbotData's `data.reader.condition=id`)."""
+        dialogues = self.corpus["dialogues"]
+        conditions = sorted({c for i in self.corpus["indices"]["train"] if (c := dialogues[i].condition)})
+        names = {c: name for c, name in self.corpus["condition_names"].items() if c in conditions}
+        return {"conditions": conditions, "condition_names": names}
 
     def sample_prompts(self, n: int, split: str = "val") -> list[tuple[Dialogue, str]]:
         """The first `n` dialogues of a split, each as (its history before the final reply, that reply)."""
@@ -415,7 +420,9 @@ class DialogueDataModule(SplitDataModule):
             "splits": {name: len(indices[name]) for name in SPLITS},
         }
         log.info("Dialogues %s; dropped %s", stats["splits"], stats["dropped"] or "none")
-        return {"dialogues": dialogues, "indices": indices, "whole": whole, "stats": stats}
+        names = {raw: name for read in reads.values() for raw, name in read.label_names.items()}
+        return {"dialogues": dialogues, "indices": indices, "whole": whole, "stats": stats,
+                "condition_names": names}  # fmt: skip
 
     def stats(self) -> dict[str, Any]:
         """What `maeum-data-stats` prints: the read/split counts, then `dialogues`, `turns` (mean, max),

@@ -42,7 +42,10 @@ def read_chatbotdata(path: str | Path, *, condition: str = "name") -> ReadResult
     if condition == "name":
         labels = labels.map(lambda x: CHATBOTDATA_LABELS.get(x, x))
     pairs = zip(frame["Q"].str.strip(), frame["A"].str.strip(), labels, strict=True)
-    return _collect(path, [([(q, a)], label) for q, a, label in pairs])
+    result = _collect(path, [([(q, a)], label) for q, a, label in pairs])
+    if condition == "id":
+        result.label_names.update(CHATBOTDATA_LABELS)
+    return result
 
 
 def read_wellness(path: str | Path, *, empty_reply: str = "sample", seed: int = 0) -> ReadResult[Dialogue]:

@@ -37,17 +37,22 @@ def read_table(
     label_column: str = "label",
     sheet: str | int = 0,
     label_names: Mapping[str, str] | None = None,
+    response_column: str | None = None,
 ) -> ReadResult[Example]:
     """Read (text, label) rows from a CSV, TSV or xlsx file; the extension picks the format.
 
     `label_names` renames raw label values (e.g. NSMC's `{0: 부정, 1: 긍정}`); others are kept as they are.
+    `response_column` also reads each row's response (the wellness script's 챗봇), which may be empty.
     """
     path = Path(path).expanduser().resolve()
     frame = read_frame(path, sheet=sheet)
-    require_columns(path, frame, {"text": text_column, "label": label_column})
+    columns = {"text": text_column, "label": label_column}
+    require_columns(path, frame, columns | ({"response": response_column} if response_column else {}))
     names = {str(k): v for k, v in (label_names or {}).items()}
     labels = [names.get(label, label) for label in frame[label_column].str.strip()]
-    return _examples(path, frame[text_column].str.strip(), labels, rows=range(2, len(frame) + 2))
+    responses = frame[response_column].str.strip() if response_column else None
+    texts = frame[text_column].str.strip()
+    return _examples(path, texts, labels, rows=range(2, len(frame) + 2), responses=responses)
 
 
 def read_aihub_emotion(
@@ -130,20 +135,26 @@ def _read_aihub_json(path: Path, *, label: str, text: str) -> ReadResult[Example
 
 
 def _examples(
-    path: Path, texts: Iterable[str], labels: Iterable[str], rows: Iterable[int]
+    path: Path,
+    texts: Iterable[str],
+    labels: Iterable[str],
+    rows: Iterable[int],
+    responses: Iterable[str] | None = None,
 ) -> ReadResult[Example]:
     """Keep rows with both a text and a label; count the others by reason."""
     dropped: Counter[str] = Counter()
     examples = []
     n = 0
-    for text, label, row in zip(texts, labels, rows, strict=True):
+    texts, labels, rows = list(texts), list(labels), list(rows)
+    responses = list(responses) if responses is not None else [""] * len(texts)
+    for text, label, row, response in zip(texts, labels, rows, responses, strict=True):
         n += 1
         if not text:
             dropped["empty text"] += 1
         elif not label:
             dropped["empty label"] += 1
         else:
-            examples.append(Example(text=text, label=label, row=row))
+            examples.append(Example(text=text, label=label, row=row, response=response))
     if not examples:
         raise DataError(f"{path}: none of its {n} rows has both a text and a label ({dict(dropped)}).")
     return ReadResult(path=path, records=examples, rows_read=n, dropped=dropped)

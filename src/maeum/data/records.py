@@ -12,11 +12,13 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One classification example. `row` is the 1-based row in the source file (the header is row 1)."""
+    """One classification example. `row` is the 1-based row in the source file (the header is row 1);
+    `response` is what a chatbot answered to `text`, in corpora that have one (the wellness script)."""
 
     text: str
     label: str
     row: int
+    response: str = ""
 
 
 @dataclass
@@ -28,6 +30,7 @@ class ReadResult(Generic[R]):
     rows_read: int
     dropped: Counter[str] = field(default_factory=Counter)  # rows left out, by reason
     changed: Counter[str] = field(default_factory=Counter)  # rows kept but altered, by reason
+    label_names: dict[str, str] = field(default_factory=dict)  # a raw label or condition -> its name
 
     def summary(self) -> str:
         def counts(counter: Counter[str]) -> str:

@@ -9,7 +9,7 @@ also reports, whatever the mask, the perplexity and token accuracy over the fina
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -34,6 +34,9 @@ class ChatLM(LightningModule):
         backbone: name or path of the causal LM (`maeum.backbones.load_model(..., causal_lm=True)`).
         optimizer, scheduler, warmup_ratio: as for `EmotionClassifier` (`maeum.models.optim`).
         pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway.
+        conditions: the conditions of the training dialogues, as written there (from the DataModule);
+            kept in the checkpoint, so that `maeum-chat` can pair the model with a classifier.
+        condition_names: a condition's name where it differs (ChatbotData's ids: `{"1": "이별(부정)"}`).
     """
 
     def __init__(
@@ -43,9 +46,13 @@ class ChatLM(LightningModule):
         scheduler: Mapping[str, Any] | None = None,
         warmup_ratio: float = 0.1,
         pretrained: bool = True,
+        conditions: Sequence[str] | None = None,
+        condition_names: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         optimizer, scheduler = _plain(optimizer), _plain(scheduler)
+        conditions = [str(c) for c in conditions] if conditions is not None else None
+        condition_names = {str(k): str(v) for k, v in (condition_names or {}).items()}
         self.save_hyperparameters(logger=False)
         self.model = load_model(backbone, causal_lm=True, pretrained=pretrained)
         self.model.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it finds

@@ -54,6 +54,8 @@ class EmotionClassifier(LightningModule):
             `n / (k * count)` as in scikit-learn's "balanced"; labels absent from training weigh 0.
         class_counts: train rows per label, from the DataModule.
         pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway.
+        response_bank: label -> responses of the train split, for the retrieval chatbot (`maeum.retrieval`);
+            kept in the checkpoint, unused in training.
     """
 
     def __init__(
@@ -67,8 +69,11 @@ class EmotionClassifier(LightningModule):
         class_weighted: bool = False,
         class_counts: Sequence[int] | None = None,
         pretrained: bool = True,
+        response_bank: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__()
+        if response_bank is not None:
+            response_bank = {str(label): [str(r) for r in texts] for label, texts in response_bank.items()}
         # Plain containers, so that checkpoints load with torch.load(weights_only=True).
         labels, optimizer, scheduler = list(labels), _plain(optimizer), _plain(scheduler)
         class_counts = [int(c) for c in class_counts] if class_counts is not None else None

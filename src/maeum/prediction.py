@@ -1,0 +1,74 @@
+"""Batched classifier inference: texts in, label names and probabilities out, in input order.
+
+Every text is tokenized once in one batched call; batches are then formed from texts of similar length
+(sorted by token count) and padded only to their own longest row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from maeum.loading import Classifier, load_classifier
+
+
+class Predictor:
+    """A classifier and its tokenizer, ready for batched inference.
+
+    Args:
+        model: a module whose output for the tokenizer's batch is the logits, or has them as `.logits`
+            (maeum's `SequenceClassifier`, or a `*ForSequenceClassification` export).
+        labels: the label names; a label's id is its index.
+        max_length: the token budget per text (the training `max_length`).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        labels: Sequence[str],
+        max_length: int,
+        batch_size: int = 64,
+    ) -> None:
+        self.model, self.tokenizer, self.labels = model.eval(), tokenizer, list(labels)
+        self.max_length, self.batch_size = max_length, batch_size
+
+    @classmethod
+    def from_classifier(cls, classifier: Classifier, batch_size: int = 64) -> Predictor:
+        return cls(
+            classifier.model, classifier.tokenizer, classifier.labels, classifier.max_length, batch_size
+        )
+
+    @classmethod
+    def from_path(cls, path: str | Path, device: str = "cpu", batch_size: int = 64) -> Predictor:
+        """A predictor for a `maeum-train` checkpoint or a `maeum-export` directory."""
+        return cls.from_classifier(load_classifier(path, device), batch_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.inference_mode()
+    def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        """`{"text", "label", "probs": {label: p}}` for every text, in input order."""
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        results: list[dict[str, Any]] = [{} for _ in texts]
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
+            out = self.model(**batch.to(self.device))
+            probs = torch.softmax(getattr(out, "logits", out), dim=-1).tolist()
+            for i, p in zip(rows, probs, strict=True):
+                best = max(range(len(p)), key=p.__getitem__)
+                results[i] = {
+                    "text": texts[i],
+                    "label": self.labels[best],
+                    "probs": {name: round(q, 6) for name, q in zip(self.labels, p, strict=True)},
+                }
+        return results

@@ -1,0 +1,243 @@
+"""A conversation with a trained model: what `maeum-chat` (REPL and `input=FILE`) and `maeum-demo` share.
+
+A `ChatSession` keeps the history and the `/condition` override; a `Responder` answers one user turn.
+There are three responders, one per way to talk to maeum:
+
+* `GeneratorResponder`: a fine-tuned causal LM (`maeum.generation`), conditioned on `condition=`;
+* `EmotionAwareResponder`: a classifier in front of the generator. Every user turn is classified first,
+  and the predicted label is the generator's condition for that reply (`/condition TEXT` overrides it);
+* `RetrievalResponder`: the wellness chatbot. A classifier with a response bank answers with a response
+  of the predicted category (`maeum.retrieval`), or with a fallback sentence below `min_confidence`.
+
+`load_responder` builds the right one from a checkpoint or export (`maeum.loading`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from maeum.data.dialogue import Dialogue, Turn, template_from
+from maeum.errors import MaeumError
+from maeum.generation import ReplyGenerator
+from maeum.loading import Chatbot, load_chatbot, load_classifier, task_of
+from maeum.prediction import Predictor
+from maeum.retrieval import ResponseBank
+
+COMMANDS = "/reset, /condition TEXT, /quit"
+FALLBACK = "잘 이해하지 못했어요. 조금 더 자세히 말씀해 주시겠어요?"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answered user turn.
+
+    `record` is its JSON line (`output_format=jsonl`): `user`, `reply` and the responder's own keys;
+    `probs` the classifier's probabilities, if any; `tag` what the REPL shows before the reply.
+    """
+
+    record: dict[str, Any]
+    probs: dict[str, float] | None = None
+    tag: str | None = None
+
+    @property
+    def reply(self) -> str:
+        return self.record["reply"]
+
+
+class Responder(Protocol):
+    """Answers the last user turn of `turns`; `condition` is the session's (`condition=`, `/condition`)."""
+
+    uses_condition: bool  # whether a condition means anything to it
+    keeps_history: bool  # the default of `history=`
+
+    def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer: ...
+
+    def with_generation(self, settings: Mapping[str, Any]) -> Responder: ...
+
+
+class GeneratorResponder:
+    """A chatbot alone: the reply to the dialogue so far, under the session's condition."""
+
+    uses_condition = True
+
+    def __init__(self, generator: ReplyGenerator) -> None:
+        self.generator = generator
+        self.keeps_history = not generator.template.condition_is_target  # label_response answers one line
+
+    def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
+        (reply,) = self.generator.generate([Dialogue(turns, condition)])
+        record = {"user": turns[-1].text, "reply": reply.text, "condition": reply.condition or condition}
+        return Answer(record, tag=reply.condition)  # label_response models write their category
+
+    def with_generation(self, settings: Mapping[str, Any]) -> GeneratorResponder:
+        return GeneratorResponder(self.generator.with_settings(settings))
+
+
+class EmotionAwareResponder:
+    """A classifier in front of a chatbot: each user turn's predicted label conditions its reply.
+
+    Args:
+        condition_of: classifier label -> the chatbot's condition for it (`pair_conditions`).
+    """
+
+    uses_condition = True
+
+    def __init__(
+        self, predictor: Predictor, generator: ReplyGenerator, condition_of: Mapping[str, str]
+    ) -> None:
+        self.predictor, self.generator, self.condition_of = predictor, generator, dict(condition_of)
+        self.keeps_history = not generator.template.condition_is_target
+
+    def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
+        (prediction,) = self.predictor.predict([turns[-1].text])
+        emotion, probs = prediction["label"], prediction["probs"]
+        used = condition or self.condition_of[emotion]  # `/condition TEXT` overrides the classifier
+        (reply,) = self.generator.generate([Dialogue(turns, used)])
+        record = {"user": turns[-1].text, "reply": reply.text, "emotion": emotion,
+                  "emotion_prob": probs[emotion], "condition": used}  # fmt: skip
+        return Answer(record, probs, tag=f"{emotion} {probs[emotion]:.2f}")
+
+    def with_generation(self, settings: Mapping[str, Any]) -> EmotionAwareResponder:
+        return EmotionAwareResponder(
+            self.predictor, self.generator.with_settings(settings), self.condition_of
+        )
+
+
+class RetrievalResponder:
+    """The wellness chatbot: a response of the predicted category, or `fallback` below `min_confidence`
+    (and for a category whose training rows had no response)."""
+
+    uses_condition = False
+    keeps_history = False
+
+    def __init__(
+        self, predictor: Predictor, bank: ResponseBank, min_confidence: float = 0.0, fallback: str = FALLBACK
+    ) -> None:
+        self.predictor, self.bank, self.min_confidence, self.fallback = (
+            predictor,
+            bank,
+            min_confidence,
+            fallback,
+        )
+
+    def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
+        (prediction,) = self.predictor.predict([turns[-1].text])
+        category, probs = prediction["label"], prediction["probs"]
+        reply = self.bank.draw(category) if probs[category] >= self.min_confidence else None
+        record = {"user": turns[-1].text, "reply": reply or self.fallback, "category": category,
+                  "category_prob": probs[category], "fallback": reply is None}  # fmt: skip
+        return Answer(record, probs, tag=f"{category} {probs[category]:.2f}" + " fallback" * (reply is None))
+
+    def with_generation(self, settings: Mapping[str, Any]) -> RetrievalResponder:
+        return self  # nothing is generated
+
+
+@dataclass
+class ChatSession:
+    """A conversation: the history so far, the condition, and the commands that change them.
+
+    `history=False` answers each user turn alone; None takes the responder's default.
+    """
+
+    responder: Responder
+    condition: str | None = None
+    history: bool | None = None
+    turns: list[Turn] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.condition = self.condition or None
+        if self.history is None:
+            self.history = self.responder.keeps_history
+
+    def say(self, text: str) -> Answer:
+        """The answer to one user turn, which joins the history with the reply."""
+        turns = [*self.turns, Turn("usr", text)]
+        answer = self.responder.respond(turns, self.condition)
+        if self.history:
+            self.turns = [*turns, Turn("sys", answer.reply)]
+        return answer
+
+    def command(self, line: str) -> str | None:
+        """Run a `/command`; return what to tell the user, or None for `/quit`."""
+        name, _, arg = line.partition(" ")
+        if name == "/reset":
+            self.turns = []
+            return "(history cleared)"
+        if name == "/condition":
+            if not self.responder.uses_condition:
+                return "(a retrieval chatbot takes no condition: its classifier picks the category)"
+            self.condition = arg.strip() or None
+            return f"(condition: {self.condition or 'none'})"
+        if name == "/quit":
+            return None
+        return f"(unknown command {name}; commands: {COMMANDS})"
+
+
+def load_responder(
+    ckpt_path: str | Path,
+    *,
+    classifier_ckpt: str | Path | None = None,
+    settings: Mapping[str, Any] | None = None,
+    device: str = "cpu",
+    max_length: int | None = None,
+    template: str | Mapping[str, Any] | None = None,
+    seed: int | None = 0,
+    min_confidence: float = 0.0,
+    fallback: str = FALLBACK,
+    batch_size: int = 32,
+) -> Responder:
+    """The responder for `ckpt_path` (a chatbot, or a classifier with a response bank), with
+    `classifier_ckpt` in front of a chatbot; each may be a checkpoint or an export."""
+    if task_of(ckpt_path) == "classifier":
+        if classifier_ckpt:
+            raise MaeumError(
+                f"ckpt_path={ckpt_path} is a classifier: give the chatbot as ckpt_path and the classifier "
+                "as classifier_ckpt."
+            )
+        classifier = load_classifier(ckpt_path, device)
+        if not classifier.response_bank:
+            raise MaeumError(
+                f"{ckpt_path}: this classifier has no response bank, so it cannot answer by itself. Train it "
+                "on a corpus with responses (data=classify/wellness, or data.reader.response_column=COLUMN), "
+                f"or put it in front of a chatbot: maeum-chat ckpt_path=CHATBOT classifier_ckpt={ckpt_path}"
+            )
+        bank = ResponseBank(classifier.response_bank, seed)
+        return RetrievalResponder(Predictor.from_classifier(classifier), bank, min_confidence, fallback)
+    chatbot = load_chatbot(ckpt_path, device)
+    generator = ReplyGenerator(
+        chatbot.model, chatbot.tokenizer, max_length=max_length or chatbot.max_length, settings=settings,
+        template=template_from(template) if template is not None else chatbot.template, batch_size=batch_size,
+    )  # fmt: skip
+    if not classifier_ckpt:
+        return GeneratorResponder(generator)
+    classifier = load_classifier(classifier_ckpt, device)
+    condition_of = pair_conditions(classifier.labels, chatbot, f"{classifier_ckpt}", f"{ckpt_path}")
+    return EmotionAwareResponder(Predictor.from_classifier(classifier), generator, condition_of)
+
+
+def pair_conditions(
+    labels: Sequence[str], chatbot: Chatbot, classifier_name: str, chatbot_name: str
+) -> dict[str, str]:
+    """classifier label -> the chatbot's condition with that name, or one error that lists both sets."""
+    if chatbot.conditions is None:
+        raise MaeumError(
+            f"{chatbot_name} does not record the conditions it was trained with (it predates maeum's "
+            "emotion-aware chat): train it again to pair it with a classifier."
+        )
+    by_name = {chatbot.condition_names.get(c, c): c for c in chatbot.conditions}
+    if missing := [label for label in labels if label not in by_name]:
+        shown = [
+            f"{c} ({chatbot.condition_names[c]})" if c in chatbot.condition_names else c
+            for c in chatbot.conditions
+        ]
+        raise MaeumError(
+            f"the classifier's labels are not all among the chatbot's conditions, so its predictions cannot "
+            f"condition the replies. Classifier {classifier_name}: {list(labels)}. Chatbot {chatbot_name}: "
+            f"{shown or 'trained without conditions'}. Missing: {missing}. Pair models trained on the same "
+            "label set (the main job with experiment=chatbot/sample_tiny; emotion/aihub_* with "
+            "chatbot/aihub_emotion_*), or chat without classifier_ckpt."
+        )
+    return {label: by_name[label] for label in labels}
