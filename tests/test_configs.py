@@ -48,6 +48,19 @@ def test_every_config_option_composes_and_resolves(train_cfg, override: str) -> 
     }
 
 
+@pytest.mark.parametrize("root", sorted(p.stem for p in CONF.glob("*.yaml")))
+def test_every_entry_point_config_composes_and_resolves(root: str, tmp_path: Path) -> None:
+    """Only `ckpt_path` (and train's corpus-free defaults) is left for the user of each entry point."""
+    from conftest import compose_config
+
+    cfg = compose_config(root, tmp_path)
+    OmegaConf.to_container(cfg, resolve=False)
+    assert set(OmegaConf.missing_keys(cfg)) <= {"ckpt_path"}
+    if root == "demo":  # loopback by default, and every preset the page offers is a generation config
+        assert cfg.server_name == "127.0.0.1" and cfg.preset in cfg.presets
+        assert set(cfg.presets) == {p.stem for p in (CONF / "generation").glob("*.yaml")}
+
+
 def test_every_hub_experiment_has_an_offline_twin() -> None:
     assert {"emotion/sample_tiny", "chatbot/sample_tiny"} <= set(EXPERIMENTS)
     for name in EXPERIMENTS:
