@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import corpus_fixtures as fx
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -72,6 +73,22 @@ def chatbot_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     overrides = ["experiment=chatbot/sample_tiny", "trainer.max_epochs=3", "logger=wandb"]
     train(compose_config("train", run_dir, overrides))
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def wellness(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(checkpoint, run dir) of experiment=emotion/wellness_intent_tiny on a wellness-schema fixture with
+    a Korean file name: a classifier with a response bank, the retrieval chatbot."""
+    run_dir = tmp_path_factory.mktemp("wellness")
+    data = fx.wellness_bank_xlsx(run_dir / "웰니스 대화 스크립트 (fixture).xlsx")
+    overrides = [
+        "experiment=emotion/wellness_intent_tiny",
+        f"data.path='{data}'",
+        "trainer.max_epochs=8",
+        "~logger",
+    ]
+    train(compose_config("train", run_dir, overrides))
+    return best_checkpoint(run_dir), run_dir
 
 
 def best_checkpoint(run_dir: Path) -> Path:

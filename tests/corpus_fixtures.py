@@ -97,6 +97,30 @@ def aihub_cp949_csv(path: Path) -> Path:
     return path
 
 
+# Written for maeum in the style of the real corpora (not taken from them): the syllables, jamo runs,
+# emoticons, numbers and Latin letters of movie reviews and chatbot questions, for <unk>-share checks.
+REVIEW_STYLE = [
+    "연기 쩐다 ㅋㅋㅋ 배우들 케미 짱!! 10점 만점에 10점 ♥",
+    "스토리는 똥망인데 OST는 좋았음~ 2번 봤어요",
+    "ㅠㅠ 결말에서 펑펑 울었다... 꼭 보세요",
+    "시간 아까움. 돈 아까움. 뭐 이딴 걸 영화라고 ㅡㅡ",
+    "CG가 어설퍼서 몰입이 안 됨;; 그래도 킬링타임용으로는 괜찮네",
+    "명작은 세월이 흘러도 명작이다. 1994년작인데도 촌스럽지 않음",
+    "주인공 목소리가 넘 멋있어서 깜놀 ㅎㅎ 후속편 기대합니다^^",
+    "쨘 하고 나타난 반전… 소름 돋았다",
+]
+CHAT_STYLE = [
+    "썸 타는 사람한테 먼저 연락해도 될까?",
+    "헤어진 지 한 달인데 아직도 생각나",
+    "퇴근하고 치킨 먹을까 피자 먹을까",
+    "요즘 잠을 통 못 자겠어 ㅠㅠ",
+    "짝사랑 그만하고 싶어",
+    "오늘 월급날이다!!",
+    "친구랑 싸웠는데 어떻게 화해하지?",
+    "PC방 가서 게임이나 할까",
+]
+
+
 def single_turn_xlsx(path: Path, copies: int = 1) -> Path:
     """한국어 단발성 대화 데이터셋: Sentence, Emotion (7 labels)."""
     rows = [

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import corpus_fixtures as fx
+import pandas as pd
 import pytest
 import torch
 from conftest import SHARED_DATA
@@ -18,6 +20,7 @@ from maeum import backbones
 from maeum.backbones import (
     KOBERT_SPECIAL_TOKENS,
     KOGPT2_SPECIAL_TOKENS,
+    KOREAN_ALPHABET,
     build_tiny,
     load_model,
     load_tokenizer,
@@ -66,6 +69,42 @@ def test_tiny_gpt2_keeps_kogpt2_special_ids() -> None:
     pieces = tok.tokenize(TEXT)
     assert pieces[0].startswith("▁") and all("ì" not in p for p in pieces)  # Metaspace, not byte-level
     assert tok.decode(tok(TEXT)["input_ids"]) == TEXT  # no bos/eos added, lossless round trip
+
+
+@pytest.mark.parametrize("name", ["tiny_bert", "tiny_gpt2"])
+def test_tiny_backbones_know_the_common_korean_alphabet(name: str) -> None:
+    """Every printable ASCII character, compatibility jamo and KS X 1001 syllable is a known piece."""
+    tok = load_tokenizer(name)
+    rows = tok(list(KOREAN_ALPHABET), add_special_tokens=False)["input_ids"]
+    unknown = [c for c, ids in zip(KOREAN_ALPHABET, rows, strict=True) if tok.unk_token_id in ids or not ids]
+    assert not unknown, f"{len(unknown)} characters map to {tok.unk_token}: {''.join(unknown[:40])}"
+
+
+def unk_share(name: str, texts: list[str]) -> float:
+    tok = load_tokenizer(name)
+    rows = tok(texts, add_special_tokens=False)["input_ids"]
+    return sum(ids.count(tok.unk_token_id) for ids in rows) / sum(map(len, rows))
+
+
+def test_tiny_bert_unk_share_on_korean_fixtures(tmp_path: Path) -> None:
+    """Reviews (NSMC's bound, 1.0%) and chatbot questions (ChatbotData's, 0.5%), written in their style."""
+    from maeum.data.readers import read_table
+
+    reviews = [e.text for e in read_table(fx.nsmc_tsv(tmp_path / "nsmc.txt"), text_column="document").records]
+    questions = [e.text for e in read_table(fx.chatbotdata_csv(tmp_path / "q.csv"), text_column="Q").records]
+    assert unk_share("tiny_bert", reviews + fx.REVIEW_STYLE) <= 0.010
+    assert unk_share("tiny_bert", questions + fx.CHAT_STYLE) <= 0.005
+
+
+@pytest.mark.skipif(
+    not (SHARED_DATA / "nsmc").is_dir(), reason="../shared/data (NSMC, ChatbotData) is absent"
+)
+def test_tiny_bert_unk_share_on_real_corpora() -> None:
+    nsmc = SHARED_DATA / "nsmc" / "ratings_test.txt"
+    reviews = pd.read_csv(nsmc, sep="\t", quoting=3, dtype=str, keep_default_na=False)["document"][:5000]
+    questions = pd.read_csv(SHARED_DATA / "chatbotdata" / "ChatbotData.csv", dtype=str)["Q"]
+    assert unk_share("tiny_bert", [t for t in reviews if t]) <= 0.010  # first 5,000 reviews
+    assert unk_share("tiny_bert", list(questions)) <= 0.005
 
 
 @pytest.mark.parametrize("name", ["tiny_bert", "tiny_gpt2"])

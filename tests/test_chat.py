@@ -12,11 +12,11 @@ import pytest
 from conftest import REPO, best_checkpoint, compose_config
 
 from maeum.chat import chat
+from maeum.cli import hydra_override
 from maeum.data.dialogue import Dialogue, Turn
 from maeum.errors import MaeumError
 from maeum.export import export
 from maeum.loading import load_chatbot
-from maeum.runtime import quote_free_text
 from maeum.session import ChatSession, load_responder
 
 TURNS = ["안녕하세요", "", "/condition 슬픔", "요즘 너무 힘들어요", "/reset", "시험에 떨어졌어요", "고마워요"]
@@ -64,7 +64,7 @@ def test_an_exported_directory_chats_like_its_checkpoint(checkpoint: Path, turns
 
 
 def test_sampling_with_a_condition_from_the_command_line(checkpoint: Path, turns_file: Path) -> None:
-    condition = quote_free_text("condition=기쁨", keys=("condition",))  # what maeum-chat's main does
+    condition = hydra_override("condition=기쁨", free_text=("condition",))  # what maeum-chat's main does
     overrides = [f"ckpt_path={checkpoint}", f"input={turns_file}", "generation=sampling", condition]
     first = [a.reply for a in chat(compose_config("chat", turns_file.parent, overrides))]
     assert first == [a.reply for a in chat(compose_config("chat", turns_file.parent, overrides))]  # seeded

@@ -102,20 +102,3 @@ def test_debug_presets_run(train_cfg, preset: str) -> None:
 def test_overfitting_a_few_batches_drives_the_loss_down(train_cfg) -> None:
     metrics = train(train_cfg("debug=overfit", "test=false"))
     assert metrics["train/loss_epoch"] < 0.1
-
-
-@pytest.mark.slow
-def test_ddp_sim_runs_and_reports_on_the_whole_test_set(train_cfg, tmp_path: Path) -> None:
-    metrics = train(train_cfg("trainer=ddp_sim", "trainer.max_epochs=2", "logger=wandb"))
-    assert metrics["test/acc"] >= 0
-    per_class = (tmp_path / "per_class.csv").read_text(encoding="utf-8").splitlines()[1:]
-    assert sum(int(row.rsplit(",", 1)[1]) for row in per_class) == 36  # both ranks' rows, no padding
-    import csv
-
-    from maeum.paths import resource
-
-    with resource("emotion_sample.tsv").open(encoding="utf-8") as f:
-        truth = {row["text"]: row["label"] for row in csv.DictReader(f, delimiter="\t")}
-    with (tmp_path / "errors.csv").open(encoding="utf-8") as f:
-        errors = list(csv.DictReader(f))
-    assert all(truth[row["text"]] == row["label"] for row in errors)  # texts line up after the gather

@@ -13,11 +13,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from conftest import REPO, best_checkpoint
+from conftest import REPO, best_checkpoint, compose_config
 
 from maeum.data.dialogue import Turn
-from maeum.demo import build_demo, too_long
-from maeum.session import Answer, load_responder
+from maeum.demo import app_from, build_demo, too_long
+from maeum.session import FALLBACK, Answer, load_responder
 
 gradio_client = pytest.importorskip("gradio_client", reason="maeum[demo] (gradio) is not installed")
 EMOTIONS = ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]
@@ -98,6 +98,24 @@ def test_the_default_bind_address_is_loopback_only(served: tuple[str, int]) -> N
             if int(hex_port, 16) == port and state == "0A":  # LISTEN
                 listening.append(address)
     assert listening == ["0100007F"]  # 127.0.0.1, little-endian; no 0.0.0.0, no ::
+
+
+@pytest.mark.parametrize("mode", ["chatbot", "emotion-aware", "retrieval"])
+def test_each_way_to_talk_is_served(mode: str, pair, wellness, tmp_path: Path) -> None:
+    """maeum-demo's app for a chatbot, a chatbot with a classifier, and a retrieval classifier alone."""
+    chatbot, classifier = pair
+    models = {"chatbot": [f"ckpt_path={chatbot}"], "retrieval": [f"ckpt_path={wellness[0]}"],
+              "emotion-aware": [f"ckpt_path={chatbot}", f"classifier_ckpt={classifier}"]}  # fmt: skip
+    app = app_from(compose_config("demo", tmp_path, models[mode]))
+    _, url, _ = app.launch(server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        reply = gradio_client.Client(url, verbose=False).predict("요즘 잠이 안 와요 ㅠㅠ", api_name="/chat")
+    finally:
+        app.close()
+    assert reply.strip()
+    if mode == "retrieval":
+        bank = load_responder(wellness[0]).bank.responses
+        assert reply in {r for texts in bank.values() for r in texts} | {FALLBACK}
 
 
 class Counting:

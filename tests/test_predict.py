@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import compose_config
 
+from maeum.cli import hydra_override
 from maeum.predict import predict
 from maeum.prediction import Predictor
-from maeum.runtime import quote_free_text
 
 TEXTS = ["정말 화가 난다", "시험에 떨어져서 너무 슬퍼요. 눈물이 멈추지 않아.", "합격!", "내일 면접이라 떨려"]
 
@@ -78,9 +78,8 @@ def test_command_line_text_needs_no_hydra_quoting(text: str, checkpoint: Path, t
     from maeum.paths import config_dir
 
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
-        cfg = compose(
-            "predict", overrides=[f"ckpt_path={checkpoint}", quote_free_text(f"text={text}", keys=("text",))]
-        )
+        text_override = hydra_override(f"text={text}", free_text=("text",))
+        cfg = compose("predict", overrides=[f"ckpt_path={checkpoint}", text_override])
     assert cfg.text == text
 
 

@@ -29,7 +29,6 @@ from maeum.session import (
     load_responder,
     pair_conditions,
 )
-from maeum.train import train
 
 EMOTIONS = ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]
 TURNS = [
@@ -45,21 +44,6 @@ WELLNESS_TURNS = ["화가 나요 정말로", "우울해요 ㅠㅠ", "잠이 안 
 def pair(main_run, chatbot_run: Path) -> tuple[Path, Path]:
     """(chatbot checkpoint, classifier checkpoint): chatbot/sample_tiny and the main job, the bundled pair."""
     return best_checkpoint(chatbot_run), best_checkpoint(main_run[0])
-
-
-@pytest.fixture(scope="module")
-def wellness(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(checkpoint, run dir) of experiment=emotion/wellness_intent_tiny on a wellness-schema fixture."""
-    run_dir = tmp_path_factory.mktemp("wellness")
-    data = fx.wellness_bank_xlsx(run_dir / "웰니스 대화 스크립트 (fixture).xlsx")
-    overrides = [
-        "experiment=emotion/wellness_intent_tiny",
-        f"data.path='{data}'",
-        "trainer.max_epochs=8",
-        "~logger",
-    ]
-    train(compose_config("train", run_dir, overrides))
-    return best_checkpoint(run_dir), run_dir
 
 
 def chat_lines(tmp_path: Path, overrides: list[str], lines: list[str]) -> list[dict]:
@@ -87,6 +71,15 @@ def test_every_reply_is_conditioned_on_the_classifiers_top_label(pair: tuple[Pat
     assert session.command("/condition 기쁨") == "(condition: 기쁨)"
     overridden = session.say(TURNS[0])
     assert overridden.record["condition"] == "기쁨" and overridden.record["emotion"] == "분노"
+
+
+def test_exported_models_answer_like_their_checkpoints(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    chatbot, classifier = pair
+    exported = [export(compose_config("export", tmp_path, [f"ckpt_path={c}", f"output_dir={tmp_path / n}"]))
+                for c, n in ((chatbot, "chatbot"), (classifier, "classifier"))]  # fmt: skip
+    from_checkpoints = chat_lines(tmp_path, [f"ckpt_path={chatbot}", f"classifier_ckpt={classifier}"], TURNS)
+    from_exports = chat_lines(tmp_path, [f"ckpt_path={exported[0]}", f"classifier_ckpt={exported[1]}"], TURNS)
+    assert from_exports == from_checkpoints
 
 
 def test_scripted_jsonl_session_from_the_command_line(pair: tuple[Path, Path], tmp_path: Path) -> None:

@@ -37,7 +37,9 @@ import json
 import logging
 import re
 import shutil
+import unicodedata
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,7 @@ from maeum.paths import cache_dir, resource
 
 log = logging.getLogger(__name__)
 
-BUILD_VERSION = 4  # bump when the build recipe changes; it is part of the cache key
+BUILD_VERSION = 5  # bump when the build recipe changes; it is part of the cache key
 HUB_TIMEOUT_S = 10.0
 
 # skt/kobert-base-v1: sentencepiece unigram vocabulary, BERT-style template.
@@ -100,7 +102,8 @@ def common_korean_alphabet() -> tuple[str, ...]:
     """Characters every Korean tokenizer should know: printable ASCII, Hangul compatibility jamo, the
     2,350 Hangul syllables of KS X 1001 (those EUC-KR encodes, which cover nearly all modern text) and
     common punctuation. A tiny vocabulary trained on maeum's sample alone would map the other syllables
-    of real corpora to <unk> (28% of HG-TODS tokens)."""
+    of real corpora to <unk> (28% of HG-TODS tokens for tiny_gpt2, 7.5% of NSMC tokens for tiny_bert).
+    Both tiny backbones keep all of it."""
     syllables = (chr(c) for c in range(0xAC00, 0xD7A4))
     return (
         *(chr(c) for c in range(0x21, 0x7F)),
@@ -110,6 +113,7 @@ def common_korean_alphabet() -> tuple[str, ...]:
     )
 
 
+KOREAN_ALPHABET = common_korean_alphabet()
 HANGUL_PROBE = "안녕하세요 반가워요"
 
 
@@ -143,7 +147,9 @@ TINY_SPECS: dict[str, TinySpec] = {
             "sep_token": "[SEP]",
             "mask_token": "[MASK]",
         },
-        vocab_size=3000,
+        # KoBERT's size, as an upper bound: the sample supports about 3,000 pieces (the alphabet's ~2,500
+        # plus what it learns), and more text would be needed for more; <unk> depends on the alphabet only
+        vocab_size=8002,
         model_type="bert",
         causal_lm=False,
         model_max_length=512,
@@ -156,6 +162,7 @@ TINY_SPECS: dict[str, TinySpec] = {
             "type_vocab_size": 2,
             "pad_token_id": 1,
         },
+        alphabet=KOREAN_ALPHABET,
     ),
     "tiny_gpt2": TinySpec(
         mimics="skt/kogpt2-base-v2",
@@ -177,7 +184,7 @@ TINY_SPECS: dict[str, TinySpec] = {
         },
         with_labels=True,  # dialogue templates put the condition (an emotion name) into the input
         emoticons=KOGPT2_EMOTICONS,
-        alphabet=common_korean_alphabet(),
+        alphabet=KOREAN_ALPHABET,
     ),
 }
 SAMPLE_FILES = ("emotion_sample.tsv", "dialogue_sample.jsonl")
@@ -295,6 +302,22 @@ def load_model(
         return auto_class.from_config(config)
     except (OSError, ValueError) as err:
         raise BackboneError(f"could not load a model from '{name_or_path}': {err}") from err
+
+
+def block_classes(name_or_path: str) -> set[type[torch.nn.Module]]:
+    """The backbone's repeated transformer block class (`GPT2Block`, `BertLayer`, ...), read from the model:
+    the classes of its `_no_split_modules` that occur more than once. FSDP wraps and checkpoints these
+    (`conf/trainer/fsdp.yaml`). The model is built on the meta device: no weights are loaded."""
+    source, local_only = resolve(name_or_path)
+    config = AutoConfig.from_pretrained(source, local_files_only=local_only)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)  # the same blocks as its *ForCausalLM / *ForSequence... heads
+    names = set(model._no_split_modules or [])
+    counts = Counter(type(m) for m in model.modules() if type(m).__name__ in names)
+    blocks = {cls for cls, n in counts.items() if n > 1} or set(counts)
+    if not blocks:
+        raise BackboneError(f"'{name_or_path}' names no transformer block class (_no_split_modules)")
+    return blocks
 
 
 def resolve(name_or_path: str) -> tuple[str, bool]:
@@ -421,9 +444,11 @@ def _train_sentencepiece(spec: TinySpec, texts: list[str]) -> bytes:
     """A sentencepiece unigram model trained like KoBERT's: specials first at ids 0..4, nmt_nfkc.
 
     sentencepiece rather than the `tokenizers` unigram trainer, because the latter orders rare characters
-    differently from run to run, so its ids are not reproducible.
+    differently from run to run, so its ids are not reproducible. The alphabet's characters are required
+    in their nmt_nfkc form, the form text takes before it is split (ㅋ becomes the conjoining jamo U+110F).
     """
     unk, pad, cls, sep, *user = spec.special_tokens
+    required = dict.fromkeys(n for c in spec.alphabet if len(n := unicodedata.normalize("NFKC", c)) == 1)
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(texts),
@@ -443,6 +468,7 @@ def _train_sentencepiece(spec: TinySpec, texts: list[str]) -> bytes:
         bos_piece=cls,
         eos_piece=sep,
         user_defined_symbols=user,
+        required_chars="".join(required),
         minloglevel=2,
     )
     return model.getvalue()

@@ -6,7 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
@@ -35,6 +37,52 @@ class RunConfigCallback(Callback):
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint[CHECKPOINT_KEY] = {"config": self.config, "version": __version__}
+
+
+class ResumeCallback(Callback):
+    """What Lightning leaves out of a mid-epoch resume, so that a run resumed from `last.ckpt` continues
+    exactly as one that was never stopped.
+
+    - The process's random states (torch, CUDA, numpy, `random`): kept in every checkpoint and set again
+      just before the first batch after the restart, once the resumed epoch's loader iterator (which draws
+      from them) exists. Lightning's own collect/set helpers, as Fabric's checkpoints use them.
+    - The train loader's position, when `configure_optimizers` read `trainer.estimated_stepping_batches`
+      (maeum's schedules do): that builds the loader before the checkpoint is restored, and Lightning 2.6
+      then never loads the saved `StatefulDataLoader` state (Lightning issue #20550). At `on_train_start`
+      the sampler gets the resumed epoch (Lightning sets it only after the iterator has prefetched), the
+      pending state is loaded and the fetcher's iterator re-created, as Lightning's open fix (PR #21765)
+      does. `tests/test_resume.py` pins this against Lightning's private loop attributes.
+    """
+
+    def __init__(self) -> None:
+        self._to_restore: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        states = _collect_rng_states(include_cuda=torch.cuda.is_available())
+        kind, keys, pos, has_gauss, gauss = states["numpy"]  # plain ints: checkpoints stay weights_only
+        states["numpy"] = (kind, [int(k) for k in keys], int(pos), int(has_gauss), float(gauss))
+        return states
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
+        numpy_state = (kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss)
+        self._to_restore = {**state_dict, "numpy": numpy_state}
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        fit_loop = trainer.fit_loop
+        if getattr(fit_loop, "_combined_loader_states_to_load", None) and fit_loop._data_fetcher is not None:
+            for loader in fit_loop._combined_loader.flattened:  # the resumed epoch's permutation, set
+                if hasattr(getattr(loader, "sampler", None), "set_epoch"):  # before the iterator prefetches
+                    loader.sampler.set_epoch(trainer.current_epoch)
+            fit_loop._load_combined_loader_states()
+            iter(fit_loop._data_fetcher)
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self._to_restore is not None:
+            _set_rng_states(self._to_restore)
+            self._to_restore = None
 
 
 def load_run_config(ckpt_path: str | Path) -> DictConfig:

@@ -19,13 +19,12 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import seed_everything
 
+from maeum.cli import hydra_main
 from maeum.errors import MaeumError
-from maeum.paths import config_dir
-from maeum.runtime import extras, quote_free_text, read_lines, task_wrapper
+from maeum.runtime import extras, read_lines, task_wrapper
 from maeum.session import COMMANDS, Answer, ChatSession, Responder, load_responder
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ def responder_from(cfg: DictConfig, settings: Mapping[str, Any] | None = None) -
     return load_responder(
         cfg.ckpt_path, classifier_ckpt=cfg.get("classifier_ckpt"), settings=settings, device=cfg.device,
         max_length=cfg.get("max_length"), template=cfg.get("template"), seed=cfg.get("seed"),
-        min_confidence=cfg.min_confidence, fallback=cfg.fallback,
+        min_confidence=cfg.min_confidence, fallback=cfg.fallback, precision=cfg.precision,
     )  # fmt: skip
 
 
@@ -101,14 +100,9 @@ def chat(cfg: DictConfig) -> list[Answer]:
     )
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="chat")
-def _hydra_main(cfg: DictConfig) -> None:
+@hydra_main("chat", free_text=("condition", "fallback"))
+def main(cfg: DictConfig) -> None:
     chat(cfg)
-
-
-def main() -> None:
-    sys.argv = [sys.argv[0], *(quote_free_text(arg, keys=("condition", "fallback")) for arg in sys.argv[1:])]
-    _hydra_main()
 
 
 if __name__ == "__main__":

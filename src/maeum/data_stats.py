@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import logging
 
-import hydra
 import rich
 import rich.table
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from maeum.paths import config_dir
+from maeum.cli import hydra_main
 from maeum.runtime import extras, save_resolved_config, task_wrapper
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ def data_stats(cfg: DictConfig) -> dict[str, object]:
     return stats
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="data_stats")
+@hydra_main("data_stats")
 def main(cfg: DictConfig) -> None:
     data_stats(cfg)
 

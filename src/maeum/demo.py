@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from maeum.chat import responder_from
+from maeum.cli import hydra_main
 from maeum.data.dialogue import Turn
 from maeum.errors import MaeumError
-from maeum.paths import config_dir
-from maeum.runtime import extras, quote_free_text, task_wrapper
+from maeum.runtime import extras, task_wrapper
 from maeum.session import Answer, ChatSession, GeneratorResponder, Responder, RetrievalResponder
 
 log = logging.getLogger(__name__)
@@ -113,7 +111,14 @@ def build_demo(
 def demo(cfg: DictConfig) -> None:
     """Serve the page (see the module docstring) until interrupted."""
     extras(cfg)
-    gr = _gradio()
+    app = app_from(cfg)
+    theme = _gradio().themes.Default(font=FONTS, font_mono=["monospace"])
+    log.info("Serving %s on http://%s:%s", cfg.ckpt_path, cfg.server_name, cfg.server_port or "7860+")
+    app.launch(server_name=cfg.server_name, server_port=cfg.server_port, theme=theme, show_error=True)
+
+
+def app_from(cfg: DictConfig) -> Any:
+    """The queued Gradio app that `cfg` (`conf/demo.yaml`) describes, not yet launched."""
     presets = OmegaConf.to_container(cfg.presets, resolve=True)
     if cfg.preset not in presets:
         raise MaeumError(f"preset={cfg.preset} is not one of the presets {', '.join(presets)}")
@@ -128,10 +133,7 @@ def demo(cfg: DictConfig) -> None:
         responders, preset=cfg.preset, max_input_chars=cfg.max_input_chars, title=cfg.title,
         condition=cfg.get("condition"), history=cfg.get("history"),
     )  # fmt: skip
-    app.queue(default_concurrency_limit=cfg.concurrency_limit, max_size=cfg.max_queue)
-    theme = gr.themes.Default(font=FONTS, font_mono=["monospace"])
-    log.info("Serving %s on http://%s:%s", cfg.ckpt_path, cfg.server_name, cfg.server_port or "7860+")
-    app.launch(server_name=cfg.server_name, server_port=cfg.server_port, theme=theme, show_error=True)
+    return app.queue(default_concurrency_limit=cfg.concurrency_limit, max_size=cfg.max_queue)
 
 
 def _gradio() -> Any:
@@ -143,17 +145,9 @@ def _gradio() -> Any:
     return gradio
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="demo")
-def _hydra_main(cfg: DictConfig) -> None:
+@hydra_main("demo", free_text=("condition", "fallback", "title"))
+def main(cfg: DictConfig) -> None:
     demo(cfg)
-
-
-def main() -> None:
-    sys.argv = [
-        sys.argv[0],
-        *(quote_free_text(arg, keys=("condition", "fallback", "title")) for arg in sys.argv[1:]),
-    ]
-    _hydra_main()
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 
-import hydra
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, open_dict
 
 from maeum.callbacks import load_run_config
+from maeum.cli import hydra_main
 from maeum.errors import MaeumError
-from maeum.paths import config_dir
 from maeum.runtime import (
     extras,
     instantiate_list,
@@ -56,7 +55,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
+@hydra_main("eval")
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)
 

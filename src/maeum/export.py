@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
 from maeum import loading
-from maeum.paths import config_dir
+from maeum.cli import hydra_main
 from maeum.runtime import extras, require, task_wrapper
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ def export(cfg: DictConfig) -> Path:
     return out
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="export")
+@hydra_main("export")
 def main(cfg: DictConfig) -> None:
     export(cfg)
 

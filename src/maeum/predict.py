@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from maeum.paths import config_dir
+from maeum.cli import hydra_main
 from maeum.prediction import Predictor
-from maeum.runtime import extras, quote_free_text, read_lines, task_wrapper
+from maeum.runtime import extras, read_lines, task_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +26,9 @@ log = logging.getLogger(__name__)
 def predict(cfg: DictConfig) -> list[dict[str, object]]:
     """Run one of the three modes of `maeum-predict` (see the module docstring)."""
     extras(cfg)
-    predictor = Predictor.from_path(cfg.ckpt_path, device=cfg.device, batch_size=cfg.batch_size)
+    predictor = Predictor.from_path(
+        cfg.ckpt_path, device=cfg.device, batch_size=cfg.batch_size, precision=cfg.precision
+    )
     if cfg.get("text"):
         (result,) = predictor.predict([str(cfg.text)])
         print(json.dumps(result, ensure_ascii=False), flush=True)
@@ -71,14 +71,9 @@ def _interactive(predictor: Predictor) -> list[dict[str, object]]:
     return results
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="predict")
-def _hydra_main(cfg: DictConfig) -> None:
+@hydra_main("predict", free_text=("text",))
+def main(cfg: DictConfig) -> None:
     predict(cfg)
-
-
-def main() -> None:
-    sys.argv = [sys.argv[0], *(quote_free_text(arg, keys=("text",)) for arg in sys.argv[1:])]
-    _hydra_main()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from maeum.loading import Classifier, load_classifier
+from maeum.precision import autocast
 
 
 class Predictor:
@@ -25,6 +26,7 @@ class Predictor:
             (maeum's `SequenceClassifier`, or a `*ForSequenceClassification` export).
         labels: the label names; a label's id is its index.
         max_length: the token budget per text (the training `max_length`).
+        precision: "32", or "bf16" for bf16 autocast (CPU or GPU); probabilities are always fp32.
     """
 
     def __init__(
@@ -34,20 +36,27 @@ class Predictor:
         labels: Sequence[str],
         max_length: int,
         batch_size: int = 64,
+        precision: str = "32",
     ) -> None:
         self.model, self.tokenizer, self.labels = model.eval(), tokenizer, list(labels)
         self.max_length, self.batch_size = max_length, batch_size
+        self.autocast = autocast(precision, self.device)
 
     @classmethod
-    def from_classifier(cls, classifier: Classifier, batch_size: int = 64) -> Predictor:
+    def from_classifier(
+        cls, classifier: Classifier, batch_size: int = 64, precision: str = "32"
+    ) -> Predictor:
         return cls(
-            classifier.model, classifier.tokenizer, classifier.labels, classifier.max_length, batch_size
-        )
+            classifier.model, classifier.tokenizer, classifier.labels, classifier.max_length, batch_size,
+            precision,
+        )  # fmt: skip
 
     @classmethod
-    def from_path(cls, path: str | Path, device: str = "cpu", batch_size: int = 64) -> Predictor:
+    def from_path(
+        cls, path: str | Path, device: str = "cpu", batch_size: int = 64, precision: str = "32"
+    ) -> Predictor:
         """A predictor for a `maeum-train` checkpoint or a `maeum-export` directory."""
-        return cls.from_classifier(load_classifier(path, device), batch_size)
+        return cls.from_classifier(load_classifier(path, device), batch_size, precision)
 
     @property
     def device(self) -> torch.device:
@@ -62,8 +71,9 @@ class Predictor:
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
-            out = self.model(**batch.to(self.device))
-            probs = torch.softmax(getattr(out, "logits", out), dim=-1).tolist()
+            with self.autocast:
+                out = self.model(**batch.to(self.device))
+            probs = torch.softmax(getattr(out, "logits", out).float(), dim=-1).tolist()
             for i, p in zip(rows, probs, strict=True):
                 best = max(range(len(p)), key=p.__getitem__)
                 results[i] = {

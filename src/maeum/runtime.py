@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import netrc
 import os
-import re
 import sys
 import warnings
 from collections.abc import Callable, Mapping
@@ -58,19 +57,6 @@ def register_resolvers() -> None:
 
 
 register_resolvers()
-
-
-def quote_free_text(arg: str, keys: tuple[str, ...]) -> str:
-    """`text=오늘 기뻐` → `text='오늘 기뻐'` for the free-text `keys`: Hydra's override grammar rejects
-    unquoted Hangul and spaces, and a shell has already removed the quotes of `text="..."`. Already
-    quoted values pass unchanged."""
-    key, sep, value = arg.partition("=")
-    if key not in keys or not sep or value[:1] in ("'", '"'):
-        return arg
-    # In Hydra's quoted strings only backslashes before a quote (or before the closing quote) are escapes.
-    value = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
-    value = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, value)
-    return f"{key}='" + value.replace("${", "\\${") + "'"  # and a literal ${...} is not an interpolation
 
 
 def read_lines(path: str | Path, what: str) -> list[str]:

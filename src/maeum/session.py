@@ -188,6 +188,7 @@ def load_responder(
     min_confidence: float = 0.0,
     fallback: str = FALLBACK,
     batch_size: int = 32,
+    precision: str = "32",
 ) -> Responder:
     """The responder for `ckpt_path` (a chatbot, or a classifier with a response bank), with
     `classifier_ckpt` in front of a chatbot; each may be a checkpoint or an export."""
@@ -205,17 +206,20 @@ def load_responder(
                 f"or put it in front of a chatbot: maeum-chat ckpt_path=CHATBOT classifier_ckpt={ckpt_path}"
             )
         bank = ResponseBank(classifier.response_bank, seed)
-        return RetrievalResponder(Predictor.from_classifier(classifier), bank, min_confidence, fallback)
+        predictor = Predictor.from_classifier(classifier, precision=precision)
+        return RetrievalResponder(predictor, bank, min_confidence, fallback)
     chatbot = load_chatbot(ckpt_path, device)
     generator = ReplyGenerator(
         chatbot.model, chatbot.tokenizer, max_length=max_length or chatbot.max_length, settings=settings,
         template=template_from(template) if template is not None else chatbot.template, batch_size=batch_size,
+        precision=precision,
     )  # fmt: skip
     if not classifier_ckpt:
         return GeneratorResponder(generator)
     classifier = load_classifier(classifier_ckpt, device)
     condition_of = pair_conditions(classifier.labels, chatbot, f"{classifier_ckpt}", f"{ckpt_path}")
-    return EmotionAwareResponder(Predictor.from_classifier(classifier), generator, condition_of)
+    predictor = Predictor.from_classifier(classifier, precision=precision)
+    return EmotionAwareResponder(predictor, generator, condition_of)
 
 
 def pair_conditions(

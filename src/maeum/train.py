@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -19,8 +18,8 @@ from omegaconf import DictConfig
 from pytorch_lightning import seed_everything
 from pytorch_lightning.callbacks import LearningRateMonitor
 
-from maeum.callbacks import RunConfigCallback
-from maeum.paths import config_dir
+from maeum.callbacks import ResumeCallback, RunConfigCallback
+from maeum.cli import hydra_main
 from maeum.runtime import (
     extras,
     instantiate_list,
@@ -52,7 +51,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = instantiate_list(cfg.get("callbacks"))
     if not loggers:  # LearningRateMonitor refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, RunConfigCallback(cfg)], logger=loggers)
+    callbacks += [RunConfigCallback(cfg), ResumeCallback()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     log_hyperparameters(trainer, model, cfg)
 
     if cfg.get("train"):
@@ -77,7 +77,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+@hydra_main("train")
 def main(cfg: DictConfig) -> float | None:
     """Train; in a hyperparameter search, return `cfg.optimized_metric` as the objective.
 

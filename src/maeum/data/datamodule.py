@@ -1,5 +1,12 @@
 """What every maeum DataModule shares: corpus files, split and loader settings, the lazily loaded
-tokenizer and corpus, and the loaders over the per-split datasets."""
+tokenizer and corpus, and the loaders over the per-split datasets.
+
+The loaders are `torchdata`'s `StatefulDataLoader`s: Lightning saves their position in every checkpoint
+and restores it, so a run resumed from a mid-epoch `last.ckpt` neither replays nor skips a batch. The train
+loader shuffles with a `DistributedSampler` seeded by `data.seed` (reshuffled per epoch by Lightning's
+`set_epoch`) over the trainer's processes: one process reading batches of 2B sees, step for step, the
+same rows as two DDP processes reading B each.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from pytorch_lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
+from torch.utils.data.distributed import DistributedSampler
+from torchdata.stateful_dataloader import StatefulDataLoader
 from transformers import PreTrainedTokenizerBase
 
 from maeum.backbones import load_tokenizer
@@ -76,22 +85,28 @@ class SplitDataModule(LightningDataModule):
     def collator(self) -> Callable[[list[Any]], Any]:
         raise NotImplementedError
 
-    def _loader(self, split: str, *, train: bool = False) -> DataLoader:
-        return DataLoader(
+    def _loader(self, split: str, *, train: bool = False) -> StatefulDataLoader:
+        sampler = None
+        if train:  # this process's share of one seeded permutation per epoch (all rows in one process)
+            world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
+            sampler = DistributedSampler(
+                self.datasets[split], num_replicas=world, rank=rank, shuffle=True, seed=self.seed
+            )
+        return StatefulDataLoader(
             self.datasets[split],
             batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
+            sampler=sampler,
             collate_fn=self.collator(),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> StatefulDataLoader:
         return self._loader("train", train=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> StatefulDataLoader:
         return self._loader("val")
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> StatefulDataLoader:
         return self._loader("test")

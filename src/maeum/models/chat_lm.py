@@ -37,6 +37,7 @@ class ChatLM(LightningModule):
         conditions: the conditions of the training dialogues, as written there (from the DataModule);
             kept in the checkpoint, so that `maeum-chat` can pair the model with a classifier.
         condition_names: a condition's name where it differs (ChatbotData's ids: `{"1": "이별(부정)"}`).
+        backbone_config, gradient_checkpointing: as for `EmotionClassifier`.
     """
 
     def __init__(
@@ -48,13 +49,18 @@ class ChatLM(LightningModule):
         pretrained: bool = True,
         conditions: Sequence[str] | None = None,
         condition_names: Mapping[str, str] | None = None,
+        backbone_config: Mapping[str, Any] | None = None,
+        gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         optimizer, scheduler = _plain(optimizer), _plain(scheduler)
         conditions = [str(c) for c in conditions] if conditions is not None else None
         condition_names = {str(k): str(v) for k, v in (condition_names or {}).items()}
+        backbone_config = _plain(backbone_config) or {}
         self.save_hyperparameters(logger=False)
-        self.model = load_model(backbone, causal_lm=True, pretrained=pretrained)
+        self.model = load_model(backbone, causal_lm=True, pretrained=pretrained, **backbone_config)
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable({"use_reentrant": False})
         self.model.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it finds
         vocab = len(load_tokenizer(backbone))
         if vocab > self.model.get_input_embeddings().num_embeddings:

@@ -56,6 +56,9 @@ class EmotionClassifier(LightningModule):
         pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway.
         response_bank: label -> responses of the train split, for the retrieval chatbot (`maeum.retrieval`);
             kept in the checkpoint, unused in training.
+        backbone_config: fields of the backbone's config to override (`hidden_dropout_prob: 0.0`, ...).
+        gradient_checkpointing: recompute the backbone's activations in the backward pass instead of
+            keeping them (`transformers`' gradient checkpointing): less memory, about a third more compute.
     """
 
     def __init__(
@@ -70,6 +73,8 @@ class EmotionClassifier(LightningModule):
         class_counts: Sequence[int] | None = None,
         pretrained: bool = True,
         response_bank: Mapping[str, Sequence[str]] | None = None,
+        backbone_config: Mapping[str, Any] | None = None,
+        gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if response_bank is not None:
@@ -77,8 +82,11 @@ class EmotionClassifier(LightningModule):
         # Plain containers, so that checkpoints load with torch.load(weights_only=True).
         labels, optimizer, scheduler = list(labels), _plain(optimizer), _plain(scheduler)
         class_counts = [int(c) for c in class_counts] if class_counts is not None else None
+        backbone_config = _plain(backbone_config) or {}
         self.save_hyperparameters(logger=False)
-        encoder = load_model(backbone, pretrained=pretrained)
+        encoder = load_model(backbone, pretrained=pretrained, **backbone_config)
+        if gradient_checkpointing:
+            encoder.gradient_checkpointing_enable({"use_reentrant": False})
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {name: i for i, name in enumerate(labels)}
         self.net = SequenceClassifier(encoder, len(labels), dropout)
@@ -120,7 +128,7 @@ class EmotionClassifier(LightningModule):
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         loss, preds, target = self._shared_step(batch)
         self.val_metrics.update(preds, target)
-        self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(target))
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(target), sync_dist=True)
         self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True)
 
     def on_validation_epoch_end(self) -> None:
@@ -132,7 +140,8 @@ class EmotionClassifier(LightningModule):
         target = batch["labels"]
         logits = self(**inputs)
         self.test_metrics.update(logits.argmax(dim=-1), target)
-        self.log("test/loss", self.criterion(logits, target), on_epoch=True, batch_size=len(target))
+        loss = self.criterion(logits, target)
+        self.log("test/loss", loss, on_epoch=True, batch_size=len(target), sync_dist=True)
         self.log_dict(self.test_metrics, on_epoch=True)
         return {"probs": torch.softmax(logits, dim=-1), "target": target}  # for ClassificationReport
 

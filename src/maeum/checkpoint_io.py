@@ -1,0 +1,44 @@
+"""Checkpoint files that a kill can never leave half-written."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+from lightning_fabric.plugins.io import TorchCheckpointIO
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's `TorchCheckpointIO`, writing each local checkpoint to a temporary file beside it, then
+    `fsync` and `os.replace` over the old one: a process killed at any moment leaves either the previous
+    complete file or the new complete file.
+
+    Lightning's own save goes through an fsspec transaction whose temporary file lies in `$TMPDIR`: where that
+    is another filesystem than the run directory (a node-local /tmp and a shared log directory, as on most
+    clusters), the final move is a copy into the target, and a kill during that copy truncates `last.ckpt`.
+    Remote paths (`s3://`, ...) keep Lightning's behaviour.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if storage_options is not None or "://" in str(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with tmp.open("wb") as f:
+                self._write(f, buffer.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return None
+
+    def _write(self, f: BinaryIO, data: memoryview) -> None:
+        f.write(data)

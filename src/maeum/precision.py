@@ -1,0 +1,20 @@
+"""Inference precision for `maeum-predict`, `maeum-chat` and `maeum-demo` (`precision=32|bf16`).
+
+Training precision is Lightning's (`trainer.precision`); this is the same bf16 autocast for inference.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from maeum.errors import MaeumError
+
+PRECISIONS = ("32", "bf16")
+
+
+def autocast(precision: str | int, device: torch.device | str) -> torch.autocast:
+    """The inference context for `precision`: "32" (autocast off) or "bf16" (bf16 autocast on `device`)."""
+    precision = str(precision)
+    if precision not in PRECISIONS:
+        raise MaeumError(f"precision={precision} is not one of {', '.join(PRECISIONS)}")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")

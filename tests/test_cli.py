@@ -1,0 +1,183 @@
+"""Override values as a user's shell passes them: Hangul, parentheses, spaces and `&`, in every entry point.
+
+The grammar cases run through Hydra's own override parser; the entry points run as subprocesses, exactly as
+a user types them (the subprocess gets each argument as the shell would hand it over, quotes removed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import corpus_fixtures as fx
+import pytest
+from conftest import best_checkpoint
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from maeum.cli import hydra_override, hydra_overrides
+
+KOREAN_NAME = "감성대화말뭉치(최종데이터)_Training & 검수 v2.xlsx"
+PARSER = OverridesParser.create()
+
+
+def parsed(arg: str):
+    return PARSER.parse_override(arg)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "/data/한국어_단발성_대화_데이터셋.xlsx",
+        "/data/감성대화말뭉치(최종데이터)_Validation.xlsx",
+        "/data/웰니스 대화 스크립트 (1).xlsx",
+        "/data/R&D/감정.csv",
+        "/data/it's 마음.txt",
+        "C:\\data\\감정\\",
+    ],
+)
+def test_a_korean_path_becomes_one_string(value: str) -> None:
+    override = parsed(hydra_override(f"data.path={value}"))
+    assert override.key_or_group == "data.path" and not override.is_sweep_override()
+    assert override.value() == value
+
+
+def test_a_sweep_over_korean_paths_stays_a_sweep() -> None:
+    values = ["/data/감성대화말뭉치(최종데이터)_Training.xlsx", "/data/plain.xlsx", "/data/단발성 (2).xlsx"]
+    override = parsed(hydra_override("data.path=" + ",".join(values)))
+    assert override.is_sweep_override()
+    assert [getattr(v, "text", v) for v in override.sweep_iterator()] == values  # QuotedString or str
+
+
+def test_korean_list_elements_are_quoted_inside_the_list() -> None:
+    assert parsed(hydra_override("tags=[감정,기쁨 (1)]")).value() == ["감정", "기쁨 (1)"]
+
+
+def test_an_interpolation_inside_a_korean_path_still_resolves() -> None:
+    assert (
+        hydra_override("data.path=${paths.data_dir}/감성.xlsx") == "data.path='${paths.data_dir}/감성.xlsx'"
+    )
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "data.path=${paths.data_dir}/x.csv",
+        "tags=[a,b]",
+        "seed=1,2,3",
+        "seed=range(1,4)",
+        "backbone=choice(tiny_bert,kobert)",
+        "+trainer.limit_train_batches=2",
+        "~logger",
+        "++trainer.max_epochs=3",
+        "text='already quoted 감정'",
+        'data.path="/data/감정 (1).xlsx"',
+    ],
+)
+def test_what_hydra_already_parses_passes_unchanged(arg: str) -> None:
+    assert hydra_override(arg) == arg
+    parsed(arg)
+
+
+def test_free_text_is_one_literal_string() -> None:
+    text = "안녕, 반가워 ${oc.env:HOME} (ㅋㅋ) 'ㅇㅋ'"
+    arg = hydra_override(f"text={text}", free_text=("text",))
+    assert parsed(arg).value() == text.replace("${", "\\${")  # escaped: OmegaConf keeps it literal
+
+
+def test_flags_and_their_values_pass_unchanged() -> None:
+    args = ["-m", "--config-name", "train", "-c", "job", "data.path=/d/감정.xlsx", "--info", "config"]
+    assert hydra_overrides(args) == [*args[:5], "data.path='/d/감정.xlsx'", "--info", "config"]
+
+
+def test_an_override_that_cannot_be_read_is_named_in_one_line() -> None:
+    with pytest.raises(SystemExit) as stop:
+        hydra_overrides(["seed=1", "감정.path=x"])
+    message = str(stop.value)
+    assert "'감정.path=x'" in message and "\n" not in message
+
+
+# ------------------------------------------------------------------------------------- every entry point
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A maeum entry point run as a user runs it, with `args` exactly as their shell passes them."""
+    proc = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture
+def korean_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "마음 실험 (최종&검수)"
+    path.mkdir()
+    return path
+
+
+def test_data_stats_reads_a_korean_file_name(korean_dir: Path) -> None:
+    data = fx.single_turn_xlsx(korean_dir / "한국어_단발성_대화_데이터셋(최종).xlsx")
+    proc = run("maeum.data_stats", "data=classify/single_turn_emotion", f"data.path={data}", cwd=korean_dir)
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["rows_kept"] > 0
+
+
+def test_train_and_a_sweep_over_korean_file_names(korean_dir: Path) -> None:
+    a = fx.aihub_new_xlsx(korean_dir / KOREAN_NAME, copies=10)
+    b = fx.aihub_new_xlsx(korean_dir / "감성대화말뭉치(최종데이터)_Validation.xlsx", copies=10)
+    common = ["data=classify/aihub_emotion", "debug=fdr", "~logger", "extras.print_config=false"]
+    run("maeum.train", *common, f"data.path={a}", f"hydra.run.dir={korean_dir}/실행 (1)", cwd=korean_dir)
+    assert (korean_dir / "실행 (1)" / "config.yaml").is_file()
+    run(
+        "maeum.train",
+        "-m",
+        *common,
+        f"data.path={a},{b}",
+        f"hydra.sweep.dir={korean_dir}/스윕",
+        cwd=korean_dir,
+    )
+    saved = sorted((korean_dir / "스윕").glob("*/config.yaml"))
+    assert [OmegaConf.load(p).data.path for p in saved] == [str(a), str(b)]
+
+
+@pytest.fixture
+def korean_checkpoints(main_run, chatbot_run: Path, korean_dir: Path) -> tuple[Path, Path]:
+    """The main job's classifier and the sample chatbot, copied under Korean names."""
+    classifier = shutil.copy(best_checkpoint(main_run[0]), korean_dir / "감정 분류기 (최종).ckpt")
+    chatbot = shutil.copy(best_checkpoint(chatbot_run), korean_dir / "공감 챗봇 (최종).ckpt")
+    return Path(classifier), Path(chatbot)
+
+
+def test_eval_predict_chat_and_export_take_korean_file_names(korean_checkpoints, korean_dir: Path) -> None:
+    classifier, chatbot = korean_checkpoints
+    lines = korean_dir / "문장 (사용자&상담).txt"
+    lines.write_text("오늘 너무 기뻐 ㅋㅋ\n시험에 떨어졌어 ㅠㅠ\n", encoding="utf-8")
+    run("maeum.eval", f"ckpt_path={classifier}", f"hydra.run.dir={korean_dir}/평가", cwd=korean_dir)
+    out = korean_dir / "예측 (1).jsonl"
+    run("maeum.predict", f"ckpt_path={classifier}", f"input={lines}", f"output={out}", cwd=korean_dir)
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    proc = run(
+        "maeum.chat", f"ckpt_path={chatbot}", f"classifier_ckpt={classifier}", f"input={lines}",
+        "output_format=jsonl", cwd=korean_dir,
+    )  # fmt: skip
+    assert len(proc.stdout.strip().splitlines()) == 2
+    exported = korean_dir / "내보내기 (hf)"
+    run("maeum.export", f"ckpt_path={classifier}", f"output_dir={exported}", cwd=korean_dir)
+    assert (exported / "config.json").is_file()
+
+
+def test_leaderboard_takes_korean_directories(korean_dir: Path) -> None:
+    runs = korean_dir / "실험 (1)"
+    limits = ["trainer.max_epochs=2", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1"]
+    overrides = ["experiment=chatbot/sample_tiny", *limits, "logger=csv", f"hydra.run.dir={runs}/0"]
+    run("maeum.train", *overrides, cwd=korean_dir)
+    out = korean_dir / "리더보드 (최종)"
+    run("maeum.leaderboard", str(runs), "--output", str(out), cwd=korean_dir)
+    assert (out / "leaderboard.csv").is_file()

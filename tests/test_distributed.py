@@ -1,0 +1,118 @@
+"""Lightning's distributed engines and Hydra's launchers, as far as a CPU-only machine allows.
+
+`trainer=ddp_sim` (two gloo processes) really trains; FSDP, DeepSpeed and SLURM need GPUs or a cluster, so
+their configs are composed and their strategy and launcher objects built, as a GPU run would build them.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, compose_config
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from transformers.models.bert.modeling_bert import BertLayer
+from transformers.models.gpt2.modeling_gpt2 import GPT2Block
+
+from maeum.paths import resource
+
+# No dropout anywhere: two processes draw other dropout masks than one process does for the same rows.
+NO_DROPOUT = [
+    "model.dropout=0",
+    "model.backbone_config={hidden_dropout_prob:0.0,attention_probs_dropout_prob:0.0}",
+]
+
+
+def train_process(run_dir: Path, *overrides: str) -> dict[str, dict[int, float]]:
+    """`python -m maeum.train` in a subprocess with the CSV logger; metric -> {epoch: value} (test: -1)."""
+    cmd = [sys.executable, "-m", "maeum.train", "logger=csv", "extras.print_config=false",
+           f"hydra.run.dir={run_dir}", *overrides]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (metrics_csv,) = run_dir.glob("csv/version_*/metrics.csv")
+    metrics: dict[str, dict[int, float]] = {}
+    with metrics_csv.open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            for name, value in row.items():
+                if value and (name.startswith("val/") or name.startswith("test/")):
+                    epoch = -1 if name.startswith("test/") else int(row["epoch"])
+                    metrics.setdefault(name, {})[epoch] = float(value)
+    return metrics
+
+
+def test_ddp_sim_trains_as_one_process_with_the_same_global_batch(tmp_path: Path) -> None:
+    """Two gloo processes of batch 8 and one process of batch 16: the same rows per step (one seeded
+    permutation, split over the processes), so the same validation and test metrics, within 1e-4. The CSV
+    logger records both fit and test (it used to fail when the test metrics were appended)."""
+    common = ["trainer.max_epochs=3", "callbacks.early_stopping.patience=100", *NO_DROPOUT]
+    one = train_process(tmp_path / "one", "data.batch_size=16", *common)
+    two = train_process(tmp_path / "ddp", "trainer=ddp_sim", "data.batch_size=8", *common)
+    assert {"val/acc", "val/f1_macro", "val/loss", "test/acc", "test/f1_macro", "test/loss"} <= set(one)
+    assert set(one) == set(two)
+    for name in one:
+        assert one[name].keys() == two[name].keys(), name
+        for epoch, value in one[name].items():
+            assert two[name][epoch] == pytest.approx(value, abs=1e-4), (name, epoch)
+    per_class = (tmp_path / "ddp" / "per_class.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert sum(int(row.rsplit(",", 1)[1]) for row in per_class) == 36  # both ranks' test rows, no padding
+    with resource("emotion_sample.tsv").open(encoding="utf-8") as f:
+        truth = {row["text"]: row["label"] for row in csv.DictReader(f, delimiter="\t")}
+    with (tmp_path / "ddp" / "errors.csv").open(encoding="utf-8") as f:
+        errors = list(csv.DictReader(f))
+    assert errors and all(truth[row["text"]] == row["label"] for row in errors)  # aligned after the gather
+
+
+def test_a_sweep_runs_through_submitit_on_this_machine(tmp_path: Path) -> None:
+    """`hydra/launcher=submitit_local`: each run of the multirun is its own submitit job."""
+    sweep = tmp_path / "sweep"
+    overrides = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep}"]
+    cmd = [sys.executable, "-m", "maeum.train", "-m", *overrides, "seed=1,2", "debug=fdr", "~logger"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sorted(OmegaConf.load(p).seed for p in sweep.glob("*/config.yaml")) == [1, 2]
+    assert len(list((sweep / ".submitit").glob("*/*_result.pkl"))) == 2  # two submitit jobs, both done
+
+
+@pytest.mark.parametrize(
+    ("experiment", "block"), [("emotion/sample_tiny", BertLayer), ("chatbot/sample_tiny", GPT2Block)]
+)
+def test_fsdp_wraps_and_checkpoints_the_backbones_blocks(
+    experiment: str, block: type, tmp_path: Path
+) -> None:
+    cfg = compose_config("train", tmp_path, [f"experiment={experiment}", "trainer=fsdp"])
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    strategy = instantiate(cfg.trainer.strategy)
+    assert type(strategy).__name__ == "FSDPStrategy"
+    # each block is one FSDP unit and one activation-checkpointing unit; read from the model, not the config
+    assert strategy.kwargs["auto_wrap_policy"]._module_classes == {block}
+    assert strategy._activation_checkpointing_kwargs["auto_wrap_policy"]._module_classes == {block}
+
+
+def test_deepspeed_and_ddp_compose_for_gpus(tmp_path: Path) -> None:
+    ddp = compose_config("train", tmp_path, ["trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2"])
+    assert (ddp.trainer.strategy, ddp.trainer.devices, ddp.trainer.num_nodes) == ("ddp", 8, 2)
+    deepspeed = compose_config("train", tmp_path, ["trainer=deepspeed"])
+    assert deepspeed.trainer.strategy.stage == 2 and deepspeed.trainer.plugins is None
+    pytest.importorskip("deepspeed", reason="maeum[deepspeed] is not installed")
+    assert type(instantiate(deepspeed.trainer.strategy)).__name__ == "DeepSpeedStrategy"
+
+
+def test_slurm_launcher_takes_nodes_and_gpus_from_the_trainer(tmp_path: Path) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from maeum.paths import config_dir
+
+    launcher = ["hydra.launcher.partition=a100", "hydra.launcher.timeout_min=120"]
+    launcher.append("hydra.launcher.mem_gb=200")
+    overrides = ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2", *launcher]
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert launcher["_target_"] == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher["nodes"], launcher["gpus_per_node"], launcher["tasks_per_node"]) == (2, 8, 8)
+    assert (launcher["partition"], launcher["timeout_min"], launcher["mem_gb"]) == ("a100", 120, 200)
