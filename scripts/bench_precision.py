@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -53,6 +54,8 @@ def train(
             seconds += time.perf_counter() - start
             tokens += int(batch["attention_mask"].sum())
         losses.append(float(loss))
+        step_s = time.perf_counter() - start
+        print(f"  step {i}: loss {losses[-1]:.4f}, {step_s:.1f} s", file=sys.stderr, flush=True)
     return losses, seconds, tokens
 
 

@@ -102,3 +102,15 @@ def test_debug_presets_run(train_cfg, preset: str) -> None:
 def test_overfitting_a_few_batches_drives_the_loss_down(train_cfg) -> None:
     metrics = train(train_cfg("debug=overfit", "test=false"))
     assert metrics["train/loss_epoch"] < 0.1
+
+
+def test_cpu_trainer_takes_bf16_only_where_the_cpu_has_it(train_cfg) -> None:
+    import torch
+
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert train_cfg("trainer=cpu").trainer.precision == ("bf16-mixed" if native else "32-true")
+
+
+@pytest.mark.parametrize("name", [e for e in EXPERIMENTS if e.endswith("_tiny")])
+def test_tiny_experiments_train_in_fp32(train_cfg, name: str) -> None:
+    assert train_cfg(f"experiment={name}").trainer.precision == "32-true"  # measured: bf16 does not pay

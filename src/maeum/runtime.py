@@ -17,6 +17,7 @@ import rich
 import rich.syntax
 import rich.table
 import rich.tree
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -44,8 +45,16 @@ def wandb_mode() -> str:
         return "offline"
 
 
+def cpu_precision() -> str:
+    """Lightning's training precision for this CPU: "bf16-mixed" with native bf16 (AVX512-BF16 or AMX
+    tiles), else "32-true" (without them bf16 is emulated, and slower than fp32)."""
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return "bf16-mixed" if native else "32-true"
+
+
 def register_resolvers() -> None:
-    """`${maeum.resource:NAME}`, `${maeum.cache_dir:}`, `${maeum.cwd:}` and `${maeum.wandb_mode:}`.
+    """`${maeum.resource:NAME}`, `${maeum.cache_dir:}`, `${maeum.cwd:}`, `${maeum.wandb_mode:}` and
+    `${maeum.cpu_precision:}`.
 
     `maeum.cwd` rather than `hydra:runtime.cwd`, because a multirun's sweeper resolves the sweep
     directory before Hydra's runtime config exists.
@@ -54,6 +63,7 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("maeum.cwd", os.getcwd, replace=True)
     OmegaConf.register_new_resolver("maeum.cache_dir", lambda: str(cache_dir()), replace=True)
     OmegaConf.register_new_resolver("maeum.wandb_mode", wandb_mode, replace=True)
+    OmegaConf.register_new_resolver("maeum.cpu_precision", cpu_precision, replace=True)
 
 
 register_resolvers()
