@@ -3,12 +3,13 @@
 Each module is built from maeum's own configs (`experiment=emotion/sample_tiny`, `experiment=chatbot/
 sample_tiny`) with `backbone.name_or_path` pointed at a randomly initialised backbone of the given shape
 (default 12 layers x 768, KoBERT's and KoGPT2's; the tiny backbones' tokenizers). Both settings start from
-the same weights and take the same AdamW steps over the same batches of the bundled sample. Prints, per
-module, the losses of both runs, their largest difference, and the peak tensor memory of the training
-steps (CPU: the profiler's allocator totals, as `bench_chat.py` measures them), and
-`<module>_checkpointing_peak_mem_ratio` (with over without).
+the same weights and take the same AdamW steps over the same batches of the bundled sample (batches of
+64, as the KoBERT and KoGPT2 recipes). Prints, per module, the losses of both runs, their largest
+difference, and the peak tensor memory of the measured training steps above what existed before them
+(weights and optimizer states: one unmeasured step comes first; CPU: the profiler's allocator totals, as
+`bench_chat.py` measures them), and `<module>_checkpointing_peak_mem_ratio` (with over without).
 
-    python scripts/bench_checkpointing.py [--layers 12] [--width 768] [--steps 3]
+    python scripts/bench_checkpointing.py [--layers 12] [--width 768] [--steps 3] [--batch-size 64]
 """
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ def shaped_backbone(tiny: str, layers: int, width: int, out: Path) -> Path:
     return out
 
 
-def train_steps(module, batches: list) -> list[float]:
-    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
+def train_steps(module, optimizer: torch.optim.Optimizer, batches: list) -> list[float]:
     module.train()
     losses = []
     for i, batch in enumerate(batches):
@@ -64,21 +64,23 @@ def train_steps(module, batches: list) -> list[float]:
     return losses
 
 
-def compare(name: str, experiment: str, backbone: Path, steps: int) -> None:
+def compare(name: str, experiment: str, backbone: Path, steps: int, batch_size: int) -> None:
     """Train `experiment`'s module with and without gradient checkpointing; print losses and peak memory."""
-    overrides = [f"experiment={experiment}", f"backbone.name_or_path={backbone}", "data.cache_dir=null"]
+    overrides = [f"experiment={experiment}", f"backbone.name_or_path={backbone}", "data.cache_dir=null",
+                 f"data.batch_size={batch_size}"]  # fmt: skip
     results = {}
     for label, flag in (("plain", "false"), ("checkpointing", "true")):
         with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
             cfg = compose("train", overrides=[*overrides, f"model.gradient_checkpointing={flag}"])
         datamodule = instantiate(cfg.data)
         datamodule.setup("fit")
-        batches = list(itertools.islice(datamodule.train_dataloader(), steps))
+        batches = list(itertools.islice(itertools.cycle(datamodule.train_dataloader()), steps + 1))
         torch.manual_seed(0)  # the same head initialisation; the backbone weights come from disk
         module = instantiate(cfg.model, **datamodule.model_kwargs())
         torch.manual_seed(1)  # the same dropout masks
-        losses: list[float] = []
-        peak = peak_memory(lambda: losses.extend(train_steps(module, batches)), "cpu")  # noqa: B023
+        optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
+        losses = train_steps(module, optimizer, batches[:1])  # the optimizer's states exist from here on
+        peak = peak_memory(lambda: losses.extend(train_steps(module, optimizer, batches[1:])), "cpu")  # noqa: B023
         results[label] = (losses, peak)
         print(f"{name}_{label}_losses=" + " ".join(f"{x:.4f}" for x in losses))
         print(f"{name}_{label}_peak_mem_mb={peak / 2**20:.1f}")
@@ -91,14 +93,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--width", type=int, default=768)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="measured steps, after one that is not")
+    parser.add_argument("--batch-size", type=int, default=64, help="the KoBERT and KoGPT2 recipes' 64")
     args = parser.parse_args()
-    print(f"backbone_shape={args.layers}x{args.width} steps={args.steps}")
+    print(f"backbone_shape={args.layers}x{args.width} steps={args.steps} batch_size={args.batch_size}")
     print(f"torch_threads={torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, (experiment, tiny) in MODULES.items():
             backbone = shaped_backbone(tiny, args.layers, args.width, Path(tmp) / name)
-            compare(name, experiment, backbone, args.steps)
+            compare(name, experiment, backbone, args.steps, args.batch_size)
 
 
 if __name__ == "__main__":

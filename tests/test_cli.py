@@ -48,9 +48,31 @@ def test_a_korean_path_becomes_one_string(value: str) -> None:
 
 def test_a_sweep_over_korean_paths_stays_a_sweep() -> None:
     values = ["/data/감성대화말뭉치(최종데이터)_Training.xlsx", "/data/plain.xlsx", "/data/단발성 (2).xlsx"]
-    override = parsed(hydra_override("data.path=" + ",".join(values)))
+    override = parsed(hydra_override("data.path=" + ",".join(values), multirun=True))
     assert override.is_sweep_override()
     assert [getattr(v, "text", v) for v in override.sweep_iterator()] == values  # QuotedString or str
+
+
+def test_outside_a_multirun_a_comma_is_part_of_the_path() -> None:
+    value = "/data/감성(최종),v2.xlsx"
+    override = parsed(hydra_override(f"data.path={value}"))
+    assert not override.is_sweep_override() and override.value() == value
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("choice(감정,기쁨 (1))", ["감정", "기쁨 (1)"]),
+        ("choice(/d/감성(최종).xlsx,/d/plain.xlsx)", ["/d/감성(최종).xlsx", "/d/plain.xlsx"]),
+        ("감정,[기쁨,슬픔]", ["감정", ["기쁨", "슬픔"]]),
+    ],
+)
+def test_sweep_functions_and_lists_keep_their_shape(value: str, expected: list) -> None:
+    override = parsed(hydra_override(f"tags={value}", multirun=True))
+    assert override.is_sweep_override()
+    swept = [[getattr(e, "text", e) for e in v] if isinstance(v, list) else getattr(v, "text", v)
+             for v in override.sweep_iterator()]  # fmt: skip
+    assert swept == expected
 
 
 def test_korean_list_elements_are_quoted_inside_the_list() -> None:
@@ -83,10 +105,24 @@ def test_what_hydra_already_parses_passes_unchanged(arg: str) -> None:
     parsed(arg)
 
 
-def test_free_text_is_one_literal_string() -> None:
-    text = "안녕, 반가워 ${oc.env:HOME} (ㅋㅋ) 'ㅇㅋ'"
-    arg = hydra_override(f"text={text}", free_text=("text",))
-    assert parsed(arg).value() == text.replace("${", "\\${")  # escaped: OmegaConf keeps it literal
+@pytest.mark.parametrize(
+    "text",
+    [
+        "안녕, 반가워 ${oc.env:HOME} (ㅋㅋ) 'ㅇㅋ'",
+        '"그래"라고 했어',
+        "'ㅋㅋ",
+        "a \\${x} b\\",
+        "null은 아니야",
+    ],
+)
+def test_free_text_is_one_literal_string(text: str) -> None:
+    value = parsed(hydra_override(f"text={text}", free_text=("text",))).value()
+    assert OmegaConf.create({"text": value}).text == text  # resolved by OmegaConf: nothing interpolated
+
+
+def test_free_text_keeps_hydra_quoting_and_null() -> None:
+    assert hydra_override("text='이미, 인용됨'", free_text=("text",)) == "text='이미, 인용됨'"
+    assert hydra_override("condition=null", free_text=("condition",)) == "condition=null"
 
 
 def test_flags_and_their_values_pass_unchanged() -> None:

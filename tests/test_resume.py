@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import REPO
 
@@ -40,14 +41,22 @@ def final_test_metrics(run_dir: Path) -> dict[str, float]:
     return {k: float(v) for row in rows for k, v in row.items() if k.startswith("test/") and v}
 
 
-def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_result(tmp_path: Path) -> None:
-    train(tmp_path / "whole")
+@pytest.mark.parametrize(
+    "schedule",
+    # with a schedule, the loader is built before the restore (Lightning #20550); without, after it
+    [[], ["model.scheduler=null"]],
+    ids=["cosine schedule", "no schedule"],
+)
+def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_result(
+    tmp_path: Path, schedule: list[str]
+) -> None:
+    train(tmp_path / "whole", *schedule)
     killed = tmp_path / "killed"
     kill = ["+callbacks.kill._target_=resume_helpers.KillAtStep", "+callbacks.kill.step=17"]
-    train(killed, *kill, killed=True)
+    train(killed, *schedule, *kill, killed=True)
     saved = checkpoint(killed / "checkpoints" / "last.ckpt")
     assert saved["global_step"] == 15 and saved["epoch"] == 1  # mid-epoch: batch 4 of 11 of epoch 1
-    train(killed, f"ckpt_path={killed / 'checkpoints' / 'last.ckpt'}")
+    train(killed, *schedule, f"ckpt_path={killed / 'checkpoints' / 'last.ckpt'}")
 
     whole, resumed = (checkpoint(d / "checkpoints" / "last.ckpt") for d in (tmp_path / "whole", killed))
     assert whole["global_step"] == resumed["global_step"] == 33
@@ -68,3 +77,4 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_last_ckpt_whole(tm
     assert checkpoint(last)["global_step"] == 6
     train(tmp_path, f"ckpt_path={last}", "trainer.max_epochs=1")  # and Lightning resumes from it
     assert checkpoint(last)["global_step"] == 9  # steps 7 to 11 of epoch 0; last.ckpt every 3 steps
+    assert not list(last.parent.glob(".last.ckpt.*.tmp"))  # the next save cleared the half-written one

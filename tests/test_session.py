@@ -15,11 +15,11 @@ from hydra.utils import instantiate
 
 from maeum.chat import chat
 from maeum.data.dialogue import Turn
+from maeum.data.splits import normalize_text
 from maeum.errors import MaeumError
 from maeum.export import export
 from maeum.loading import Chatbot, load_classifier
 from maeum.prediction import Predictor
-from maeum.retrieval import normalise
 from maeum.session import (
     FALLBACK,
     ChatSession,
@@ -146,14 +146,16 @@ def test_the_response_bank_comes_from_the_training_split(wellness: tuple[Path, P
     expected: dict[str, set[str]] = {label: set() for label in corpus.labels}
     for i in corpus.indices["train"]:
         if corpus.examples[i].response:
-            expected[corpus.examples[i].label].add(normalise(corpus.examples[i].response))
+            expected[corpus.examples[i].label].add(normalize_text(corpus.examples[i].response))
     bank = load_classifier(ckpt).response_bank
     assert {label: set(texts) for label, texts in bank.items()} == expected
     assert bank["배경/가족"] == [] and all(
         "  " not in r and "\n" not in r for texts in bank.values() for r in texts
     )
     held_out = {
-        normalise(corpus.examples[i].response) for split in ("val", "test") for i in corpus.indices[split]
+        normalize_text(corpus.examples[i].response)
+        for split in ("val", "test")
+        for i in corpus.indices[split]
     }
     assert not held_out & {r for texts in bank.values() for r in texts}  # every row's response is unique
 

@@ -308,10 +308,8 @@ def block_classes(name_or_path: str) -> set[type[torch.nn.Module]]:
     """The backbone's repeated transformer block class (`GPT2Block`, `BertLayer`, ...), read from the model:
     the classes of its `_no_split_modules` that occur more than once. FSDP wraps and checkpoints these
     (`conf/trainer/fsdp.yaml`). The model is built on the meta device: no weights are loaded."""
-    source, local_only = resolve(name_or_path)
-    config = AutoConfig.from_pretrained(source, local_files_only=local_only)
-    with torch.device("meta"):
-        model = AutoModel.from_config(config)  # the same blocks as its *ForCausalLM / *ForSequence... heads
+    with torch.device("meta"):  # the encoder has the same blocks as its *ForCausalLM / *ForSequence... heads
+        model = load_model(name_or_path, pretrained=False)
     names = set(model._no_split_modules or [])
     counts = Counter(type(m) for m in model.modules() if type(m).__name__ in names)
     blocks = {cls for cls, n in counts.items() if n > 1} or set(counts)

@@ -46,16 +46,19 @@ class ResumeCallback(Callback):
     - The process's random states (torch, CUDA, numpy, `random`): kept in every checkpoint and set again
       just before the first batch after the restart, once the resumed epoch's loader iterator (which draws
       from them) exists. Lightning's own collect/set helpers, as Fabric's checkpoints use them.
-    - The train loader's position, when `configure_optimizers` read `trainer.estimated_stepping_batches`
-      (maeum's schedules do): that builds the loader before the checkpoint is restored, and Lightning 2.6
-      then never loads the saved `StatefulDataLoader` state (Lightning issue #20550). At `on_train_start`
-      the sampler gets the resumed epoch (Lightning sets it only after the iterator has prefetched), the
-      pending state is loaded and the fetcher's iterator re-created, as Lightning's open fix (PR #21765)
-      does. `tests/test_resume.py` pins this against Lightning's private loop attributes.
+    - The train loader's position in the resumed epoch's shuffle order. Lightning 2.6 builds the resumed
+      epoch's iterator before it sets the sampler's epoch, so the iterator would draw epoch 0's order;
+      and when `configure_optimizers` reads `trainer.estimated_stepping_batches` (maeum's schedules do),
+      the loader is built before the checkpoint is restored and the saved `StatefulDataLoader` state is
+      never loaded at all (Lightning issue #20550). So at `on_train_start` of a mid-epoch resume the
+      sampler gets the resumed epoch, the saved loader state is loaded and the fetcher's iterator
+      re-created, as Lightning's open fix (PR #21765) does. `tests/test_resume.py` pins this against
+      Lightning's private loop attributes, with and without a schedule.
     """
 
     def __init__(self) -> None:
         self._to_restore: dict[str, Any] | None = None
+        self._loader_states: list[dict[str, Any]] | None = None
 
     def state_dict(self) -> dict[str, Any]:
         states = _collect_rng_states(include_cuda=torch.cuda.is_available())
@@ -68,14 +71,22 @@ class ResumeCallback(Callback):
         numpy_state = (kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss)
         self._to_restore = {**state_dict, "numpy": numpy_state}
 
+    def on_load_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        fit_state = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {})
+        self._loader_states = fit_state.get("combined_loader") or None
+
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        fit_loop = trainer.fit_loop
-        if getattr(fit_loop, "_combined_loader_states_to_load", None) and fit_loop._data_fetcher is not None:
-            for loader in fit_loop._combined_loader.flattened:  # the resumed epoch's permutation, set
-                if hasattr(getattr(loader, "sampler", None), "set_epoch"):  # before the iterator prefetches
-                    loader.sampler.set_epoch(trainer.current_epoch)
-            fit_loop._load_combined_loader_states()
-            iter(fit_loop._data_fetcher)
+        fit_loop, states, self._loader_states = trainer.fit_loop, self._loader_states, None
+        if not (states and fit_loop.restarting and fit_loop._data_fetcher is not None):
+            return  # a fresh run, or a resume at an epoch's end: Lightning's own order is right
+        for loader in fit_loop._combined_loader.flattened:  # the resumed epoch's permutation, set
+            if hasattr(getattr(loader, "sampler", None), "set_epoch"):  # before the iterator prefetches
+                loader.sampler.set_epoch(trainer.current_epoch)
+        fit_loop._combined_loader_states_to_load = states
+        fit_loop._load_combined_loader_states()
+        iter(fit_loop._data_fetcher)
 
     def on_train_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int

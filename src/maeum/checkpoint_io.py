@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,18 +26,30 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return super().save_checkpoint(checkpoint, path, storage_options)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a run killed while writing
+            stale.unlink(missing_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with tmp.open("wb") as f:
-                self._write(f, buffer.getbuffer())
+            with tmp.open("wb") as f:  # streamed: no second copy of the checkpoint in memory
+                self._save(checkpoint, f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)  # the rename itself survives a power cut
         return None
 
-    def _write(self, f: BinaryIO, data: memoryview) -> None:
-        f.write(data)
+    def _save(self, checkpoint: dict[str, Any], f: BinaryIO) -> None:
+        torch.save(checkpoint, f)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # directories cannot be opened on some platforms (Windows): nothing to sync there
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

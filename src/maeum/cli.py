@@ -7,10 +7,13 @@ shell, once for Hydra). `hydra_overrides` quotes exactly the values that do not 
 
 - an override that Hydra parses is left alone, so ASCII values keep the whole grammar: `${...}`
   interpolation, `[a,b]` lists, `a,b` sweeps, `range()`/`choice()`, and the `+`, `~` and `++` prefixes;
-- a value that does not parse is split at its commas (Hydra's sweep separator), and each element that does
-  not parse alone is single-quoted, so a sweep over Korean paths stays a sweep. Interpolations inside it
-  still resolve (`'${paths.data_dir}/감성.xlsx'`);
-- free-text keys (`text=`, `condition=`, ...) are always one literal string: commas and `${` included;
+- a value that does not parse is single-quoted as a whole, so that interpolations inside it still resolve
+  (`'${paths.data_dir}/감성.xlsx'`); under `-m` it is first split at its top-level commas (Hydra's sweep
+  separator) and each element quoted alone, so a sweep over Korean paths stays a sweep;
+- inside a `[...]` list or a sweep function (`choice(...)`, `range(...)`, ...), the elements are quoted
+  one by one, so the list stays a list and the sweep a sweep;
+- free-text keys (`text=`, `condition=`, ...) are one literal string, commas, quotes and `${` included,
+  unless the value is already one complete Hydra-quoted string, or `null`;
 - an override that still does not parse ends the command with one line that names it.
 """
 
@@ -34,7 +37,8 @@ FLAGS_WITH_VALUE = frozenset(
     {"-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir", "-c", "--cfg", "-p", "--package"}
     | {"--experimental-rerun"}
 )
-Task = Callable[[DictConfig], Any]
+MULTIRUN_FLAGS = frozenset({"-m", "--multirun"})
+SWEEP_FUNCTIONS = frozenset({"choice", "range", "interval", "glob", "sort", "shuffle", "tag"})
 _parser: OverridesParser | None = None
 
 
@@ -51,30 +55,59 @@ def _parses(override: str) -> bool:
 def quote(value: str, *, literal: bool = False) -> str:
     """`value` as one Hydra single-quoted string; `literal` also keeps `${...}` from being interpolated.
 
-    In Hydra's quoted strings only backslashes before a quote (or before the closing quote) are escapes.
+    In Hydra's quoted strings backslashes are escapes only before a quote, before the closing quote and
+    (as OmegaConf's) before `${`.
     """
     value = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
     value = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, value)
-    return "'" + (value.replace("${", "\\${") if literal else value) + "'"
+    if literal:
+        value = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
+    return "'" + value + "'"
 
 
-def hydra_override(arg: str, free_text: Sequence[str] = ()) -> str:
-    """One `key=value` override as Hydra can parse it (see the module docstring)."""
+def hydra_override(arg: str, free_text: Sequence[str] = (), multirun: bool = False) -> str:
+    """One `key=value` override as Hydra can parse it (see the module docstring); `multirun` under `-m`."""
     key, sep, value = arg.partition("=")
-    if not sep or value[:1] in ("'", '"'):
+    if not sep:
         return arg
     if key.lstrip("+~") in free_text:
-        return f"{key}={quote(value, literal=True)}"
-    if _parses(arg):
+        already_quoted = len(value) > 1 and value[0] == value[-1] and value[0] in "'\"" and _parses(arg)
+        return arg if already_quoted or value == "null" else f"{key}={quote(value, literal=True)}"
+    if _parses(arg) or value[:1] in ("'", '"'):  # parses, or the user's own quoting (reported if wrong)
         return arg
-    if value.startswith("[") and value.endswith("]"):  # a list: quote its elements
-        return f"{key}=[{_elements(key, value[1:-1])}]"
-    return f"{key}={_elements(key, value)}"
+    if multirun:
+        return f"{key}={','.join(_element(key, e) for e in _split_top_level(value))}"
+    return f"{key}={_element(key, value)}"
 
 
-def _elements(key: str, value: str) -> str:
-    """The comma-separated `value` with each element that Hydra cannot parse alone quoted."""
-    return ",".join(e if _parses(f"{key}={e}") else quote(e) for e in value.split(","))
+def _element(key: str, value: str) -> str:
+    """One value or sweep element: lists and sweep functions keep their shape, their elements quoted."""
+    if _parses(f"{key}={value}"):
+        return value
+    if value.startswith("[") and value.endswith("]"):
+        return "[" + ",".join(_element(key, e) for e in _split_top_level(value[1:-1])) + "]"
+    name, paren, rest = value.partition("(")
+    if paren and name in SWEEP_FUNCTIONS and rest.endswith(")"):
+        return f"{name}(" + ",".join(_element(key, e) for e in _split_top_level(rest[:-1])) + ")"
+    return quote(value)
+
+
+def _split_top_level(value: str) -> list[str]:
+    """`value` split at the commas outside brackets and quotes."""
+    parts, depth, quote_char, start = [], 0, "", 0
+    for i, char in enumerate(value):
+        if quote_char:
+            quote_char = "" if char == quote_char else quote_char
+        elif char in "'\"":
+            quote_char = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            parts.append(value[start:i])
+            start = i + 1
+    return [*parts, value[start:]]
 
 
 def hydra_overrides(args: Sequence[str], free_text: Sequence[str] = ()) -> list[str]:
@@ -83,13 +116,13 @@ def hydra_overrides(args: Sequence[str], free_text: Sequence[str] = ()) -> list[
     Flags (`-m`, `--cfg job`, `-cn NAME`, ...) and their values pass unchanged. Raises `SystemExit` with one
     line naming an override that Hydra still cannot parse.
     """
-    out, takes_value = [], False
+    out, takes_value, multirun = [], False, any(arg in MULTIRUN_FLAGS for arg in args)
     for arg in args:
         if takes_value or arg.startswith("-") or "=" not in arg:
             out.append(arg)
             takes_value = arg in FLAGS_WITH_VALUE
             continue
-        fixed = hydra_override(arg, free_text)
+        fixed = hydra_override(arg, free_text, multirun)
         if not _parses(fixed):
             key = arg.partition("=")[0]
             raise SystemExit(

@@ -22,7 +22,7 @@ import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from maeum.data.dialogue import TEMPLATES, Dialogue, Template, encode_prompt, marker_id
-from maeum.precision import autocast
+from maeum.precision import autocast, check_precision
 
 MARKER = re.compile(r"<[^<>\s]+>|\[[A-Z]+\]")  # <usr>, <unused1>, </s>, [CLS] ...; not ㅠㅠ or :)
 GREEDY = {"do_sample": False, "min_new_tokens": 1, "max_new_tokens": 32}
@@ -40,7 +40,7 @@ class ReplyGenerator:
     Args:
         max_length: the longest history kept, in tokens (the training `max_length`); the reply comes on top.
         settings: `GenerationConfig` fields (`conf/generation/*.yaml`); greedy, 32 new tokens when None.
-        precision: "32", or "bf16" to generate under bf16 autocast (`maeum.prediction.autocast`).
+        precision: "32", or "bf16" to generate under bf16 autocast (`maeum.precision.autocast`).
     """
 
     def __init__(
@@ -55,7 +55,7 @@ class ReplyGenerator:
         precision: str = "32",
     ) -> None:
         self.model, self.tokenizer, self.template, self.batch_size = model, tokenizer, template, batch_size
-        self.precision, self.autocast = str(precision), autocast(precision, model.device)
+        self.precision = check_precision(precision)
         settings = dict(settings if settings is not None else GREEDY)
         self.settings, self.history_length = settings, max_length
         positions = getattr(model.config, "n_positions", None) or getattr(
@@ -97,7 +97,7 @@ class ReplyGenerator:
             batch = self.tokenizer.pad(
                 {"input_ids": [prompts[i] for i in rows]}, padding_side="left", return_tensors="pt"
             ).to(self.model.device)
-            with self.autocast:
+            with autocast(self.precision, self.model.device):
                 out = self.model.generate(**batch, generation_config=self.config)
             for i, ids in zip(rows, out[:, batch["input_ids"].shape[1] :].tolist(), strict=True):
                 replies[i] = self.clean(ids)

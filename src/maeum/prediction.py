@@ -15,7 +15,20 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from maeum.loading import Classifier, load_classifier
-from maeum.precision import autocast
+from maeum.precision import autocast, check_precision
+
+
+def pad_rows(rows: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`input_ids` and `attention_mask` for token-id rows, right-padded to the longest row (the classifiers
+    pool position 0, `[CLS]`).
+
+    What `tokenizer.pad` does for plain id lists, with one tensor built per batch instead of its per-row
+    conversions: on the tiny backbones `tokenizer.pad` took 7% of `Predictor.predict`'s time.
+    """
+    width = max(map(len, rows))
+    padded = [r + [pad_id] * (width - len(r)) for r in rows]
+    masks = [[1] * len(r) + [0] * (width - len(r)) for r in rows]
+    return torch.tensor(padded, dtype=torch.long), torch.tensor(masks, dtype=torch.long)
 
 
 class Predictor:
@@ -40,7 +53,8 @@ class Predictor:
     ) -> None:
         self.model, self.tokenizer, self.labels = model.eval(), tokenizer, list(labels)
         self.max_length, self.batch_size = max_length, batch_size
-        self.autocast = autocast(precision, self.device)
+        self.precision = check_precision(precision)
+        self.pad_id = tokenizer.pad_token_id or 0  # masked out: any id will do for a tokenizer without one
 
     @classmethod
     def from_classifier(
@@ -70,9 +84,11 @@ class Predictor:
         results: list[dict[str, Any]] = [{} for _ in texts]
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
-            batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
-            with self.autocast:
-                out = self.model(**batch.to(self.device))
+            input_ids, attention_mask = pad_rows([ids[i] for i in rows], self.pad_id)
+            with autocast(self.precision, self.device):
+                out = self.model(
+                    input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
+                )
             probs = torch.softmax(getattr(out, "logits", out).float(), dim=-1).tolist()
             for i, p in zip(rows, probs, strict=True):
                 best = max(range(len(p)), key=p.__getitem__)

@@ -12,18 +12,14 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 
 from maeum.data.records import Example
-
-
-def normalise(text: str) -> str:
-    """Runs of whitespace become one space; leading and trailing whitespace go."""
-    return " ".join(text.split())
+from maeum.data.splits import normalize_text
 
 
 def build_response_bank(examples: Iterable[Example], labels: Sequence[str]) -> dict[str, list[str]] | None:
     """label → its distinct non-empty responses, in first-seen order; None when no example has one."""
     bank: dict[str, dict[str, None]] = {label: {} for label in labels}
     for example in examples:
-        if response := normalise(example.response):
+        if response := normalize_text(example.response):
             bank[example.label][response] = None
     if not any(bank.values()):
         return None

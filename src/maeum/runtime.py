@@ -48,7 +48,8 @@ def wandb_mode() -> str:
 def cpu_precision() -> str:
     """Lightning's training precision for this CPU: "bf16-mixed" with native bf16 (AVX512-BF16 or AMX
     tiles), else "32-true" (without them bf16 is emulated, and slower than fp32)."""
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private torch API: guarded
+    native = any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
     return "bf16-mixed" if native else "32-true"
 
 

@@ -5,7 +5,8 @@ The loaders are `torchdata`'s `StatefulDataLoader`s: Lightning saves their posit
 and restores it, so a run resumed from a mid-epoch `last.ckpt` neither replays nor skips a batch. The train
 loader shuffles with a `DistributedSampler` seeded by `data.seed` (reshuffled per epoch by Lightning's
 `set_epoch`) over the trainer's processes: one process reading batches of 2B sees, step for step, the
-same rows as two DDP processes reading B each.
+same rows as two DDP processes reading B each (when the row count divides by the process count; else
+`DistributedSampler` repeats a few rows to even the shares).
 """
 
 from __future__ import annotations
