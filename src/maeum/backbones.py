@@ -308,8 +308,9 @@ def block_classes(name_or_path: str) -> set[type[torch.nn.Module]]:
     """The backbone's repeated transformer block class (`GPT2Block`, `BertLayer`, ...), read from the model:
     the classes of its `_no_split_modules` that occur more than once. FSDP wraps and checkpoints these
     (`conf/trainer/fsdp.yaml`). The model is built on the meta device: no weights are loaded."""
+    source = resolve(name_or_path)[0]  # a tiny backbone is built here, off the meta device
     with torch.device("meta"):  # the encoder has the same blocks as its *ForCausalLM / *ForSequence... heads
-        model = load_model(name_or_path, pretrained=False)
+        model = load_model(source, pretrained=False)
     names = set(model._no_split_modules or [])
     counts = Counter(type(m) for m in model.modules() if type(m).__name__ in names)
     blocks = {cls for cls, n in counts.items() if n > 1} or set(counts)
