@@ -12,6 +12,7 @@ from conftest import REPO, SHARED_DATA
 CHATBOTDATA = SHARED_DATA / "chatbotdata" / "ChatbotData.csv"
 
 
+@pytest.mark.slow  # a smoke run of a benchmark script (keeps the default suite under 10 minutes)
 @pytest.mark.skipif(not CHATBOTDATA.is_file(), reason=f"no real ChatbotData at {CHATBOTDATA}")
 def test_bench_chat_runs_and_prints_every_figure() -> None:
     cmd = [sys.executable, str(REPO / "scripts" / "bench_chat.py"), "--n", "64", "--replies", "4",

@@ -13,6 +13,7 @@ CHATBOTDATA = SHARED_DATA / "chatbotdata" / "ChatbotData.csv"
 KOBERT = SHARED_DATA / "kobert-tokenizer" / "spiece.model"
 
 
+@pytest.mark.slow  # a smoke run of a benchmark script (keeps the default suite under 10 minutes)
 @pytest.mark.skipif(not CHATBOTDATA.is_file(), reason=f"no real ChatbotData at {CHATBOTDATA}")
 @pytest.mark.skipif(not KOBERT.is_file(), reason=f"no KoBERT tokenizer at {KOBERT}")
 def test_bench_predict_runs_and_both_paths_agree() -> None:

@@ -14,7 +14,8 @@ from conftest import REPO
 
 def test_checkpointing_keeps_the_losses_and_lowers_peak_memory() -> None:
     script = REPO / "scripts" / "bench_checkpointing.py"
-    cmd = [sys.executable, str(script), "--layers", "2", "--width", "128", "--steps", "2"]
+    cmd = [sys.executable, str(script), "--layers", "2", "--width", "128", "--steps", "2",
+           "--batch-size", "16"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy())
     assert proc.returncode == 0, proc.stderr[-3000:]
     values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
@@ -25,6 +26,7 @@ def test_checkpointing_keeps_the_losses_and_lowers_peak_memory() -> None:
         assert float(values[f"{module}_plain_peak_mem_mb"]) > 0
 
 
+@pytest.mark.slow  # a smoke run of a benchmark script (keeps the default suite under 10 minutes)
 @pytest.mark.skipif(
     not (REPO.parent / "shared" / "data" / "chatbotdata" / "ChatbotData.csv").is_file(),
     reason="no real ChatbotData in ../shared/data",
