@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -79,14 +81,18 @@ def notebook_predict(model: EmotionClassifier, tokenizer, sentence: str) -> int:
     raise RuntimeError("empty loader")
 
 
-def best_time(fn, repeats: int):
-    """The fastest of `repeats` calls of `fn`, and its result."""
-    seconds, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        seconds = min(seconds, time.perf_counter() - start)
-    return seconds, result
+def alternating_best(sides: dict[str, Callable[[], Any]], rounds: int) -> dict[str, tuple[float, Any]]:
+    """Each side's fastest time over `rounds` rounds that run the sides in turn, and its result.
+
+    Alternating, so that a change of load during the run slows every side alike.
+    """
+    best: dict[str, tuple[float, Any]] = {name: (float("inf"), None) for name in sides}
+    for _ in range(rounds):
+        for name, fn in sides.items():
+            start = time.perf_counter()
+            result = fn()
+            best[name] = (min(time.perf_counter() - start, best[name][0]), result)
+    return best
 
 
 def main() -> None:
@@ -130,13 +136,14 @@ def notebook_comparison(sentences: list[str], repeats: int) -> None:
     predictor.predict(sentences[:BATCH_SIZE])  # warm-up, both paths
     notebook_predict(model, tokenizer, sentences[0])
 
-    # Rounds alternate the two sides, so that a change of load during the run slows both alike.
-    maeum_s = baseline_s = float("inf")
-    for _ in range(repeats):
-        seconds, ours = best_time(lambda: predictor.predict(sentences), 1)
-        maeum_s = min(maeum_s, seconds)
-        seconds, theirs = best_time(lambda: [notebook_predict(model, tokenizer, s) for s in sentences], 1)
-        baseline_s = min(baseline_s, seconds)
+    timed = alternating_best(
+        {
+            "maeum": lambda: predictor.predict(sentences),
+            "baseline": lambda: [notebook_predict(model, tokenizer, s) for s in sentences],
+        },
+        repeats,
+    )
+    (maeum_s, ours), (baseline_s, theirs) = timed["maeum"], timed["baseline"]
 
     agreement = sum(labels.index(r["label"]) == t for r, t in zip(ours, theirs, strict=True)) / len(sentences)
     print(f"maeum_s={maeum_s:.3f}")
@@ -168,15 +175,11 @@ def pipeline_comparison(
     for predictor in predictors.values():
         predictor.predict(sentences[:BATCH_SIZE])  # warm-up
     hf(sentences[:BATCH_SIZE], batch_size=BATCH_SIZE)
-    # Rounds alternate the two sides, so that a change of load during the run slows both alike.
-    hf_s, theirs = float("inf"), []
-    timed: dict[str, tuple[float, list]] = {p: (float("inf"), []) for p in predictors}
-    for _ in range(max(1, repeats - 1)):
-        seconds, theirs = best_time(run_hf, 1)
-        hf_s = min(hf_s, seconds)
-        for p, predictor in predictors.items():
-            seconds, ours = best_time(lambda predictor=predictor: predictor.predict(sentences), 1)
-            timed[p] = (min(seconds, timed[p][0]), ours)
+    sides = {
+        p: (lambda predictor=predictor: predictor.predict(sentences)) for p, predictor in predictors.items()
+    }
+    timed = alternating_best({"hf": run_hf, **sides}, max(1, repeats - 1))
+    hf_s, theirs = timed.pop("hf")
     print(
         f"pipeline_model=bert layers={layers} width=768 vocab={len(tokenizer)} tokenizer={tokenizer_dir.name}"
     )

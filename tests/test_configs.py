@@ -104,11 +104,18 @@ def test_overfitting_a_few_batches_drives_the_loss_down(train_cfg) -> None:
     assert metrics["train/loss_epoch"] < 0.1
 
 
-def test_cpu_trainer_takes_bf16_only_where_the_cpu_has_it(train_cfg) -> None:
+def test_cpu_trainer_takes_bf16_only_where_the_cpu_has_it(train_cfg, monkeypatch) -> None:
     import torch
 
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    assert train_cfg("trainer=cpu").trainer.precision == ("bf16-mixed" if native else "32-true")
+    from maeum.runtime import cpu_precision
+
+    assert train_cfg("trainer=cpu").trainer.precision == cpu_precision()
+    # the CPU's answer decides: AMX or AVX512-BF16 gives bf16-mixed, neither gives fp32
+    for amx, avx512_bf16, expected in [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"),
+                                       (False, False, "32-true")]:  # fmt: skip
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        assert cpu_precision() == expected
 
 
 @pytest.mark.parametrize("name", [e for e in EXPERIMENTS if e.endswith("_tiny")])
