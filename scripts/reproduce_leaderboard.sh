@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce README's leaderboards on CPU: tiny_gpt2 on the real HG-TODS (multi-turn) and ChatbotData
-# (single turn), each the four label masks at 5 epochs plus `input` at 10 epochs, then maeum-leaderboard.
+# (single turn), each the four label masks at 5 epochs plus `input` at 10 epochs, every variant with seeds
+# 1, 2 and 3 (the grid configs sweep them), then maeum-leaderboard: one row per variant with the seeds'
+# mean, std and 95% interval, and a paired bootstrap against the best row on the same test dialogues.
 # Run from anywhere after `make install`; the data is read from ../shared/data beside the repository
 # (DATA_DIR=... to change it) and everything goes to logs/leaderboard (OUT=...).
 #

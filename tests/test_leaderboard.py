@@ -1,8 +1,11 @@
-"""A tiny label-mask grid as a real Hydra multirun, its leaderboard, W&B tags and groups, and Optuna."""
+"""A tiny label-mask x seed grid as a real Hydra multirun, its grouped leaderboard with intervals and paired
+comparisons, W&B tags and groups, and Optuna."""
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +18,8 @@ from conftest import REPO
 from maeum import leaderboard
 from maeum.leaderboard import find_runs, read_run, read_wandb_records
 
-MASKS = ("input", "last_sys", "all_sys", "shift")
+MASKS = ("input", "last_sys")
+SEEDS = (1, 2, 3)
 
 
 def multirun(sweep_dir: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -30,35 +34,113 @@ def multirun(sweep_dir: Path, *overrides: str, timeout: int = 600) -> subprocess
 
 @pytest.fixture(scope="session")
 def grids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Four masks x 2 epochs (2 batches each) on the bundled dialogues, and two classifier runs."""
+    """Two masks x three seeds x 2 epochs (2 batches each) on the bundled dialogues, and two classifier
+    variants x two seeds."""
     root = tmp_path_factory.mktemp("grids")
     multirun(
         root / "chatbot", "experiment=chatbot/sample_tiny", f"data.label_mask={','.join(MASKS)}",
-        "trainer.max_epochs=2", "+trainer.limit_train_batches=2", "callbacks.early_stopping=null",
-        "logger=default",
+        f"seed={','.join(map(str, SEEDS))}", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
+        "callbacks.early_stopping=null", "logger=default",
     )  # fmt: skip
     multirun(
-        root / "classifier", "model.dropout=0.1,0.5", "trainer.max_epochs=2", "callbacks.early_stopping=null",
-        "logger=csv",
+        root / "classifier", "model.dropout=0.1,0.5", "seed=1,2", "trainer.max_epochs=2",
+        "callbacks.early_stopping=null", "logger=csv",
     )  # fmt: skip
     return {"chatbot": root / "chatbot", "classifier": root / "classifier"}
 
 
-def test_the_grid_gives_one_row_per_run_with_every_epoch(grids: dict[str, Path], tmp_path: Path) -> None:
+def test_the_grid_gives_one_row_per_mask_with_three_seeds_and_a_paired_column(
+    grids: dict[str, Path], tmp_path: Path
+) -> None:
     runs = [read_run(p) for p in find_runs([grids["chatbot"]])]
-    assert sorted(r.label_mask for r in runs) == sorted(MASKS)
+    assert sorted((r.label_mask, r.seed) for r in runs) == sorted((m, s) for m in MASKS for s in SEEDS)
     paths = leaderboard.write(runs, tmp_path)
     frame = pd.read_csv(paths["csv"])
-    assert len(frame) == 4 and sorted(frame["label mask"]) == sorted(MASKS)
+    assert len(frame) == 2 and sorted(frame["label mask"]) == sorted(MASKS)
+    assert frame["seeds"].tolist() == [3, 3] and all(sorted(map(int, v.split())) == [1, 2, 3]
+                                                     for v in frame["seed values"])  # fmt: skip
     for column in ("train/loss", "val/loss", "val/response_ppl"):
         assert all(len(str(cell).split(" -> ")) == 2 for cell in frame[column]), column  # 2 epochs each
-    best = frame["best val/response_ppl"].tolist()
-    assert best == sorted(best) and all(v > 1 for v in best)  # ranked by the common metric, every mask
-    assert frame["test/response_ppl"].notna().all()
+    for name in ("val/response_ppl_best", "test/response_ppl", "test/response_acc"):
+        mean, std, low, high = (frame[f"{name}_{s}"] for s in ("mean", "std", "ci95_low", "ci95_high"))
+        assert ((low <= mean) & (mean <= high)).all() and (std >= 0).all(), name
+    assert (frame["val/response_ppl_best_std"] > 0).all()  # the seeds really differ
+    best = frame["val/response_ppl_best_mean"].tolist()
+    assert best == sorted(best) and all(v > 1 for v in best)  # ranked by the common metric
+    for _, row in frame.iterrows():  # the mean of the runs' own best epochs, as the runs logged them
+        members = [r for r in runs if r.label_mask == row["label mask"]]
+        logged = [pd.read_csv(next(r.path.glob("csv/version_*/metrics.csv")))["val/response_ppl_best"].min()
+                  for r in members]  # fmt: skip
+        assert row["val/response_ppl_best_mean"] == pytest.approx(sum(logged) / 3, rel=1e-4)
+    for column in ("paired_delta_nll", "paired_delta_ci95_low", "paired_delta_ci95_high", "significant"):
+        assert column in frame and frame[column].notna().all(), column
+    reference, other = frame.iloc[0], frame.iloc[1]
+    assert reference["paired"] == "reference" and reference["paired_delta_nll"] == 0
+    assert other["paired"] == "vs #1"
+    assert other["paired_delta_ci95_low"] <= other["paired_delta_nll"] <= other["paired_delta_ci95_high"]
+    assert other["significant"] == (other["paired_delta_ci95_low"] > 0 or other["paired_delta_ci95_high"] < 0)
     markdown = paths["md"].read_text(encoding="utf-8")
-    assert sum(line.startswith("|") for line in markdown.splitlines()) == 2 + 4  # header, rule, 4 runs
+    assert sum(line.startswith("|") for line in markdown.splitlines()) == 2 + 2  # header, rule, 2 rows
+    assert " ± " in markdown and "Δ NLL/token vs best [95%]" in markdown and "reference" in markdown
     assert "only compares runs of one mask" in markdown
     assert paths["png"].stat().st_size > 10_000
+
+
+def test_the_paired_delta_is_the_log_ratio_of_the_pooled_test_perplexities(grids: dict[str, Path]) -> None:
+    """Independently of maeum.stats: from the runs' test_predictions.csv, pooled over seeds per dialogue."""
+    runs = [read_run(p) for p in find_runs([grids["chatbot"]])]
+    (chatbots,) = leaderboard.build(runs)
+    pooled = {}
+    for row in chatbots:
+        frames = [pd.read_csv(run.path / "test_predictions.csv") for run in row.runs]
+        for run, f in zip(row.runs, frames, strict=True):  # each file gives the run's logged test metric
+            ppl = math.exp(f["response_nll"].sum() / f["response_tokens"].sum())
+            assert ppl == pytest.approx(run.final["test/response_ppl"], rel=1e-4)
+            assert f["id"].tolist() == frames[0]["id"].tolist() and f["id"].is_unique
+        nll = sum(f["response_nll"] for f in frames) / 3
+        pooled[row.first.label_mask] = nll.sum() / frames[0]["response_tokens"].sum()
+    best, other = chatbots
+    assert best.paired.delta == 0 and other.paired.delta == pytest.approx(
+        pooled[other.first.label_mask] - pooled[best.first.label_mask], abs=1e-9
+    )
+
+
+def test_per_run_keeps_one_row_per_run_and_says_one_seed_has_no_interval(
+    grids: dict[str, Path], tmp_path: Path
+) -> None:
+    leaderboard.main([str(grids["chatbot"]), "--output", str(tmp_path), "--per-run"])
+    frame = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert len(frame) == 6 and (frame["seeds"] == 1).all()
+    assert frame["val/response_ppl_best_ci95_low"].isna().all() and frame["val/response_ppl_best_std"].isna().all()
+    assert (frame["paired"] == "reference").sum() == 1 and frame["paired_delta_nll"].notna().all()
+    assert "(one seed: no interval)" in (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+
+
+def test_runs_that_differ_in_more_than_the_seed_stay_apart_and_ids_must_match(
+    grids: dict[str, Path], tmp_path: Path
+) -> None:
+    grid = tmp_path / "grid"
+    shutil.copytree(grids["chatbot"], grid)
+    runs = [read_run(p) for p in find_runs([grid])]
+    keys = {leaderboard.variant_key(r.path) for r in runs}
+    assert len(keys) == 2  # one per mask
+    for run in runs:  # without Hydra's raw config, the resolved one groups the same way
+        shutil.rmtree(run.path / ".hydra")
+    assert {leaderboard.variant_key(r.path) for r in runs} != keys
+    assert len({leaderboard.variant_key(r.path) for r in runs}) == 2
+    (last_sys,) = [g for g in leaderboard.group_runs(runs) if g[0].label_mask == "last_sys"]
+    assert sorted(r.seed for r in last_sys) == list(SEEDS)
+    predictions = last_sys[1].path / "test_predictions.csv"  # one seed tested on other dialogues: no pairing
+    frame = pd.read_csv(predictions)
+    frame.loc[0, "id"] = "0-000000000000"
+    frame.to_csv(predictions, index=False)
+    rows = {row.first.label_mask: row for row in leaderboard.build([read_run(r.path) for r in runs])[0]}
+    assert rows["last_sys"].paired is None
+    assert rows["last_sys"].pair_note == "not paired: its seeds were tested on different examples"
+    assert rows["input"].pair_note == "reference"  # alone on its test set now
+    predictions.unlink()
+    rows = leaderboard.build([read_run(r.path) for r in runs])[0]
+    assert any(r.pair_note.startswith("not paired: no test_predictions.csv") for r in rows)
 
 
 def test_wandb_run_files_give_the_csv_trajectories_and_carry_tags_and_group(grids: dict[str, Path]) -> None:
@@ -80,7 +162,16 @@ def test_classifier_runs_rank_by_macro_f1(grids: dict[str, Path], tmp_path: Path
     frame = pd.read_csv(tmp_path / "leaderboard.csv")
     classifier = frame[frame["task"] == "classifier"]
     assert len(classifier) == 2 and all(len(str(c).split(" -> ")) == 2 for c in classifier["val/f1_macro"])
-    assert classifier["best val/f1_macro"].tolist() == sorted(classifier["best val/f1_macro"], reverse=True)
+    assert (classifier["seeds"] == 2).all()
+    best = classifier["val/f1_macro_best_mean"].tolist()
+    assert best == sorted(best, reverse=True)
+    assert classifier["mcnemar_p"].between(0, 1).all() and classifier["paired_delta_acc"].notna().all()
+    assert classifier["paired"].tolist() == ["reference", "vs #1"]
+    for run_dir in find_runs([grids["classifier"]]):  # every test example, and the run's logged accuracy
+        predictions = pd.read_csv(run_dir / "test_predictions.csv")
+        acc = pd.read_csv(next(run_dir.glob("csv/version_*/metrics.csv")))["test/acc"].dropna().iloc[-1]
+        assert len(predictions) == 36 and predictions["correct"].mean() == pytest.approx(acc, abs=1e-6)
+        assert (predictions["correct"] == (predictions["label"] == predictions["predicted"])).all()
 
 
 def test_leaderboard_goes_to_wandb_offline(grids: dict[str, Path], tmp_path: Path) -> None:
@@ -137,11 +228,11 @@ def test_the_results_notebook_runs_on_the_grids(grids: dict[str, Path]) -> None:
     text = "".join(
         str(output.get("text", "")) for cell in notebook.cells for output in cell.get("outputs", [])
     )
-    assert "6 runs" in text and "2 confusion matrices" in text
+    assert "10 runs in 4 rows" in text and "4 confusion matrices" in text
     images = [
         o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})
     ]
-    assert len(images) == 2 + 2  # the curves of both tasks, two confusion matrices
+    assert len(images) == 2 + 4  # the curves and intervals of both tasks, four confusion matrices
 
 
 @pytest.mark.parametrize(
@@ -180,6 +271,6 @@ def test_config_files_of_wandb_hydra_and_other_tasks_are_not_runs(
     (grid / "0" / "wandb" / "run-x" / "files" / "config.yaml").write_text("lr: 1\n", encoding="utf-8")
     (grid / "eval-run").mkdir()
     (grid / "eval-run" / "config.yaml").write_text("task_name: eval\ndata: null\n", encoding="utf-8")
-    assert [p.name for p in find_runs([grid])] == ["0", "1", "2", "3"]
+    assert [p.name for p in find_runs([grid])] == [str(n) for n in range(len(MASKS) * len(SEEDS))]
     with pytest.raises(leaderboard.MaeumError, match="not a maeum-train run"):
         find_runs([grid / "eval-run"])

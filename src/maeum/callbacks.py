@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from omegaconf import DictConfig, OmegaConf
@@ -112,7 +113,8 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
 
 
 class ClassificationReport(Callback):
-    """After testing a classifier: `per_class.csv`, `confusion_matrix.png` and `errors.csv` in `output_dir`.
+    """After testing a classifier: `per_class.csv`, `test_predictions.csv` (every test example, with the id
+    `maeum.leaderboard` pairs runs on), `confusion_matrix.png` and `errors.csv` in `output_dir`.
 
     The same go to W&B (an image and two Tables) when a W&B logger is attached. It collects what
     `test_step` returns (`probs`, `target`); modules that return nothing are skipped. The test loader is
@@ -141,19 +143,77 @@ class ClassificationReport(Callback):
         probs, target = torch.cat(self._probs), torch.cat(self._target)
         if trainer.world_size > 1:  # every rank gathers; rank 0 then reports on the whole test set
             probs, target = _gather_in_dataset_order(
-                pl_module, probs, target, len(trainer.datamodule.datasets["test"])
+                pl_module, (probs, target), len(trainer.datamodule.datasets["test"])
             )
         if not trainer.is_global_zero:
             return
         labels = list(pl_module.labels)
-        texts = _test_texts(trainer, len(target))
-        paths, tables = write_reports(self.output_dir, probs, target, labels, texts)
+        texts, ids = _test_texts(trainer, len(target)), _test_ids(trainer, len(target))
+        paths, tables = write_reports(self.output_dir, probs, target, labels, texts, ids)
         log.info("Test reports: %s", ", ".join(str(p) for p in paths.values()))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image("test/confusion_matrix", [str(paths["confusion_matrix"])])
                 for name, table in tables.items():
                     logger.log_table(f"test/{name}", dataframe=table.head(1000))
+
+
+class ResponseReport(Callback):
+    """After testing a chatbot: `test_predictions.csv` in `output_dir`, one row per test dialogue in loader
+    order: `id` (what `maeum.leaderboard` pairs runs on), `condition`, `reference` (the final reply),
+    `response_tokens` (the reply's tokens and its `</s>`) and `response_nll` (their summed NLL, nats).
+
+    It collects what `ChatLM.test_step` returns; modules that return no `response_nll` are skipped. The
+    file's NLLs summed over its tokens give `test/response_ppl` exactly (`exp(sum nll / sum tokens)`).
+    """
+
+    FILENAME = "test_predictions.csv"
+
+    def __init__(self, output_dir: str) -> None:
+        self.output_dir = Path(output_dir)
+        self._nll: list[torch.Tensor] = []
+        self._tokens: list[torch.Tensor] = []
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._nll, self._tokens = [], []
+
+    def on_test_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:  # fmt: skip
+        if isinstance(outputs, dict) and "response_nll" in outputs:
+            self._nll.append(outputs["response_nll"].detach().double().cpu())
+            self._tokens.append(outputs["response_tokens"].detach().cpu())
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not self._nll or trainer.sanity_checking:
+            return
+        nll, tokens = torch.cat(self._nll), torch.cat(self._tokens)
+        if trainer.world_size > 1:
+            nll, tokens = _gather_in_dataset_order(
+                pl_module, (nll, tokens), len(trainer.datamodule.datasets["test"])
+            )
+        if not trainer.is_global_zero:
+            return
+        ids = _test_ids(trainer, len(nll)) or [str(n) for n in range(len(nll))]
+        references = getattr(trainer.datamodule, "test_references", None)
+        references = references() if references is not None else [("", "")] * len(nll)
+        if len(references) != len(nll):
+            references = [("", "")] * len(nll)
+        frame = pd.DataFrame({
+            "id": ids,
+            "condition": [c for c, _ in references],
+            "reference": [r for _, r in references],
+            "response_tokens": tokens.tolist(),
+            "response_nll": nll.tolist(),
+        })  # fmt: skip
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path = self.output_dir / self.FILENAME
+        frame.to_csv(path, index=False)
+        log.info("Test predictions: %s", path)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_table("test/predictions", dataframe=frame.head(1000))
 
 
 class GenerationSamples(Callback):
@@ -219,11 +279,11 @@ def _history(dialogue: Any) -> str:
 
 
 def _gather_in_dataset_order(
-    pl_module: LightningModule, probs: torch.Tensor, target: torch.Tensor, size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+    pl_module: LightningModule, tensors: tuple[torch.Tensor, ...], size: int
+) -> tuple[torch.Tensor, ...]:
     """All ranks' rows in the dataset's order: an unshuffled DistributedSampler deals row i to rank
     i % world_size and pads the end with repeats, so interleave the ranks and cut the padding."""
-    gathered = [pl_module.all_gather(t.to(pl_module.device)).cpu() for t in (probs, target)]
+    gathered = [pl_module.all_gather(t.to(pl_module.device)).cpu() for t in tensors]
     return tuple(g.transpose(0, 1).reshape(-1, *g.shape[2:])[:size] for g in gathered)
 
 
@@ -234,3 +294,10 @@ def _test_texts(trainer: Trainer, n: int) -> list[str] | None:
         return None
     texts = [corpus.examples[i].text for i in corpus.indices["test"]]
     return texts if len(texts) == n else None
+
+
+def _test_ids(trainer: Trainer, n: int) -> list[str] | None:
+    """The test examples' ids in loader order (`SplitDataModule.test_ids`), when the count matches."""
+    test_ids = getattr(trainer.datamodule, "test_ids", None)
+    ids = test_ids() if test_ids is not None else None
+    return ids if ids is not None and len(ids) == n else None

@@ -31,7 +31,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint `cfg.ckpt_path`; return its test metrics and the majority baseline."""
     require(cfg, ["ckpt_path"])
     run_cfg = load_run_config(cfg.ckpt_path)
-    with open_dict(cfg):  # a chosen `data=` interpolates the run's tokenizer (backbone) and split seed
+    with open_dict(cfg):  # a chosen `data=` interpolates the run's tokenizer (backbone) and seed; its split
+        # seed is data.seed (42, as in training, unless given)
         cfg.backbone, cfg.seed = run_cfg.backbone, run_cfg.seed
     extras(cfg)
     save_resolved_config(cfg)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.ticker import MaxNLocator
@@ -37,10 +38,12 @@ from omegaconf import OmegaConf
 from maeum.errors import MaeumError
 from maeum.reports import hangul_font
 from maeum.runtime import wandb_mode
+from maeum.stats import Interval, Paired, accuracy_delta, mcnemar_exact, response_nll_delta, seed_interval
 
 log = logging.getLogger(__name__)
 
 OVERFIT_TOLERANCE = 1.05  # the last epoch is worse than the best by more than 5%
+PREDICTIONS = "test_predictions.csv"  # written by every test run (maeum.callbacks)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Run:
     label_mask: str
     max_epochs: int
     experiment: str
+    seed: int | None = None
     curves: dict[str, list[float]] = field(default_factory=dict)  # metric → value per epoch
     final: dict[str, float] = field(default_factory=dict)  # last value of every metric
 
@@ -109,6 +113,12 @@ class Run:
         values = self.curves[self.task.metric]
         last, top = values[-1], values[best]
         return last > top * OVERFIT_TOLERANCE if self.task.mode == "min" else last < top / OVERFIT_TOLERANCE
+
+
+def _best(run: Run) -> float:
+    """The run's best comparable metric (`nan` if it logged none)."""
+    best = run.best_epoch()
+    return run.curves[run.task.metric][best] if best is not None else math.nan
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -158,6 +168,7 @@ def read_run(path: Path) -> Run:
         label_mask=str(cfg.data.label_mask) if chatbot else "",
         max_epochs=int(cfg.trainer.get("max_epochs") or 0),
         experiment=choices.get("experiment") or "",
+        seed=cfg.get("seed"),
     )
     rows = _csv_rows(path) or _wandb_rows(path)
     if rows is None:
@@ -251,80 +262,303 @@ def _per_epoch(rows: Sequence[dict[str, float]]) -> tuple[dict[str, list[float]]
     return curves, final
 
 
-# ------------------------------------------------------------------------------------------------ writing
-def table(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per run, in the original leaderboard's layout, best first."""
-    task = runs[0].task
-    ranked = sorted(
-        runs,
-        key=lambda r: (r.best_epoch() is None, _best(r) * (1 if task.mode == "min" else -1)),
+# ------------------------------------------------------------------------------------------------ seeds
+def variant_key(path: Path) -> str:
+    """What a run is, but for its seed: Hydra's composed config (`.hydra/config.yaml`, before interpolation,
+    so paths that hold the run's directory stay equal) without `seed`; for a run without it, the saved
+    resolved config without `seed`, `data.shuffle_seed`, `paths` and the run's own directory."""
+    raw = path / ".hydra" / "config.yaml"
+    if raw.is_file():
+        cfg = OmegaConf.to_container(OmegaConf.load(raw), resolve=False)
+        cfg.pop("seed", None)
+        return json.dumps(cfg, sort_keys=True, ensure_ascii=False, default=str)
+    cfg = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"), resolve=False)
+    cfg.pop("seed", None)
+    own_dir = str((cfg.pop("paths", None) or {}).get("output_dir") or path)
+    if isinstance(cfg.get("data"), dict):
+        cfg["data"].pop("shuffle_seed", None)
+    return json.dumps(cfg, sort_keys=True, ensure_ascii=False, default=str).replace(own_dir, "<run>")
+
+
+def group_runs(runs: Sequence[Run], per_run: bool = False) -> list[list[Run]]:
+    """Runs that differ only in `seed`, together (in first-seen order); each run alone with `per_run`."""
+    if per_run:
+        return [[run] for run in runs]
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(variant_key(run.path), []).append(run)
+    for group in groups.values():
+        seeds = [r.seed for r in group]
+        if len(set(seeds)) < len(seeds):
+            log.warning("Runs %s repeat a seed (%s): each still counts as one draw",
+                        ", ".join(_name(r) for r in group), seeds)  # fmt: skip
+    return list(groups.values())
+
+
+@dataclass
+class Row:
+    """One variant: its runs (one per seed), their per-epoch mean curves and their spread."""
+
+    runs: list[Run]
+    curves: dict[str, list[float]] = field(init=False)  # metric -> mean over the runs, per epoch
+    paired: Paired | None = None
+    mcnemar_p: float | None = None
+    pair_note: str = ""  # why there is no paired comparison, or whom it is against
+
+    def __post_init__(self) -> None:
+        metrics = {m for run in self.runs for m in run.curves}
+        self.curves = {m: _mean_curve([run.curves.get(m, []) for run in self.runs]) for m in sorted(metrics)}
+
+    @property
+    def first(self) -> Run:
+        return self.runs[0]
+
+    @property
+    def task(self) -> Task:
+        return self.first.task
+
+    def best(self) -> Interval:
+        """The best comparable metric of each run (its own best epoch), across the runs."""
+        return seed_interval([_best(run) for run in self.runs])
+
+    def test(self, metric: str) -> Interval:
+        return seed_interval([run.final[metric] for run in self.runs if metric in run.final])
+
+    def curve_run(self) -> Run:
+        """The mean curves as a Run, for the best epoch and the overfitting flag."""
+        run = Run(self.first.path, self.task, "", "", "", 0, "")
+        run.curves = self.curves
+        return run
+
+
+def _mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:
+    """Per epoch, the mean over the curves that reach it."""
+    length = max((len(c) for c in curves), default=0)
+    return [float(np.mean([c[e] for c in curves if len(c) > e])) for e in range(length)]
+
+
+def _name(run: Run) -> str:
+    return f"{run.path.parent.name}/{run.path.name}"
+
+
+# ------------------------------------------------------------------------------------------------ pairing
+def read_predictions(row: Row) -> tuple[tuple[str, ...], dict[str, np.ndarray]] | str:
+    """The row's test examples (ids, in order) and its per-example values pooled over its seeds
+    (chatbots: `nll`, `tokens`; classifiers: `correct`, the share of seeds right), or why there are none."""
+    frames = []
+    for run in row.runs:
+        path = run.path / PREDICTIONS
+        if not path.is_file():
+            return f"no {PREDICTIONS} in {_name(run)}"
+        frames.append(pd.read_csv(path, dtype={"id": str}))
+    ids = tuple(frames[0]["id"])
+    if any(tuple(f["id"]) != ids for f in frames[1:]):
+        return "its seeds were tested on different examples"
+    if row.task is CHATBOT:
+        missing = {"response_nll", "response_tokens"} - set(frames[0].columns)
+        if missing:
+            return f"{PREDICTIONS} of {_name(row.first)} lacks {sorted(missing)}"
+        nll = np.mean([f["response_nll"].to_numpy(float) for f in frames], axis=0)
+        tokens = np.mean([f["response_tokens"].to_numpy(float) for f in frames], axis=0)
+        return ids, {"nll": nll, "tokens": tokens}
+    if "correct" not in frames[0].columns:
+        return f"{PREDICTIONS} of {_name(row.first)} lacks 'correct'"
+    correct = np.mean(
+        [f["correct"].astype(str).str.lower().eq("true").to_numpy(float) for f in frames], axis=0
     )
-    rows = []
-    for n, run in enumerate(ranked, 1):
-        best = run.best_epoch()
-        row = {
-            "#": n,
-            "backbone": run.backbone,
-            "epochs": run.epochs,
-            "data": run.data,
-        }
+    return ids, {"correct": correct}
+
+
+def pair_rows(rows: Sequence[Row]) -> None:
+    """Compare every row with the best-ranked row tested on the same examples (same ids, same order).
+
+    Chatbots: the mean per-token response NLL difference (`response_nll_delta`); classifiers: the accuracy
+    difference (`accuracy_delta`) and McNemar's exact p on each example's majority vote over seeds (an
+    example with a tied vote in either row is left out of McNemar's counts). Rows are ranked best first."""
+    references: dict[tuple[str, ...], tuple[int, dict[str, np.ndarray]]] = {}
+    for n, row in enumerate(rows, 1):
+        read = read_predictions(row)
+        if isinstance(read, str):
+            row.pair_note = f"not paired: {read}"
+            continue
+        ids, values = read
+        if ids not in references:
+            references[ids] = (n, values)
+            row.paired, row.pair_note = Paired(0.0, 0.0, 0.0), "reference"
+            if row.task is CLASSIFIER:
+                row.mcnemar_p = 1.0
+            continue
+        ref_n, ref = references[ids]
+        row.pair_note = f"vs #{ref_n}"
+        if row.task is CHATBOT:
+            row.paired = response_nll_delta(values["nll"], values["tokens"], ref["nll"], ref["tokens"])
+        else:
+            row.paired = accuracy_delta(values["correct"], ref["correct"])
+            decided = (values["correct"] != 0.5) & (ref["correct"] != 0.5)
+            row.mcnemar_p = mcnemar_exact(values["correct"][decided] > 0.5, ref["correct"][decided] > 0.5)
+    if len({ids for ids in references}) > 1:
+        log.info("Rows were tested on %d different test sets; each is paired within its own", len(references))
+
+
+# ------------------------------------------------------------------------------------------------ writing
+def rank(rows: Sequence[Row]) -> list[Row]:
+    """Best first by the mean of each run's best comparable metric; rows without one last."""
+    task = rows[0].task
+    sign = 1 if task.mode == "min" else -1
+    return sorted(rows, key=lambda r: (not math.isfinite(r.best().mean), sign * r.best().mean))
+
+
+def table(rows: Sequence[Row]) -> pd.DataFrame:
+    """One row per variant, ranked, with numbers (what `leaderboard.csv` holds)."""
+    task = rows[0].task
+    records = []
+    for n, row in enumerate(rows, 1):
+        first, best_epoch = row.first, row.curve_run().best_epoch()
+        record: dict[str, object] = {"#": n, "backbone": first.backbone, "epochs": row.curve_run().epochs,
+                                     "data": first.data}  # fmt: skip
         if task is CHATBOT:
-            row["label mask"] = run.label_mask
+            record["label mask"] = first.label_mask
+        record["seeds"] = len(row.runs)
+        record["seed values"] = " ".join(str(r.seed) for r in row.runs)
         for metric in task.trajectories:
-            row[metric.removesuffix("_epoch")] = " -> ".join(f"{v:.3f}" for v in run.curves.get(metric, []))
-        row["best epoch"] = "" if best is None else best + 1
-        row[f"best {task.metric}"] = "" if best is None else round(run.curves[task.metric][best], 4)
+            record[metric.removesuffix("_epoch")] = " -> ".join(
+                f"{v:.3f}" for v in row.curves.get(metric, [])
+            )
+        record["best epoch"] = "" if best_epoch is None else best_epoch + 1
+        record.update(_interval_columns(f"{task.metric}_best", row.best()))
         for metric in task.tests:
-            row[metric] = round(run.final[metric], 4) if metric in run.final else ""
-        row["overfitting"] = f"yes (after epoch {best + 1})" if run.overfitting() else ""
-        row["run"] = f"{run.path.parent.name}/{run.path.name}"
-        rows.append(row)
-    return pd.DataFrame(rows)
+            record.update(_interval_columns(metric, row.test(metric)))
+        delta = "paired_delta_nll" if task is CHATBOT else "paired_delta_acc"
+        paired = row.paired
+        record[delta] = paired.delta if paired else math.nan
+        record["paired_delta_ci95_low"] = paired.low if paired else math.nan
+        record["paired_delta_ci95_high"] = paired.high if paired else math.nan
+        if task is CLASSIFIER:
+            record["mcnemar_p"] = row.mcnemar_p if row.mcnemar_p is not None else math.nan
+        record["significant"] = paired.significant if paired else ""
+        record["paired"] = row.pair_note
+        record["overfitting"] = f"yes (after epoch {best_epoch + 1})" if row.curve_run().overfitting() else ""
+        record["runs"] = " ".join(_name(r) for r in row.runs)
+        records.append(record)
+    return pd.DataFrame(records)
 
 
-def _best(run: Run) -> float:
-    best = run.best_epoch()
-    return run.curves[run.task.metric][best] if best is not None else math.inf
+def _interval_columns(name: str, interval: Interval) -> dict[str, float]:
+    return {f"{name}_mean": interval.mean, f"{name}_std": interval.std,
+            f"{name}_ci95_low": interval.low, f"{name}_ci95_high": interval.high}  # fmt: skip
 
 
-def figure(runs: Sequence[Run]) -> plt.Figure:
-    task = runs[0].task
+def markdown(frame: pd.DataFrame, task: Task) -> str:
+    """The table for reading: `mean ± std [low, high]` per metric and the paired comparison."""
+    shown = frame.drop(columns=["seed values"])
+    for name in (f"{task.metric}_best", *task.tests):
+        columns = [f"{name}_{s}" for s in ("mean", "std", "ci95_low", "ci95_high")]
+        title = f"best {task.metric}" if name.endswith("_best") else name
+        shown.insert(
+            shown.columns.get_loc(columns[0]), title, [_spread(*v) for v in frame[columns].to_numpy()]
+        )
+        shown = shown.drop(columns=columns)
+    delta = "paired_delta_nll" if task is CHATBOT else "paired_delta_acc"
+    columns = [delta, "paired_delta_ci95_low", "paired_delta_ci95_high"]
+    label = "Δ NLL/token vs best [95%]" if task is CHATBOT else "Δ acc vs best [95%]"
+    shown.insert(shown.columns.get_loc(delta), label, [
+        "" if not math.isfinite(d) else f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+        for d, lo, hi in frame[columns].to_numpy(float)
+    ])  # fmt: skip
+    shown = shown.drop(columns=columns)
+    if "mcnemar_p" in shown:
+        shown["mcnemar_p"] = ["" if not math.isfinite(p) else f"{p:.3g}" for p in frame["mcnemar_p"]]
+    shown["significant"] = [
+        note if note == "reference" or note.startswith("not paired") else ("yes" if sig is True else "no")
+        for sig, note in zip(frame["significant"], frame["paired"], strict=True)
+    ]  # fmt: skip
+    shown = shown.drop(columns=["paired"])
+    return shown.to_markdown(index=False)
+
+
+def _spread(mean: float, std: float, low: float, high: float) -> str:
+    if not math.isfinite(mean):
+        return ""
+    if not math.isfinite(std):
+        return f"{mean:.4g} (one seed: no interval)"
+    return f"{mean:.4g} ± {std:.2g} [{low:.4g}, {high:.4g}]"
+
+
+NOTES = (
+    "Runs that differ only in `seed` are one row (`seeds`). ± is the sample standard deviation over the "
+    "seeds and [low, high] the 95% t interval of their mean. The paired column compares the row with the "
+    "best row tested on the same examples (same ids): {what}, seeds pooled per example, with a paired "
+    "bootstrap 95% interval over test examples (10,000 resamples, seeded); `significant` is yes when the "
+    "interval excludes 0."
+)
+WHAT = {
+    "chatbot": "the difference in mean per-token response NLL on the test dialogues (nats, row minus best: "
+    "positive is worse; exp of it is the test perplexity ratio)",
+    "classifier": "the test accuracy difference (row minus best), plus McNemar's exact p on each example's "
+    "majority vote over seeds",
+}
+
+
+def figure(rows: Sequence[Row]) -> plt.Figure:
+    """The comparable metric per epoch, one line per row: the mean over its seeds, with 95% error bars."""
+    task = rows[0].task
     with matplotlib.rc_context({"font.family": [hangul_font(), "DejaVu Sans"], "axes.unicode_minus": False}):
         fig, ax = plt.subplots(figsize=(8, 5))
-        for run in runs:
-            values = run.curves.get(task.metric, [])
-            label = ", ".join(x for x in (run.label_mask, f"{run.epochs} ep", run.data, run.path.name) if x)
-            ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
+        for n, row in enumerate(rows, 1):
+            curves = [run.curves.get(task.metric, []) for run in row.runs]
+            per_epoch = [
+                seed_interval([c[e] for c in curves if len(c) > e]) for e in range(max(map(len, curves)))
+            ]
+            means = [i.mean for i in per_epoch]
+            errors = [[i.mean - i.low if i.n > 1 else 0 for i in per_epoch],
+                      [i.high - i.mean if i.n > 1 else 0 for i in per_epoch]]  # fmt: skip
+            seeds = f"{len(row.runs)} seed{'s' if len(row.runs) > 1 else ''}"
+            parts = (f"#{n}", row.first.label_mask, f"{len(means)} ep", row.first.data, seeds)
+            label = ", ".join(x for x in parts if x)
+            ax.errorbar(range(1, len(means) + 1), means, yerr=errors, marker="o", capsize=3, label=label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(task.metric)
         if task.mode == "min":
             ax.set_yscale("log")
-        ax.set_title(f"{task.metric} per epoch")
+        ax.set_title(f"{task.metric} per epoch (mean over seeds, 95% interval)")
         ax.legend(fontsize=8)
         fig.tight_layout()
     return fig
 
 
-def write(runs: Sequence[Run], output: Path) -> dict[str, Path]:
+def build(runs: Sequence[Run], per_run: bool = False) -> list[list[Row]]:
+    """Per task (chatbot, then classifier), the ranked rows with their paired comparisons."""
+    sections = []
+    for task in (CHATBOT, CLASSIFIER):
+        mine = [r for r in runs if r.task is task]
+        if mine:
+            rows = rank([Row(group) for group in group_runs(mine, per_run)])
+            pair_rows(rows)
+            sections.append(rows)
+    return sections
+
+
+def write(runs: Sequence[Run], output: Path, per_run: bool = False) -> dict[str, Path]:
     """`leaderboard.md`, `.csv` and `.png` in `output` (one section per task when runs are mixed)."""
     output.mkdir(parents=True, exist_ok=True)
-    sections, frames = [], []
-    groups = [[r for r in runs if r.task is task] for task in (CHATBOT, CLASSIFIER)]
-    groups = [g for g in groups if g]
-    for group in groups:
-        frame = table(group)
-        frames.append(frame.assign(task=group[0].task.name))
-        title = f"## {group[0].task.name} runs\n\n" if len(groups) > 1 else ""
-        sections.append(f"{title}{frame.to_markdown(index=False)}\n\n{group[0].task.note}\n")
+    texts, frames = [], []
+    sections = build(runs, per_run)
+    for rows in sections:
+        task = rows[0].task
+        frame = table(rows)
+        frames.append(frame.assign(task=task.name))
+        title = f"## {task.name} runs\n\n" if len(sections) > 1 else ""
+        notes = f"{task.note} {NOTES.format(what=WHAT[task.name])}"
+        texts.append(f"{title}{markdown(frame, task)}\n\n{notes}\n")
     paths = {
         "md": output / "leaderboard.md",
         "csv": output / "leaderboard.csv",
         "png": output / "leaderboard.png",
     }
-    paths["md"].write_text("\n".join(sections), encoding="utf-8")
+    paths["md"].write_text("\n".join(texts), encoding="utf-8")
     pd.concat(frames, ignore_index=True).to_csv(paths["csv"], index=False)
-    fig = figure(groups[0])
+    fig = figure(sections[0])
     fig.savefig(paths["png"], dpi=120)
     plt.close(fig)
     return paths
@@ -334,11 +568,14 @@ def log_to_wandb(paths: dict[str, Path], name: str) -> None:
     """The table and the figure as a W&B run (`job_type=leaderboard`), offline unless credentials exist."""
     import wandb
 
+    frame = pd.read_csv(paths["csv"])
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    frame[text] = frame[text].fillna("")  # numbers keep NaN (no interval for one seed)
     run = wandb.init(project="maeum", job_type="leaderboard", name=name, mode=wandb_mode(),
                      dir=str(paths["csv"].parent))  # fmt: skip
     try:
         run.log({
-            "leaderboard": wandb.Table(dataframe=pd.read_csv(paths["csv"]).fillna("")),
+            "leaderboard": wandb.Table(dataframe=frame),
             "leaderboard_curves": wandb.Image(str(paths["png"])),
         })  # fmt: skip
     finally:
@@ -350,12 +587,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("paths", nargs="+", help="run or multirun directories written by maeum-train")
     parser.add_argument("--output", type=Path, default=None, help="where to write (default: the first path)")
     parser.add_argument("--wandb", action="store_true", help="also log the table and figure to W&B")
+    parser.add_argument("--per-run", action="store_true", help="one row per run instead of per variant")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         runs = [read_run(path) for path in find_runs(args.paths)]
         output = args.output or Path(args.paths[0])
-        paths = write(runs, output)
+        paths = write(runs, output, per_run=args.per_run)
         if args.wandb:
             log_to_wandb(paths, name=f"leaderboard-{output.name}")
     except MaeumError as err:

@@ -1,4 +1,5 @@
-"""Test-time reports of a classifier: per-class metrics, a confusion matrix figure, the errors.
+"""Test-time reports of a classifier: per-class metrics, a confusion matrix figure, every prediction and
+the errors.
 
 Label names stay Korean everywhere. Figures render Hangul with NanumGothic (SIL Open Font License), which
 the `koreanize-matplotlib` package ships inside its wheel, so it works offline. Only the font file is used,
@@ -62,20 +63,32 @@ def per_class(preds: Tensor, target: Tensor, labels: Sequence[str]) -> pd.DataFr
     return frame
 
 
-def errors(probs: Tensor, target: Tensor, labels: Sequence[str], texts: Sequence[str]) -> pd.DataFrame:
-    """Misclassified examples, the most confident mistakes first."""
+def predictions(
+    probs: Tensor, target: Tensor, labels: Sequence[str], ids: Sequence[str], texts: Sequence[str] | None
+) -> pd.DataFrame:
+    """Every test example in loader order: id, text (when known), label, prediction, the probabilities of
+    both, and whether it was right (what `maeum.leaderboard` pairs runs on)."""
     confidence, preds = probs.max(dim=-1)
-    wrong = (preds != target).nonzero().flatten().tolist()
     frame = pd.DataFrame(
         {
-            "text": [texts[i] for i in wrong],
-            "label": [labels[target[i]] for i in wrong],
-            "predicted": [labels[preds[i]] for i in wrong],
-            "probability": [round(confidence[i].item(), 4) for i in wrong],
-            "probability_of_label": [round(probs[i, target[i]].item(), 4) for i in wrong],
+            "id": list(ids),
+            **({"text": list(texts)} if texts is not None else {}),
+            "label": [labels[i] for i in target.tolist()],
+            "predicted": [labels[i] for i in preds.tolist()],
+            "probability": confidence.round(decimals=4).tolist(),
+            "probability_of_label": probs.gather(1, target[:, None]).squeeze(1).round(decimals=4).tolist(),
+            "correct": (preds == target).tolist(),
         }
     )
-    return frame.sort_values("probability", ascending=False, ignore_index=True)
+    return frame
+
+
+def errors(table: pd.DataFrame) -> pd.DataFrame:
+    """The misclassified rows of `predictions` (with texts), the most confident mistakes first."""
+    wrong = table.loc[
+        ~table["correct"], ["text", "label", "predicted", "probability", "probability_of_label"]
+    ]
+    return wrong.sort_values("probability", ascending=False, kind="stable", ignore_index=True)
 
 
 def confusion_matrix_figure(preds: Tensor, target: Tensor, labels: Sequence[str]) -> Figure:
@@ -96,14 +109,22 @@ def confusion_matrix_figure(preds: Tensor, target: Tensor, labels: Sequence[str]
 
 
 def write_reports(
-    output_dir: Path, probs: Tensor, target: Tensor, labels: Sequence[str], texts: Sequence[str] | None
+    output_dir: Path,
+    probs: Tensor,
+    target: Tensor,
+    labels: Sequence[str],
+    texts: Sequence[str] | None,
+    ids: Sequence[str] | None = None,
 ) -> tuple[dict[str, Path], dict[str, pd.DataFrame]]:
-    """Write per_class.csv, confusion_matrix.png and (with texts) errors.csv; return paths and tables."""
+    """Write per_class.csv, test_predictions.csv, confusion_matrix.png and (with texts) errors.csv; return
+    paths and tables. Without `ids`, a prediction's id is its position."""
     output_dir.mkdir(parents=True, exist_ok=True)
     preds = probs.argmax(dim=-1)
-    tables = {"per_class": per_class(preds, target, labels)}
+    ids = list(ids) if ids is not None else [str(n) for n in range(len(target))]
+    tables = {"per_class": per_class(preds, target, labels),
+              "test_predictions": predictions(probs, target, labels, ids, texts)}  # fmt: skip
     if texts is not None:
-        tables["errors"] = errors(probs, target, labels, texts)
+        tables["errors"] = errors(tables["test_predictions"])
     paths = {name: output_dir / f"{name}.csv" for name in tables}
     for name, table in tables.items():
         table.to_csv(paths[name], index=False)

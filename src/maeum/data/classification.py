@@ -83,6 +83,7 @@ class ClassificationDataModule(SplitDataModule):
         labels: fixed label order. A label outside it is an error; `None` takes the sorted labels found.
         max_length: token budget per text, special tokens included; longer texts are truncated.
         val_fraction, test_fraction, seed: the deterministic group split of `path` (`maeum.data.splits`).
+        shuffle_seed: the train loader's shuffle (the run's `seed`); `None` takes `seed`.
         cache_dir: where token ids are cached; `None` disables the cache.
     """
 
@@ -103,12 +104,13 @@ class ClassificationDataModule(SplitDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         cache_dir: str | None = None,
+        shuffle_seed: int | None = None,
     ) -> None:
         super().__init__(
             reader=reader, path=path, tokenizer=tokenizer, val_path=val_path, test_path=test_path,
             batch_size=batch_size, eval_batch_size=eval_batch_size, val_fraction=val_fraction,
             test_fraction=test_fraction, seed=seed, num_workers=num_workers, pin_memory=pin_memory,
-            cache_dir=cache_dir,
+            cache_dir=cache_dir, shuffle_seed=shuffle_seed,
         )  # fmt: skip
         self.fixed_labels = list(labels) if labels is not None else None
         self.max_length = max_length
@@ -140,6 +142,12 @@ class ClassificationDataModule(SplitDataModule):
             log.info("Response bank: %d responses over %d of %d labels", sum(map(len, bank.values())),
                      sum(bool(v) for v in bank.values()), len(bank))  # fmt: skip
         return kwargs
+
+    def _test_keys(self) -> list[str]:
+        return [
+            f"{self.corpus.examples[i].label}\t{self.corpus.examples[i].text}"
+            for i in self.corpus.indices["test"]
+        ]
 
     def _load_corpus(self) -> Corpus:
         reads = {split: self.reader(path) for split, path in self.paths.items() if path}

@@ -3,14 +3,15 @@ tokenizer and corpus, and the loaders over the per-split datasets.
 
 The loaders are `torchdata`'s `StatefulDataLoader`s: Lightning saves their position in every checkpoint
 and restores it, so a run resumed from a mid-epoch `last.ckpt` neither replays nor skips a batch. The train
-loader shuffles with a `DistributedSampler` seeded by `data.seed` (reshuffled per epoch by Lightning's
-`set_epoch`) over the trainer's processes: one process reading batches of 2B sees, step for step, the
-same rows as two DDP processes reading B each (when the row count divides by the process count; else
-`DistributedSampler` repeats a few rows to even the shares).
+loader shuffles with a `DistributedSampler` seeded by `data.shuffle_seed` (the run's `seed`; reshuffled per
+epoch by Lightning's `set_epoch`) over the trainer's processes: one process reading batches of 2B sees,
+step for step, the same rows as two DDP processes reading B each (when the row count divides by the
+process count; else `DistributedSampler` repeats a few rows to even the shares).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,7 @@ class SplitDataModule(LightningDataModule):
         num_workers: int,
         pin_memory: bool,
         cache_dir: str | None,
+        shuffle_seed: int | None = None,
     ) -> None:
         super().__init__()
         fractions_ok = 0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1
@@ -63,6 +65,7 @@ class SplitDataModule(LightningDataModule):
         self.paths = {"train": path, "val": val_path, "test": test_path}  # val/test: official split files
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        self.shuffle_seed = seed if shuffle_seed is None else shuffle_seed
         self.num_workers, self.pin_memory, self.cache_dir = num_workers, pin_memory, cache_dir
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self._corpus: Any = None
@@ -83,6 +86,17 @@ class SplitDataModule(LightningDataModule):
     def _load_corpus(self) -> Any:
         raise NotImplementedError
 
+    def test_ids(self) -> list[str]:
+        """One id per test example, in loader order: its position and a digest of its content, so that two
+        runs' test predictions pair (`maeum.leaderboard`) only when made on the same examples in one order."""
+        return [
+            f"{n}-{hashlib.sha1(key.encode()).hexdigest()[:12]}" for n, key in enumerate(self._test_keys())
+        ]
+
+    def _test_keys(self) -> list[str]:
+        """The content of every test example as one string (what its id digests)."""
+        raise NotImplementedError
+
     def collator(self) -> Callable[[list[Any]], Any]:
         raise NotImplementedError
 
@@ -91,7 +105,7 @@ class SplitDataModule(LightningDataModule):
         if train:  # this process's share of one seeded permutation per epoch (all rows in one process)
             world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
             sampler = DistributedSampler(
-                self.datasets[split], num_replicas=world, rank=rank, shuffle=True, seed=self.seed
+                self.datasets[split], num_replicas=world, rank=rank, shuffle=True, seed=self.shuffle_seed
             )
         return StatefulDataLoader(
             self.datasets[split],

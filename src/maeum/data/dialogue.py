@@ -34,6 +34,7 @@ encodes every dialogue once (cached) under the run's label mask and, for a compa
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -340,6 +341,7 @@ class DialogueDataModule(SplitDataModule):
         label_mask: `input`, `last_sys`, `all_sys` or `shift`.
         turn_prefixes: expand every training dialogue into its prefixes that end on a sys turn.
         preprocess: a text cleaner applied to every turn (see `maeum.data.preprocess`), or None.
+        seed: the split's seed; shuffle_seed: the train loader's (the run's `seed`; `None` takes `seed`).
     """
 
     def __init__(
@@ -362,6 +364,7 @@ class DialogueDataModule(SplitDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         cache_dir: str | None = None,
+        shuffle_seed: int | None = None,
     ) -> None:
         if label_mask not in LABEL_MASKS:
             raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
@@ -369,7 +372,7 @@ class DialogueDataModule(SplitDataModule):
             reader=reader, path=path, tokenizer=tokenizer, val_path=val_path, test_path=test_path,
             batch_size=batch_size, eval_batch_size=eval_batch_size, val_fraction=val_fraction,
             test_fraction=test_fraction, seed=seed, num_workers=num_workers, pin_memory=pin_memory,
-            cache_dir=cache_dir,
+            cache_dir=cache_dir, shuffle_seed=shuffle_seed,
         )  # fmt: skip
         self.label_mask, self.max_length = label_mask, max_length
         self.template = template_from(template)
@@ -387,6 +390,16 @@ class DialogueDataModule(SplitDataModule):
         """The first `n` dialogues of a split, each as (its history before the final reply, that reply)."""
         dialogues = [self.corpus["dialogues"][i] for i in self.corpus["indices"][split][:n]]
         return [(Dialogue(d.turns[:-1], d.condition), d.turns[-1].text) for d in dialogues]
+
+    def _test_keys(self) -> list[str]:
+        dialogues = [self.corpus["dialogues"][i] for i in self.corpus["indices"]["test"]]
+        return [json.dumps([d.condition, [[t.speaker, t.text] for t in d.turns]], ensure_ascii=False)
+                for d in dialogues]  # fmt: skip
+
+    def test_references(self) -> list[tuple[str, str]]:
+        """Each test dialogue's condition and final reply, in loader order."""
+        dialogues = [self.corpus["dialogues"][i] for i in self.corpus["indices"]["test"]]
+        return [(d.condition or "", d.turns[-1].text) for d in dialogues]
 
     def _load_corpus(self) -> dict[str, Any]:
         """`dialogues` (every split's, in one list), `indices` (split → rows) and `stats`."""

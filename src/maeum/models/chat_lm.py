@@ -92,19 +92,24 @@ class ChatLM(LightningModule):
         )
         return loss
 
-    def _evaluate(self, batch: Mapping[str, Tensor], stage: str) -> None:
+    def _evaluate(self, batch: Mapping[str, Tensor], stage: str) -> dict[str, Tensor]:
+        """Updates the stage's metrics; returns each dialogue's summed response NLL and response tokens."""
         n = len(batch["labels"])
         loss = self(batch["input_ids"], batch["attention_mask"], batch["labels"]).loss
         self.metrics[f"{stage}_loss"].update(loss, weight=n)
         logits = self(batch["response_input_ids"], batch["response_attention_mask"]).logits[:, :-1]
         target = batch["response_labels"][:, 1:]
         keep = target != IGNORE_INDEX
-        tokens = int(keep.sum())
+        token_nll = F.cross_entropy(
+            logits.transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="none"
+        )
+        row_nll, row_tokens = token_nll.sum(dim=1), keep.sum(dim=1)
+        tokens = int(row_tokens.sum())
         if tokens:
-            nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="sum")
-            self.metrics[f"{stage}_response_nll"].update(nll / tokens, weight=tokens)
+            self.metrics[f"{stage}_response_nll"].update(row_nll.sum() / tokens, weight=tokens)
             correct = (logits.argmax(dim=-1) == target)[keep].float().mean()
             self.metrics[f"{stage}_response_acc"].update(correct, weight=tokens)
+        return {"response_nll": row_nll.detach(), "response_tokens": row_tokens}
 
     def _log_stage(self, stage: str) -> Tensor:
         loss = self.metrics[f"{stage}_loss"].compute()
@@ -127,8 +132,8 @@ class ChatLM(LightningModule):
         self.val_response_ppl_best(self._log_stage("val"))
         self.log("val/response_ppl_best", self.val_response_ppl_best.compute())
 
-    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        return self._evaluate(batch, "test")  # per dialogue, for ResponseReport's test_predictions.csv
 
     def on_test_epoch_end(self) -> None:
         self._log_stage("test")
