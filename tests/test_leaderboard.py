@@ -111,7 +111,7 @@ def test_per_run_keeps_one_row_per_run_and_says_one_seed_has_no_interval(
     leaderboard.main([str(grids["chatbot"]), "--output", str(tmp_path), "--per-run"])
     frame = pd.read_csv(tmp_path / "leaderboard.csv")
     assert len(frame) == 6 and (frame["seeds"] == 1).all()
-    for spread in ("val/response_ppl_best_std", "val/response_ppl_best_ci95_low", "test/response_ppl_ci95_high"):
+    for spread in ("val/response_ppl_best_std", "val/response_ppl_best_ci95_low", "test/response_ppl_std"):
         assert frame[spread].isna().all(), spread
     assert (frame["paired"] == "reference").sum() == 1 and frame["paired_delta_nll"].notna().all()
     assert "(one seed: no interval)" in (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
