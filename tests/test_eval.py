@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import compose_config
 
+from maeum.errors import MaeumError
 from maeum.eval import evaluate
+from maeum.train import check_resume_split
 
 
 def best_checkpoint(run_dir: Path) -> Path:
@@ -66,5 +69,20 @@ def test_eval_without_a_checkpoint(tmp_path: Path, caplog, overrides: list[str],
 def test_eval_writes_the_test_reports(main_run, tmp_path: Path) -> None:
     run_dir, _ = main_run
     evaluate(compose_config("eval", tmp_path, [f"ckpt_path={best_checkpoint(run_dir)}"]))
-    for name in ("per_class.csv", "errors.csv", "confusion_matrix.png"):
+    for name in ("per_class.csv", "test_predictions.csv", "errors.csv", "confusion_matrix.png"):
         assert (tmp_path / name).read_bytes() == (run_dir / name).read_bytes(), name
+
+
+def test_eval_of_a_chatbot_writes_its_test_predictions(chatbot_run: Path, tmp_path: Path) -> None:
+    evaluate(compose_config("eval", tmp_path, [f"ckpt_path={best_checkpoint(chatbot_run)}"]))
+    written, trained = (pd.read_csv(d / "test_predictions.csv") for d in (tmp_path, chatbot_run))
+    assert written["id"].tolist() == trained["id"].tolist() and written["id"].is_unique
+    assert written["response_nll"].to_numpy() == pytest.approx(trained["response_nll"].to_numpy(), rel=1e-5)
+
+
+def test_resuming_on_another_split_than_the_checkpoints_is_refused(main_run, tmp_path: Path) -> None:
+    run_dir, _ = main_run
+    cfg = compose_config("train", tmp_path, [f"ckpt_path={best_checkpoint(run_dir)}", "data.seed=7"])
+    with pytest.raises(MaeumError, match=r"add data\.seed=42 to resume it on its own split"):
+        check_resume_split(cfg)
+    check_resume_split(compose_config("train", tmp_path, [f"ckpt_path={best_checkpoint(run_dir)}"]))

@@ -27,9 +27,11 @@ def test_seed_interval_is_the_t_interval_of_the_mean(values: list[float]) -> Non
     assert interval.low < interval.mean < interval.high
 
 
-def test_seed_interval_of_one_seed_has_no_spread_and_ignores_missing_values() -> None:
-    one = seed_interval([0.5, math.nan])
+def test_seed_interval_of_one_seed_has_no_spread_and_a_diverged_seed_is_not_dropped() -> None:
+    one = seed_interval([0.5])
     assert one.n == 1 and one.mean == 0.5 and all(math.isnan(v) for v in (one.std, one.low, one.high))
+    diverged = seed_interval([40.0, 42.0, math.inf])  # a perplexity that overflowed ranks the row last
+    assert diverged.n == 3 and diverged.mean == math.inf and math.isnan(diverged.low)
     assert seed_interval([]).n == 0 and math.isnan(seed_interval([]).mean)
 
 
@@ -79,8 +81,11 @@ def test_the_nll_delta_is_the_log_perplexity_ratio_and_resamples_dialogues_whole
     ppl, ref_ppl = math.exp(nll.sum() / tokens.sum()), math.exp(ref_nll.sum() / tokens.sum())
     assert paired.delta == pytest.approx(math.log(ppl / ref_ppl)) == pytest.approx(0.3)
     assert paired.low == pytest.approx(0.3) and paired.high == pytest.approx(0.3)  # every resample: 0.3
-    noisy = response_nll_delta(ref_nll + tokens * rng.normal(0.0, 0.5, size=500), tokens, ref_nll, tokens)
-    assert noisy.low < noisy.delta < noisy.high and not noisy.significant  # pure noise around 0
+    tokens = np.repeat(tokens[:250], 2)  # pairs of equal length, one 0.5 nats/token better, one worse
+    ref_nll = tokens * 3.0
+    noisy = response_nll_delta(ref_nll + tokens * np.tile([0.5, -0.5], 250), tokens, ref_nll, tokens)
+    assert noisy.delta == pytest.approx(0.0, abs=1e-12)
+    assert noisy.low < 0 < noisy.high and not noisy.significant  # symmetric noise around 0
 
 
 def test_paired_bootstrap_uses_the_requested_resamples() -> None:

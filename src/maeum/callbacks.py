@@ -116,7 +116,8 @@ class ClassificationReport(Callback):
     """After testing a classifier: `per_class.csv`, `test_predictions.csv` (every test example, with the id
     `maeum.leaderboard` pairs runs on), `confusion_matrix.png` and `errors.csv` in `output_dir`.
 
-    The same go to W&B (an image and two Tables) when a W&B logger is attached. It collects what
+    The same go to W&B (an image and the Tables `test/per_class`, `test/test_predictions`, `test/errors`)
+    when a W&B logger is attached. It collects what
     `test_step` returns (`probs`, `target`); modules that return nothing are skipped. The test loader is
     not shuffled, so the i-th prediction belongs to the i-th test example of the DataModule.
     """
@@ -163,8 +164,9 @@ class ResponseReport(Callback):
     order: `id` (what `maeum.leaderboard` pairs runs on), `condition`, `reference` (the final reply),
     `response_tokens` (the reply's tokens and its `</s>`) and `response_nll` (their summed NLL, nats).
 
-    It collects what `ChatLM.test_step` returns; modules that return no `response_nll` are skipped. The
-    file's NLLs summed over its tokens give `test/response_ppl` exactly (`exp(sum nll / sum tokens)`).
+    It collects what `ChatLM.test_step` returns; modules that return no `response_nll` are skipped. On one
+    process, `exp(sum nll / sum tokens)` over the file is `test/response_ppl` (under DDP the metric also
+    counts the few dialogues `DistributedSampler` repeats to even the ranks' shares; the file does not).
     """
 
     FILENAME = "test_predictions.csv"
@@ -195,9 +197,9 @@ class ResponseReport(Callback):
             )
         if not trainer.is_global_zero:
             return
-        ids = _test_ids(trainer, len(nll)) or [str(n) for n in range(len(nll))]
+        ids = _test_ids(trainer, len(nll))
         references = getattr(trainer.datamodule, "test_references", None)
-        references = references() if references is not None else [("", "")] * len(nll)
+        references = references()[: len(nll)] if references is not None else []
         if len(references) != len(nll):
             references = [("", "")] * len(nll)
         frame = pd.DataFrame({
@@ -213,7 +215,7 @@ class ResponseReport(Callback):
         log.info("Test predictions: %s", path)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_table("test/predictions", dataframe=frame.head(1000))
+                logger.log_table("test/test_predictions", dataframe=frame.head(1000))
 
 
 class GenerationSamples(Callback):
@@ -296,8 +298,13 @@ def _test_texts(trainer: Trainer, n: int) -> list[str] | None:
     return texts if len(texts) == n else None
 
 
-def _test_ids(trainer: Trainer, n: int) -> list[str] | None:
-    """The test examples' ids in loader order (`SplitDataModule.test_ids`), when the count matches."""
+def _test_ids(trainer: Trainer, n: int) -> list[str]:
+    """The first `n` test examples' ids in loader order (`SplitDataModule.test_ids`; the test loader is not
+    shuffled, so `limit_test_batches` tests a prefix). Where the DataModule has none, `<position>-?`:
+    `maeum.leaderboard` refuses to pair on those."""
     test_ids = getattr(trainer.datamodule, "test_ids", None)
-    ids = test_ids() if test_ids is not None else None
-    return ids if ids is not None and len(ids) == n else None
+    ids = test_ids() if test_ids is not None else []
+    return ids[:n] if len(ids) >= n else [f"{k}{UNKNOWN_ID}" for k in range(n)]
+
+
+UNKNOWN_ID = "-?"  # the suffix of an id whose example is not known

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, open_dict
 
@@ -31,9 +32,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint `cfg.ckpt_path`; return its test metrics and the majority baseline."""
     require(cfg, ["ckpt_path"])
     run_cfg = load_run_config(cfg.ckpt_path)
-    with open_dict(cfg):  # a chosen `data=` interpolates the run's tokenizer (backbone) and seed; its split
-        # seed is data.seed (42, as in training, unless given)
+    with open_dict(cfg):  # a chosen `data=` interpolates the run's tokenizer (backbone) and seed
         cfg.backbone, cfg.seed = run_cfg.backbone, run_cfg.seed
+        if cfg.get("data") and "seed" in run_cfg.data and not _overridden("data.seed"):
+            cfg.data.seed = run_cfg.data.seed  # and splits as the run did (its data.seed)
     extras(cfg)
     save_resolved_config(cfg)
     datamodule = instantiate(cfg.data if cfg.get("data") else run_cfg.data)
@@ -54,6 +56,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     baseline = datamodule.majority_baseline("test") if hasattr(datamodule, "majority_baseline") else {}
     report_metrics(f"test: {cfg.ckpt_path}", metrics, baseline)
     return metrics
+
+
+def _overridden(key: str) -> bool:
+    """Whether `key=...` was given on the command line."""
+    if not HydraConfig.initialized():
+        return False
+    return any(o.lstrip("+~").split("=", 1)[0] == key for o in HydraConfig.get().overrides.task)
 
 
 @hydra_main("eval")

@@ -1,19 +1,24 @@
 """`maeum-leaderboard RUN_DIR_OR_MULTIRUN_DIR...`: one fair table from many training runs.
 
 Every run directory below the given paths (a directory with the `config.yaml` that `maeum-train` saves)
-becomes one row: backbone, epochs run, data, label mask, the per-epoch trajectories of `train/loss`,
-`val/loss` and the run's comparable metric, the best epoch, and an overfitting flag (the last epoch is more
-than 5% worse than the best). Chatbot runs are ranked by their best `val/response_ppl`, the one metric
-that means the same under every label mask (`val/loss` is taken over each mask's own tokens, so it only
-compares within one mask); classifier runs by their best `val/f1_macro`, with `val/acc` alongside.
+is read; runs that differ only in `seed` form one row (`--per-run`: one row per run). A row holds the
+backbone, epochs, data, label mask, `seeds`, the per-epoch means over its seeds of `train/loss`, `val/loss`
+and the comparable metric, the best epoch of that mean curve, the mean, std and 95% t interval over seeds
+of the best comparable metric and of the test metrics (`maeum.stats.seed_interval`), an overfitting flag
+(the last epoch more than 5% worse than the best), and a paired comparison with the best row tested on the
+same examples (from each run's `test_predictions.csv`: `pair_rows`). Chatbot runs are ranked by their best
+`val/response_ppl`, the one metric that means the same under every label mask (`val/loss` is taken over
+each mask's own tokens, so it only compares within one mask); classifier runs by their best
+`val/f1_macro`, with `val/acc` alongside.
 
 Metrics come from the run's CSV log (`csv/version_*/metrics.csv`), or else from its W&B files
 (`wandb/*run-*/run-*.wandb`, offline or synced). It writes `leaderboard.md`, `leaderboard.csv` and
-`leaderboard.png` (the comparable metric per epoch, one line per run) to `--output` (default: the first
-path), prints the markdown, and with `--wandb` logs the table and the figure to a W&B run (offline unless
-credentials are set).
+`leaderboard.png` (the comparable metric per epoch, one line per row with 95% error bars) to `--output`
+(default: the first path), prints the markdown, and with `--wandb` logs the table and the figure to a W&B
+run (offline unless credentials are set).
 
     maeum-leaderboard logs/train/multiruns/2026-11-22_10-00-00 [more dirs...] [--output DIR] [--wandb]
+        [--per-run]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from matplotlib import pyplot as plt
 from matplotlib.ticker import MaxNLocator
 from omegaconf import OmegaConf
 
+from maeum.callbacks import UNKNOWN_ID
 from maeum.errors import MaeumError
 from maeum.reports import hangul_font
 from maeum.runtime import wandb_mode
@@ -265,15 +271,16 @@ def _per_epoch(rows: Sequence[dict[str, float]]) -> tuple[dict[str, list[float]]
 # ------------------------------------------------------------------------------------------------ seeds
 def variant_key(path: Path) -> str:
     """What a run is, but for its seed: Hydra's composed config (`.hydra/config.yaml`, before interpolation,
-    so paths that hold the run's directory stay equal) without `seed`; for a run without it, the saved
-    resolved config without `seed`, `data.shuffle_seed`, `paths` and the run's own directory."""
+    so paths that hold the run's directory stay equal) without `seed` and `ckpt_path` (a resumed run is its
+    seed's run); for a run without it, the saved resolved config without those, `data.shuffle_seed`,
+    `paths` and the run's own directory."""
     raw = path / ".hydra" / "config.yaml"
-    if raw.is_file():
-        cfg = OmegaConf.to_container(OmegaConf.load(raw), resolve=False)
-        cfg.pop("seed", None)
+    resolved = not raw.is_file()
+    cfg = OmegaConf.to_container(OmegaConf.load(path / "config.yaml" if resolved else raw), resolve=False)
+    for key in ("seed", "ckpt_path"):
+        cfg.pop(key, None)
+    if not resolved:
         return json.dumps(cfg, sort_keys=True, ensure_ascii=False, default=str)
-    cfg = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"), resolve=False)
-    cfg.pop("seed", None)
     own_dir = str((cfg.pop("paths", None) or {}).get("output_dir") or path)
     if isinstance(cfg.get("data"), dict):
         cfg["data"].pop("shuffle_seed", None)
@@ -281,18 +288,23 @@ def variant_key(path: Path) -> str:
 
 
 def group_runs(runs: Sequence[Run], per_run: bool = False) -> list[list[Run]]:
-    """Runs that differ only in `seed`, together (in first-seen order); each run alone with `per_run`."""
+    """Runs that differ only in `seed`, together (in first-seen order); each run alone with `per_run`.
+
+    Within a variant each seed counts once: of runs that share a seed (a killed run and its resumed twin,
+    or a repeat), the tested one with the most epochs stays, and the log names both."""
     if per_run:
         return [[run] for run in runs]
-    groups: dict[str, list[Run]] = {}
+    groups: dict[str, dict[object, Run]] = {}
     for run in runs:
-        groups.setdefault(variant_key(run.path), []).append(run)
-    for group in groups.values():
-        seeds = [r.seed for r in group]
-        if len(set(seeds)) < len(seeds):
-            log.warning("Runs %s repeat a seed (%s): each still counts as one draw",
-                        ", ".join(_name(r) for r in group), seeds)  # fmt: skip
-    return list(groups.values())
+        seeds = groups.setdefault(variant_key(run.path), {})
+        kept = seeds.get(run.seed)
+        if kept is not None:
+            keep = max((kept, run), key=lambda r: (any(k.startswith("test/") for k in r.final), r.epochs))
+            log.warning("%s and %s are one variant with seed %s: keeping %s (tested, more epochs)",
+                        _name(kept), _name(run), run.seed, _name(keep))  # fmt: skip
+            run = keep
+        seeds[run.seed] = run
+    return [list(seeds.values()) for seeds in groups.values()]
 
 
 @dataclass
@@ -332,9 +344,10 @@ class Row:
 
 
 def _mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:
-    """Per epoch, the mean over the curves that reach it."""
-    length = max((len(c) for c in curves), default=0)
-    return [float(np.mean([c[e] for c in curves if len(c) > e])) for e in range(length)]
+    """Per epoch, the mean over the curves, for the epochs every curve has (early stopping may end seeds at
+    different epochs; a mean over the survivors alone would mislead)."""
+    length = min((len(c) for c in curves), default=0)
+    return [float(np.mean([c[e] for c in curves])) for e in range(length)]
 
 
 def _name(run: Run) -> str:
@@ -342,9 +355,10 @@ def _name(run: Run) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ pairing
-def read_predictions(row: Row) -> tuple[tuple[str, ...], dict[str, np.ndarray]] | str:
-    """The row's test examples (ids, in order) and its per-example values pooled over its seeds
-    (chatbots: `nll`, `tokens`; classifiers: `correct`, the share of seeds right), or why there are none."""
+def read_predictions(row: Row) -> tuple[tuple, dict[str, np.ndarray]] | str:
+    """What the row was tested on (its ids in order; for chatbots also each dialogue's response tokens,
+    without which per-token NLLs do not compare) and its per-example values pooled over its seeds
+    (chatbots: `nll`, `tokens`; classifiers: `correct`, the share of seeds right); or why there are none."""
     frames = []
     for run in row.runs:
         path = run.path / PREDICTIONS
@@ -354,41 +368,46 @@ def read_predictions(row: Row) -> tuple[tuple[str, ...], dict[str, np.ndarray]] 
     ids = tuple(frames[0]["id"])
     if any(tuple(f["id"]) != ids for f in frames[1:]):
         return "its seeds were tested on different examples"
+    if any(i.endswith(UNKNOWN_ID) for i in ids):
+        return f"{PREDICTIONS} of {_name(row.first)} does not identify its test examples"
     if row.task is CHATBOT:
         missing = {"response_nll", "response_tokens"} - set(frames[0].columns)
         if missing:
             return f"{PREDICTIONS} of {_name(row.first)} lacks {sorted(missing)}"
+        tokens = frames[0]["response_tokens"].to_numpy(float)
+        if any(not np.array_equal(f["response_tokens"].to_numpy(float), tokens) for f in frames[1:]):
+            return "its seeds tokenized the test dialogues differently"
         nll = np.mean([f["response_nll"].to_numpy(float) for f in frames], axis=0)
-        tokens = np.mean([f["response_tokens"].to_numpy(float) for f in frames], axis=0)
-        return ids, {"nll": nll, "tokens": tokens}
+        return (ids, tuple(tokens)), {"nll": nll, "tokens": tokens}
     if "correct" not in frames[0].columns:
         return f"{PREDICTIONS} of {_name(row.first)} lacks 'correct'"
-    correct = np.mean(
-        [f["correct"].astype(str).str.lower().eq("true").to_numpy(float) for f in frames], axis=0
-    )
-    return ids, {"correct": correct}
+    correct = [f["correct"].astype(str).str.lower().eq("true").to_numpy(float) for f in frames]
+    return (ids,), {"correct": np.mean(correct, axis=0)}
 
 
 def pair_rows(rows: Sequence[Row]) -> None:
-    """Compare every row with the best-ranked row tested on the same examples (same ids, same order).
+    """Compare every row with the best-ranked row tested on the same examples (same ids in the same order;
+    for chatbots also the same response tokens per dialogue, i.e. the same tokenization).
 
     Chatbots: the mean per-token response NLL difference (`response_nll_delta`); classifiers: the accuracy
     difference (`accuracy_delta`) and McNemar's exact p on each example's majority vote over seeds (an
-    example with a tied vote in either row is left out of McNemar's counts). Rows are ranked best first."""
-    references: dict[tuple[str, ...], tuple[int, dict[str, np.ndarray]]] = {}
+    example with a tied vote in either row is left out of McNemar's counts). Rows are ranked best first.
+    A row tested on other examples or tokens than every better row is the reference of its own test set."""
+    references: dict[tuple, tuple[int, dict[str, np.ndarray]]] = {}
     for n, row in enumerate(rows, 1):
         read = read_predictions(row)
         if isinstance(read, str):
             row.pair_note = f"not paired: {read}"
             continue
-        ids, values = read
-        if ids not in references:
-            references[ids] = (n, values)
-            row.paired, row.pair_note = Paired(0.0, 0.0, 0.0), "reference"
+        key, values = read
+        if key not in references:
+            row.pair_note = "reference" if not references else "reference (other test examples or tokens)"
+            references[key] = (n, values)
+            row.paired = Paired(0.0, 0.0, 0.0)
             if row.task is CLASSIFIER:
                 row.mcnemar_p = 1.0
             continue
-        ref_n, ref = references[ids]
+        ref_n, ref = references[key]
         row.pair_note = f"vs #{ref_n}"
         if row.task is CHATBOT:
             row.paired = response_nll_delta(values["nll"], values["tokens"], ref["nll"], ref["tokens"])
@@ -396,8 +415,6 @@ def pair_rows(rows: Sequence[Row]) -> None:
             row.paired = accuracy_delta(values["correct"], ref["correct"])
             decided = (values["correct"] != 0.5) & (ref["correct"] != 0.5)
             row.mcnemar_p = mcnemar_exact(values["correct"][decided] > 0.5, ref["correct"][decided] > 0.5)
-    if len({ids for ids in references}) > 1:
-        log.info("Rows were tested on %d different test sets; each is paired within its own", len(references))
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -469,7 +486,7 @@ def markdown(frame: pd.DataFrame, task: Task) -> str:
     if "mcnemar_p" in shown:
         shown["mcnemar_p"] = ["" if not math.isfinite(p) else f"{p:.3g}" for p in frame["mcnemar_p"]]
     shown["significant"] = [
-        note if note == "reference" or note.startswith("not paired") else ("yes" if sig is True else "no")
+        note if note.startswith(("reference", "not paired")) else ("yes" if sig is True else "no")
         for sig, note in zip(frame["significant"], frame["paired"], strict=True)
     ]  # fmt: skip
     shown = shown.drop(columns=["paired"])

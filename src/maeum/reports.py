@@ -69,18 +69,18 @@ def predictions(
     """Every test example in loader order: id, text (when known), label, prediction, the probabilities of
     both, and whether it was right (what `maeum.leaderboard` pairs runs on)."""
     confidence, preds = probs.max(dim=-1)
-    frame = pd.DataFrame(
+    of_label = probs.gather(1, target[:, None]).squeeze(1)
+    return pd.DataFrame(
         {
             "id": list(ids),
             **({"text": list(texts)} if texts is not None else {}),
             "label": [labels[i] for i in target.tolist()],
             "predicted": [labels[i] for i in preds.tolist()],
-            "probability": confidence.round(decimals=4).tolist(),
-            "probability_of_label": probs.gather(1, target[:, None]).squeeze(1).round(decimals=4).tolist(),
+            "probability": [round(p, 4) for p in confidence.tolist()],
+            "probability_of_label": [round(p, 4) for p in of_label.tolist()],
             "correct": (preds == target).tolist(),
         }
     )
-    return frame
 
 
 def errors(table: pd.DataFrame) -> pd.DataFrame:
@@ -117,10 +117,10 @@ def write_reports(
     ids: Sequence[str] | None = None,
 ) -> tuple[dict[str, Path], dict[str, pd.DataFrame]]:
     """Write per_class.csv, test_predictions.csv, confusion_matrix.png and (with texts) errors.csv; return
-    paths and tables. Without `ids`, a prediction's id is its position."""
+    paths and tables. Without `ids`, a prediction's id is `<position>-?` (unknown example: not paired)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     preds = probs.argmax(dim=-1)
-    ids = list(ids) if ids is not None else [str(n) for n in range(len(target))]
+    ids = list(ids) if ids is not None else [f"{n}-?" for n in range(len(target))]
     tables = {"per_class": per_class(preds, target, labels),
               "test_predictions": predictions(probs, target, labels, ids, texts)}  # fmt: skip
     if texts is not None:

@@ -37,14 +37,15 @@ class Interval:
 
 
 def seed_interval(values: Sequence[float]) -> Interval:
-    """Mean, sample std (ddof 1) and the 95% t interval of the mean; with one value, no std or interval."""
-    x = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
+    """Mean, sample std (ddof 1) and the 95% t interval of the mean; with one value, no std or interval.
+    A non-finite value (a diverged seed) is kept: the mean is then `inf` or `nan`, with no interval."""
+    x = np.asarray(values, dtype=float)
     n = len(x)
     if n == 0:
         return Interval(0, math.nan, math.nan, math.nan, math.nan)
     mean = float(x.mean())
-    if n == 1:
-        return Interval(1, mean, math.nan, math.nan, math.nan)
+    if n == 1 or not np.isfinite(x).all():
+        return Interval(n, mean, math.nan, math.nan, math.nan)
     std = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df=n - 1)) * std / math.sqrt(n)
     return Interval(n, mean, std, mean - half, mean + half)

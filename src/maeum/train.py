@@ -18,8 +18,9 @@ from omegaconf import DictConfig
 from pytorch_lightning import seed_everything
 from pytorch_lightning.callbacks import LearningRateMonitor
 
-from maeum.callbacks import ResumeCallback, RunConfigCallback
+from maeum.callbacks import ResumeCallback, RunConfigCallback, load_run_config
 from maeum.cli import hydra_main
+from maeum.errors import MaeumError
 from maeum.runtime import (
     extras,
     instantiate_list,
@@ -33,6 +34,20 @@ from maeum.runtime import (
 log = logging.getLogger(__name__)
 
 
+def check_resume_split(cfg: DictConfig) -> None:
+    """Refuse to resume on another split than the checkpoint's: before `data.seed` was fixed at 42, the
+    split followed `seed`, so an older run's checkpoint names the split seed it was trained on."""
+    try:
+        trained = load_run_config(cfg.ckpt_path).get("data", {}).get("seed")
+    except MaeumError:
+        return  # a missing or foreign checkpoint: Lightning says so when it loads it
+    if trained is not None and cfg.data.get("seed") is not None and trained != cfg.data.seed:
+        raise MaeumError(
+            f"{cfg.ckpt_path} was trained on the split of data.seed={trained}, this run splits with "
+            f"data.seed={cfg.data.seed}: add data.seed={trained} to resume it on its own split."
+        )
+
+
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test the model that `cfg` describes; return the final metrics."""
@@ -41,6 +56,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     save_resolved_config(cfg)
     if cfg.get("seed") is not None:
         seed_everything(cfg.seed, workers=True)
+    if cfg.get("ckpt_path"):
+        check_resume_split(cfg)
 
     log.info("Instantiating datamodule <%s>", cfg.data._target_)
     datamodule = instantiate(cfg.data)
