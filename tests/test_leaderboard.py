@@ -3,6 +3,7 @@ comparisons, W&B tags and groups, and Optuna."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -192,7 +193,11 @@ def test_classifier_runs_rank_by_macro_f1(grids: dict[str, Path], tmp_path: Path
 
 def test_leaderboard_goes_to_wandb_offline(grids: dict[str, Path], tmp_path: Path) -> None:
     leaderboard.main([str(grids["chatbot"]), "--output", str(tmp_path), "--wandb"])
-    assert list(tmp_path.glob("wandb/offline-run-*/files/media/table/leaderboard_*.table.json"))
+    (table,) = tmp_path.glob("wandb/offline-run-*/files/media/table/leaderboard_*.table.json")
+    logged = json.loads(table.read_text(encoding="utf-8"))  # the grouped table: one row per mask
+    seeds = logged["columns"].index("seeds")
+    assert len(logged["data"]) == 2 and [row[seeds] for row in logged["data"]] == [3, 3]
+    assert {"paired_delta_nll", "val/response_ppl_best_ci95_low", "significant"} <= set(logged["columns"])
     assert list(tmp_path.glob("wandb/offline-run-*/files/media/images/leaderboard_curves_*.png"))
 
 
