@@ -112,42 +112,54 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
     return OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
 
 
-class ClassificationReport(Callback):
-    """After testing a classifier: `per_class.csv`, `test_predictions.csv` (every test example, with the id
-    `maeum.leaderboard` pairs runs on), `confusion_matrix.png` and `errors.csv` in `output_dir`.
+class PerExampleReport(Callback):
+    """Collects the per-example tensors that `test_step` returns under `KEYS` and hands them, over the
+    whole test set in loader order, to `report` on rank 0 (modules that return no `KEYS[0]` are skipped).
+    Under DDP every rank gathers first. The test loader is not shuffled, so the i-th row belongs to the
+    i-th test example of the DataModule."""
 
-    The same go to W&B (an image and the Tables `test/per_class`, `test/test_predictions`, `test/errors`)
-    when a W&B logger is attached. It collects what
-    `test_step` returns (`probs`, `target`); modules that return nothing are skipped. The test loader is
-    not shuffled, so the i-th prediction belongs to the i-th test example of the DataModule.
-    """
+    KEYS: tuple[str, ...] = ()
 
     def __init__(self, output_dir: str) -> None:
         self.output_dir = Path(output_dir)
-        self._probs: list[torch.Tensor] = []
-        self._target: list[torch.Tensor] = []
+        self._rows: list[list[torch.Tensor]] = []
 
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._probs, self._target = [], []
+        self._rows = []
 
     def on_test_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if isinstance(outputs, dict) and "probs" in outputs:
-            self._probs.append(outputs["probs"].detach().float().cpu())
-            self._target.append(outputs["target"].detach().cpu())
+        if isinstance(outputs, dict) and self.KEYS[0] in outputs:
+            tensors = [outputs[key].detach().cpu() for key in self.KEYS]
+            self._rows.append([t.float() if t.is_floating_point() else t for t in tensors])
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not self._probs or trainer.sanity_checking:
+        if not self._rows or trainer.sanity_checking:
             return
-        probs, target = torch.cat(self._probs), torch.cat(self._target)
+        tensors = tuple(torch.cat(column) for column in zip(*self._rows, strict=True))
         if trainer.world_size > 1:  # every rank gathers; rank 0 then reports on the whole test set
-            probs, target = _gather_in_dataset_order(
-                pl_module, (probs, target), len(trainer.datamodule.datasets["test"])
-            )
-        if not trainer.is_global_zero:
-            return
+            tensors = _gather_in_dataset_order(pl_module, tensors, len(trainer.datamodule.datasets["test"]))
+        if trainer.is_global_zero:
+            self.report(trainer, pl_module, *tensors)
+
+    def report(self, trainer: Trainer, pl_module: LightningModule, *tensors: torch.Tensor) -> None:
+        raise NotImplementedError
+
+
+class ClassificationReport(PerExampleReport):
+    """After testing a classifier: `per_class.csv`, `test_predictions.csv` (every test example, with the id
+    `maeum.leaderboard` pairs runs on), `confusion_matrix.png` and `errors.csv` in `output_dir`.
+
+    The same go to W&B (an image and the Tables `test/per_class`, `test/test_predictions`, `test/errors`)
+    when a W&B logger is attached. It collects what `test_step` returns (`probs`, `target`).
+    """
+
+    KEYS = ("probs", "target")
+
+    def report(self, trainer: Trainer, pl_module: LightningModule, *tensors: torch.Tensor) -> None:
+        probs, target = tensors
         labels = list(pl_module.labels)
         texts, ids = _test_texts(trainer, len(target)), _test_ids(trainer, len(target))
         paths, tables = write_reports(self.output_dir, probs, target, labels, texts, ids)
@@ -159,51 +171,27 @@ class ClassificationReport(Callback):
                     logger.log_table(f"test/{name}", dataframe=table.head(1000))
 
 
-class ResponseReport(Callback):
+class ResponseReport(PerExampleReport):
     """After testing a chatbot: `test_predictions.csv` in `output_dir`, one row per test dialogue in loader
     order: `id` (what `maeum.leaderboard` pairs runs on), `condition`, `reference` (the final reply),
     `response_tokens` (the reply's tokens and its `</s>`) and `response_nll` (their summed NLL, nats).
 
-    It collects what `ChatLM.test_step` returns; modules that return no `response_nll` are skipped. On one
-    process, `exp(sum nll / sum tokens)` over the file is `test/response_ppl` (under DDP the metric also
-    counts the few dialogues `DistributedSampler` repeats to even the ranks' shares; the file does not).
+    It collects what `ChatLM.test_step` returns. On one process, `exp(sum nll / sum tokens)` over the file
+    is `test/response_ppl` (under DDP the metric also counts the few dialogues `DistributedSampler` repeats
+    to even the ranks' shares; the file does not).
     """
 
+    KEYS = ("response_nll", "response_tokens")
     FILENAME = "test_predictions.csv"
 
-    def __init__(self, output_dir: str) -> None:
-        self.output_dir = Path(output_dir)
-        self._nll: list[torch.Tensor] = []
-        self._tokens: list[torch.Tensor] = []
-
-    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._nll, self._tokens = [], []
-
-    def on_test_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:  # fmt: skip
-        if isinstance(outputs, dict) and "response_nll" in outputs:
-            self._nll.append(outputs["response_nll"].detach().double().cpu())
-            self._tokens.append(outputs["response_tokens"].detach().cpu())
-
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not self._nll or trainer.sanity_checking:
-            return
-        nll, tokens = torch.cat(self._nll), torch.cat(self._tokens)
-        if trainer.world_size > 1:
-            nll, tokens = _gather_in_dataset_order(
-                pl_module, (nll, tokens), len(trainer.datamodule.datasets["test"])
-            )
-        if not trainer.is_global_zero:
-            return
-        ids = _test_ids(trainer, len(nll))
+    def report(self, trainer: Trainer, pl_module: LightningModule, *tensors: torch.Tensor) -> None:
+        nll, tokens = tensors
         references = getattr(trainer.datamodule, "test_references", None)
         references = references()[: len(nll)] if references is not None else []
         if len(references) != len(nll):
             references = [("", "")] * len(nll)
         frame = pd.DataFrame({
-            "id": ids,
+            "id": _test_ids(trainer, len(nll)),
             "condition": [c for c, _ in references],
             "reference": [r for _, r in references],
             "response_tokens": tokens.tolist(),
