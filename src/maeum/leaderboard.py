@@ -494,8 +494,10 @@ def markdown(frame: pd.DataFrame, task: Task) -> str:
 
 
 def _spread(mean: float, std: float, low: float, high: float) -> str:
-    if not math.isfinite(mean):
+    if math.isnan(mean):
         return ""
+    if math.isinf(mean):
+        return f"{mean} (a seed diverged)"
     if not math.isfinite(std):
         return f"{mean:.4g} (one seed: no interval)"
     return f"{mean:.4g} ± {std:.2g} [{low:.4g}, {high:.4g}]"
