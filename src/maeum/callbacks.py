@@ -17,7 +17,7 @@ from pytorch_lightning.loggers import WandbLogger
 from maeum import __version__
 from maeum.errors import MaeumError
 from maeum.generation import ReplyGenerator
-from maeum.reports import write_reports
+from maeum.reports import TEST_PREDICTIONS, UNKNOWN_ID, write_reports
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,6 @@ class ResponseReport(PerExampleReport):
     """
 
     KEYS = ("response_nll", "response_tokens")
-    FILENAME = "test_predictions.csv"
 
     def report(self, trainer: Trainer, pl_module: LightningModule, *tensors: torch.Tensor) -> None:
         nll, tokens = tensors
@@ -198,7 +197,7 @@ class ResponseReport(PerExampleReport):
             "response_nll": nll.tolist(),
         })  # fmt: skip
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        path = self.output_dir / self.FILENAME
+        path = self.output_dir / TEST_PREDICTIONS
         frame.to_csv(path, index=False)
         log.info("Test predictions: %s", path)
         for logger in trainer.loggers:
@@ -293,6 +292,3 @@ def _test_ids(trainer: Trainer, n: int) -> list[str]:
     test_ids = getattr(trainer.datamodule, "test_ids", None)
     ids = test_ids() if test_ids is not None else []
     return ids[:n] if len(ids) >= n else [f"{k}{UNKNOWN_ID}" for k in range(n)]
-
-
-UNKNOWN_ID = "-?"  # the suffix of an id whose example is not known

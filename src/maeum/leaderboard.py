@@ -40,16 +40,14 @@ from matplotlib import pyplot as plt
 from matplotlib.ticker import MaxNLocator
 from omegaconf import OmegaConf
 
-from maeum.callbacks import UNKNOWN_ID
 from maeum.errors import MaeumError
-from maeum.reports import hangul_font
+from maeum.reports import TEST_PREDICTIONS, UNKNOWN_ID, hangul_font
 from maeum.runtime import wandb_mode
 from maeum.stats import Interval, Paired, accuracy_delta, mcnemar_exact, response_nll_delta, seed_interval
 
 log = logging.getLogger(__name__)
 
 OVERFIT_TOLERANCE = 1.05  # the last epoch is worse than the best by more than 5%
-PREDICTIONS = "test_predictions.csv"  # written by every test run (maeum.callbacks)
 
 
 @dataclass(frozen=True)
@@ -61,6 +59,7 @@ class Task:
     mode: str  # "min" or "max"
     trajectories: tuple[str, ...]  # per-epoch columns, in order
     tests: tuple[str, ...]  # test metrics shown when logged
+    paired_delta: str  # the csv column of the paired difference with the best row
     note: str
 
 
@@ -70,6 +69,7 @@ CHATBOT = Task(
     mode="min",
     trajectories=("train/loss_epoch", "val/loss", "val/response_ppl"),
     tests=("test/response_ppl", "test/response_acc"),
+    paired_delta="paired_delta_nll",
     note=(
         "Ranked by the best val/response_ppl: perplexity over the final reply and its </s>, computed the "
         "same way under every label mask. val/loss is taken over each mask's own target tokens, so it only "
@@ -82,6 +82,7 @@ CLASSIFIER = Task(
     mode="max",
     trajectories=("train/loss_epoch", "val/loss", "val/acc", "val/f1_macro"),
     tests=("test/acc", "test/f1_macro"),
+    paired_delta="paired_delta_acc",
     note="Ranked by the best val/f1_macro (macro-F1 on the validation split).",
 )
 
@@ -312,14 +313,16 @@ class Row:
     """One variant: its runs (one per seed), their per-epoch mean curves and their spread."""
 
     runs: list[Run]
-    curves: dict[str, list[float]] = field(init=False)  # metric -> mean over the runs, per epoch
+    mean: Run = field(init=False)  # the per-epoch means over the runs, as a Run (best epoch, overfitting)
     paired: Paired | None = None
     mcnemar_p: float | None = None
     pair_note: str = ""  # why there is no paired comparison, or whom it is against
 
     def __post_init__(self) -> None:
-        metrics = {m for run in self.runs for m in run.curves}
-        self.curves = {m: _mean_curve([run.curves.get(m, []) for run in self.runs]) for m in sorted(metrics)}
+        first = self.runs[0]
+        self.mean = Run(first.path, first.task, "", "", "", 0, "")
+        metrics = sorted({m for run in self.runs for m in run.curves})
+        self.mean.curves = {m: [i.mean for i in self.epoch_intervals(m)] for m in metrics}
 
     @property
     def first(self) -> Run:
@@ -329,25 +332,22 @@ class Row:
     def task(self) -> Task:
         return self.first.task
 
+    @property
+    def curves(self) -> dict[str, list[float]]:
+        return self.mean.curves
+
+    def epoch_intervals(self, metric: str) -> list[Interval]:
+        """Per epoch, the runs' values of `metric` across seeds, for the epochs every run has (early stopping
+        may end seeds at different epochs; a mean over the survivors alone would mislead)."""
+        curves = [run.curves.get(metric, []) for run in self.runs]
+        return [seed_interval([c[e] for c in curves]) for e in range(min(map(len, curves)))]
+
     def best(self) -> Interval:
         """The best comparable metric of each run (its own best epoch), across the runs."""
         return seed_interval([_best(run) for run in self.runs])
 
     def test(self, metric: str) -> Interval:
         return seed_interval([run.final[metric] for run in self.runs if metric in run.final])
-
-    def curve_run(self) -> Run:
-        """The mean curves as a Run, for the best epoch and the overfitting flag."""
-        run = Run(self.first.path, self.task, "", "", "", 0, "")
-        run.curves = self.curves
-        return run
-
-
-def _mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:
-    """Per epoch, the mean over the curves, for the epochs every curve has (early stopping may end seeds at
-    different epochs; a mean over the survivors alone would mislead)."""
-    length = min((len(c) for c in curves), default=0)
-    return [float(np.mean([c[e] for c in curves])) for e in range(length)]
 
 
 def _name(run: Run) -> str:
@@ -361,26 +361,26 @@ def read_predictions(row: Row) -> tuple[tuple, dict[str, np.ndarray]] | str:
     (chatbots: `nll`, `tokens`; classifiers: `correct`, the share of seeds right); or why there are none."""
     frames = []
     for run in row.runs:
-        path = run.path / PREDICTIONS
+        path = run.path / TEST_PREDICTIONS
         if not path.is_file():
-            return f"no {PREDICTIONS} in {_name(run)}"
+            return f"no {TEST_PREDICTIONS} in {_name(run)}"
         frames.append(pd.read_csv(path, dtype={"id": str}))
     ids = tuple(frames[0]["id"])
     if any(tuple(f["id"]) != ids for f in frames[1:]):
         return "its seeds were tested on different examples"
     if any(i.endswith(UNKNOWN_ID) for i in ids):
-        return f"{PREDICTIONS} of {_name(row.first)} does not identify its test examples"
+        return f"{TEST_PREDICTIONS} of {_name(row.first)} does not identify its test examples"
     if row.task is CHATBOT:
         missing = {"response_nll", "response_tokens"} - set(frames[0].columns)
         if missing:
-            return f"{PREDICTIONS} of {_name(row.first)} lacks {sorted(missing)}"
+            return f"{TEST_PREDICTIONS} of {_name(row.first)} lacks {sorted(missing)}"
         tokens = frames[0]["response_tokens"].to_numpy(float)
         if any(not np.array_equal(f["response_tokens"].to_numpy(float), tokens) for f in frames[1:]):
             return "its seeds tokenized the test dialogues differently"
         nll = np.mean([f["response_nll"].to_numpy(float) for f in frames], axis=0)
         return (ids, tuple(tokens)), {"nll": nll, "tokens": tokens}
     if "correct" not in frames[0].columns:
-        return f"{PREDICTIONS} of {_name(row.first)} lacks 'correct'"
+        return f"{TEST_PREDICTIONS} of {_name(row.first)} lacks 'correct'"
     correct = [f["correct"].astype(str).str.lower().eq("true").to_numpy(float) for f in frames]
     return (ids,), {"correct": np.mean(correct, axis=0)}
 
@@ -422,7 +422,8 @@ def rank(rows: Sequence[Row]) -> list[Row]:
     """Best first by the mean of each run's best comparable metric; rows without one last."""
     task = rows[0].task
     sign = 1 if task.mode == "min" else -1
-    return sorted(rows, key=lambda r: (not math.isfinite(r.best().mean), sign * r.best().mean))
+    means = {id(r): r.best().mean for r in rows}
+    return sorted(rows, key=lambda r: (not math.isfinite(means[id(r)]), sign * means[id(r)]))
 
 
 def table(rows: Sequence[Row]) -> pd.DataFrame:
@@ -430,8 +431,8 @@ def table(rows: Sequence[Row]) -> pd.DataFrame:
     task = rows[0].task
     records = []
     for n, row in enumerate(rows, 1):
-        first, best_epoch = row.first, row.curve_run().best_epoch()
-        record: dict[str, object] = {"#": n, "backbone": first.backbone, "epochs": row.curve_run().epochs,
+        first, best_epoch = row.first, row.mean.best_epoch()
+        record: dict[str, object] = {"#": n, "backbone": first.backbone, "epochs": row.mean.epochs,
                                      "data": first.data}  # fmt: skip
         if task is CHATBOT:
             record["label mask"] = first.label_mask
@@ -445,16 +446,15 @@ def table(rows: Sequence[Row]) -> pd.DataFrame:
         record.update(_interval_columns(f"{task.metric}_best", row.best()))
         for metric in task.tests:
             record.update(_interval_columns(metric, row.test(metric)))
-        delta = "paired_delta_nll" if task is CHATBOT else "paired_delta_acc"
         paired = row.paired
-        record[delta] = paired.delta if paired else math.nan
+        record[task.paired_delta] = paired.delta if paired else math.nan
         record["paired_delta_ci95_low"] = paired.low if paired else math.nan
         record["paired_delta_ci95_high"] = paired.high if paired else math.nan
         if task is CLASSIFIER:
             record["mcnemar_p"] = row.mcnemar_p if row.mcnemar_p is not None else math.nan
         record["significant"] = paired.significant if paired else ""
         record["paired"] = row.pair_note
-        record["overfitting"] = f"yes (after epoch {best_epoch + 1})" if row.curve_run().overfitting() else ""
+        record["overfitting"] = f"yes (after epoch {best_epoch + 1})" if row.mean.overfitting() else ""
         record["runs"] = " ".join(_name(r) for r in row.runs)
         records.append(record)
     return pd.DataFrame(records)
@@ -475,7 +475,7 @@ def markdown(frame: pd.DataFrame, task: Task) -> str:
             shown.columns.get_loc(columns[0]), title, [_spread(*v) for v in frame[columns].to_numpy()]
         )
         shown = shown.drop(columns=columns)
-    delta = "paired_delta_nll" if task is CHATBOT else "paired_delta_acc"
+    delta = task.paired_delta
     columns = [delta, "paired_delta_ci95_low", "paired_delta_ci95_high"]
     label = "Δ NLL/token vs best [95%]" if task is CHATBOT else "Δ acc vs best [95%]"
     shown.insert(shown.columns.get_loc(delta), label, [
@@ -518,23 +518,26 @@ WHAT = {
 }
 
 
+def error_bars(intervals: Sequence[Interval]) -> list[list[float]]:
+    """Matplotlib's `yerr`/`xerr` of 95% intervals: the half-widths below and above each mean (0 for one
+    seed, which has no interval)."""
+    return [[i.mean - i.low if i.n > 1 else 0.0 for i in intervals],
+            [i.high - i.mean if i.n > 1 else 0.0 for i in intervals]]  # fmt: skip
+
+
 def figure(rows: Sequence[Row]) -> plt.Figure:
     """The comparable metric per epoch, one line per row: the mean over its seeds, with 95% error bars."""
     task = rows[0].task
     with matplotlib.rc_context({"font.family": [hangul_font(), "DejaVu Sans"], "axes.unicode_minus": False}):
         fig, ax = plt.subplots(figsize=(8, 5))
         for n, row in enumerate(rows, 1):
-            curves = [run.curves.get(task.metric, []) for run in row.runs]
-            per_epoch = [
-                seed_interval([c[e] for c in curves if len(c) > e]) for e in range(max(map(len, curves)))
-            ]
+            per_epoch = row.epoch_intervals(task.metric)
             means = [i.mean for i in per_epoch]
-            errors = [[i.mean - i.low if i.n > 1 else 0 for i in per_epoch],
-                      [i.high - i.mean if i.n > 1 else 0 for i in per_epoch]]  # fmt: skip
             seeds = f"{len(row.runs)} seed{'s' if len(row.runs) > 1 else ''}"
             parts = (f"#{n}", row.first.label_mask, f"{len(means)} ep", row.first.data, seeds)
             label = ", ".join(x for x in parts if x)
-            ax.errorbar(range(1, len(means) + 1), means, yerr=errors, marker="o", capsize=3, label=label)
+            epochs = range(1, len(means) + 1)
+            ax.errorbar(epochs, means, yerr=error_bars(per_epoch), marker="o", capsize=3, label=label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(task.metric)

@@ -33,6 +33,8 @@ from maeum.errors import MaeumError
 
 log = logging.getLogger(__name__)
 ANNOTATE_UP_TO = 20  # write counts into the cells of matrices up to this many labels
+TEST_PREDICTIONS = "test_predictions.csv"  # every test run's per-example file; maeum.leaderboard pairs on it
+UNKNOWN_ID = "-?"  # the suffix of an id whose example is not known: never paired
 
 
 @cache
@@ -120,12 +122,12 @@ def write_reports(
     paths and tables. Without `ids`, a prediction's id is `<position>-?` (unknown example: not paired)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     preds = probs.argmax(dim=-1)
-    ids = list(ids) if ids is not None else [f"{n}-?" for n in range(len(target))]
+    ids = list(ids) if ids is not None else [f"{n}{UNKNOWN_ID}" for n in range(len(target))]
     tables = {"per_class": per_class(preds, target, labels),
               "test_predictions": predictions(probs, target, labels, ids, texts)}  # fmt: skip
     if texts is not None:
         tables["errors"] = errors(tables["test_predictions"])
-    paths = {name: output_dir / f"{name}.csv" for name in tables}
+    paths = {name: output_dir / f"{name}.csv" for name in tables}  # test_predictions: TEST_PREDICTIONS
     for name, table in tables.items():
         table.to_csv(paths[name], index=False)
     paths["confusion_matrix"] = output_dir / "confusion_matrix.png"
