@@ -144,6 +144,31 @@ def test_runs_that_differ_in_more_than_the_seed_stay_apart_and_ids_must_match(
     assert any(r.pair_note.startswith("not paired: no test_predictions.csv") for r in rows)
 
 
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda f, p: p.write_bytes("id,응답\n".encode("cp949")), "is not a readable UTF-8 CSV"),
+        (lambda f, p: p.write_text("", encoding="utf-8"), "is not a readable UTF-8 CSV"),
+        (lambda f, p: f.drop(columns=["response_tokens"]).to_csv(p, index=False), "lacks the column(s)"),
+        (lambda f, p: f.assign(response_nll=["ㅠㅠ", *f["response_nll"][1:]]).to_csv(p, index=False),
+         "has 1 row(s) with an empty or invalid id or response_nll, response_tokens"),
+    ],
+    ids=["cp949", "empty", "missing-column", "text-in-a-number"],
+)  # fmt: skip
+def test_a_broken_predictions_file_is_one_reason_not_a_traceback(
+    grids: dict[str, Path], tmp_path: Path, damage, reason: str
+) -> None:
+    grid = tmp_path / "실험 (복사본)"
+    shutil.copytree(grids["chatbot"], grid)
+    runs = [read_run(p) for p in find_runs([grid])]
+    broken = runs[-1]
+    predictions = broken.path / "test_predictions.csv"
+    damage(pd.read_csv(predictions), predictions)
+    rows = leaderboard.build([read_run(p) for p in find_runs([grid])])[0]
+    (row,) = [r for r in rows if broken.path in [run.path for run in r.runs]]
+    assert row.paired is None and row.pair_note.startswith("not paired: ") and reason in row.pair_note
+
+
 def test_rows_on_other_tokens_are_not_compared_per_token(grids: dict[str, Path], tmp_path: Path) -> None:
     """The same dialogue ids with other response token counts (another tokenizer or max_length): the
     per-token NLLs do not compare, so the row is not paired with the best."""

@@ -355,34 +355,57 @@ def _name(run: Run) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ pairing
+def _predictions_file(run: Run) -> pd.DataFrame | str:
+    """A run's `test_predictions.csv` with the columns its task pairs on, checked; or what is wrong with it
+    (the reason a row is not paired: unreadable, a column missing, rows with empty or invalid values)."""
+    path, columns = run.path / TEST_PREDICTIONS, ("id", *PAIRED_COLUMNS[run.task.name])
+    where = f"{TEST_PREDICTIONS} of {_name(run)}"
+    if not path.is_file():
+        return f"no {TEST_PREDICTIONS} in {_name(run)}"
+    try:
+        frame = pd.read_csv(path, dtype={"id": str}, encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        return f"{where} is not a readable UTF-8 CSV ({type(err).__name__})"
+    if missing := [c for c in columns if c not in frame.columns]:
+        return f"{where} lacks the column(s) {missing}; re-test the run with maeum-eval"
+    if run.task is CHATBOT:
+        values = frame[list(columns[1:])].apply(pd.to_numeric, errors="coerce")
+        bad = int((~np.isfinite(values.to_numpy(float))).any(axis=1).sum())
+        frame[list(columns[1:])] = values
+    else:
+        frame["correct"] = frame["correct"].astype(str).str.lower().map({"true": 1.0, "false": 0.0})
+        bad = int(frame["correct"].isna().sum())
+    bad += int(frame["id"].isna().sum())
+    if bad:
+        return f"{where} has {bad} row(s) with an empty or invalid id or {', '.join(columns[1:])}"
+    return frame
+
+
+PAIRED_COLUMNS = {"chatbot": ("response_nll", "response_tokens"), "classifier": ("correct",)}
+
+
 def read_predictions(row: Row) -> tuple[tuple, dict[str, np.ndarray]] | str:
     """What the row was tested on (its ids in order; for chatbots also each dialogue's response tokens,
     without which per-token NLLs do not compare) and its per-example values pooled over its seeds
     (chatbots: `nll`, `tokens`; classifiers: `correct`, the share of seeds right); or why there are none."""
     frames = []
     for run in row.runs:
-        path = run.path / TEST_PREDICTIONS
-        if not path.is_file():
-            return f"no {TEST_PREDICTIONS} in {_name(run)}"
-        frames.append(pd.read_csv(path, dtype={"id": str}))
+        frame = _predictions_file(run)
+        if isinstance(frame, str):
+            return frame
+        frames.append(frame)
     ids = tuple(frames[0]["id"])
     if any(tuple(f["id"]) != ids for f in frames[1:]):
         return "its seeds were tested on different examples"
     if any(i.endswith(UNKNOWN_ID) for i in ids):
         return f"{TEST_PREDICTIONS} of {_name(row.first)} does not identify its test examples"
     if row.task is CHATBOT:
-        missing = {"response_nll", "response_tokens"} - set(frames[0].columns)
-        if missing:
-            return f"{TEST_PREDICTIONS} of {_name(row.first)} lacks {sorted(missing)}"
         tokens = frames[0]["response_tokens"].to_numpy(float)
         if any(not np.array_equal(f["response_tokens"].to_numpy(float), tokens) for f in frames[1:]):
             return "its seeds tokenized the test dialogues differently"
         nll = np.mean([f["response_nll"].to_numpy(float) for f in frames], axis=0)
         return (ids, tuple(tokens)), {"nll": nll, "tokens": tokens}
-    if "correct" not in frames[0].columns:
-        return f"{TEST_PREDICTIONS} of {_name(row.first)} lacks 'correct'"
-    correct = [f["correct"].astype(str).str.lower().eq("true").to_numpy(float) for f in frames]
-    return (ids,), {"correct": np.mean(correct, axis=0)}
+    return (ids,), {"correct": np.mean([f["correct"].to_numpy(float) for f in frames], axis=0)}
 
 
 def pair_rows(rows: Sequence[Row]) -> None:
