@@ -1,5 +1,5 @@
 """Ways to die, for the kill-safe resume tests (`tests/test_resume.py`), loaded by `maeum.train` subprocesses
-through Hydra (`+callbacks.kill._target_=resume_helpers.KillAtStep`, with `tests/` on PYTHONPATH)."""
+through Hydra (`+callbacks.kill._target_=resume_helpers.KillAt`, with `tests/` on PYTHONPATH)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,29 @@ from pytorch_lightning import Callback, Trainer
 from maeum.checkpoint_io import AtomicCheckpointIO
 
 
-class KillAtStep(Callback):
-    """SIGKILLs its own process when optimizer step `step` has ended (before that step's checkpoint: Lightning
-    runs checkpoint callbacks last)."""
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
 
-    def __init__(self, step: int) -> None:
-        self.step = step
 
-    def on_train_batch_end(self, trainer: Trainer, *args: Any) -> None:
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
+class KillAt(Callback):
+    """SIGKILLs its own process in the Lightning callback hook `hook` (e.g. `on_train_batch_end`,
+    `on_validation_batch_end`, `on_test_batch_start`), the first time it runs with `trainer.global_step ==
+    step` (any step when `step` is None).
+
+    Lightning runs the checkpoint callbacks after every other callback, so a kill in `on_train_batch_end` at
+    step N comes before step N's `last.ckpt` is written: with `every_n_train_steps=1` the run resumes from
+    step N-1.
+    """
+
+    def __init__(self, hook: str, step: int | None = None) -> None:
+        if not hook.startswith("on_") or not callable(getattr(Callback, hook, None)):
+            raise ValueError(f"not a Lightning callback hook: {hook}")
+        self.hook, self.step = hook, step
+        setattr(self, hook, self._maybe_die)
+
+    def _maybe_die(self, trainer: Trainer, *args: Any, **kwargs: Any) -> None:
+        if not trainer.sanity_checking and (self.step is None or trainer.global_step == self.step):
+            _die()
 
 
 class DiesWhileWriting(AtomicCheckpointIO):
@@ -38,4 +51,4 @@ class DiesWhileWriting(AtomicCheckpointIO):
             f.flush()
             f.truncate(f.tell() // 2)
             os.fsync(f.fileno())
-            os.kill(os.getpid(), signal.SIGKILL)
+            _die()

@@ -1,6 +1,11 @@
-"""Kill-safe resume, with real subprocesses and SIGKILL: a run killed mid-epoch and resumed from
-`last.ckpt` ends exactly as a run that was never stopped, and a kill during a checkpoint write leaves the
-previous `last.ckpt` whole."""
+"""Kill-safe resume, with real subprocesses and SIGKILL: a run killed at any point and resumed from
+`last.ckpt` ends bit for bit as the run that was never stopped (weights, test metrics, `test_predictions.csv`
+and the best checkpoint's epoch).
+
+The kill points are chosen by `resume_helpers.KillAt` (a callback that kills in a given hook at a given
+step) and `resume_helpers.DiesWhileWriting` (a checkpoint IO that dies half-way through a write), never by a
+timer. The boundary cases run by default; `pytest -m slow` sweeps every training step.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,17 +22,56 @@ import torch
 from conftest import REPO
 
 HERE = Path(__file__).resolve().parent
-# sample data: 168 train rows in batches of 16 = 11 steps per epoch, 33 in all; last.ckpt every 3 steps
-COMMON = ["trainer.max_epochs=3", "callbacks.last_checkpoint.every_n_train_steps=3", "logger=csv",
-          "callbacks.early_stopping.patience=100", "extras.print_config=false"]  # fmt: skip
+CHECKPOINTING = ["callbacks.last_checkpoint.every_n_train_steps=1", "logger=csv", "extras.print_config=false"]
 
 
-def train(run_dir: Path, *overrides: str, killed: bool = False) -> None:
-    cmd = [sys.executable, "-m", "maeum.train", f"hydra.run.dir={run_dir}", *COMMON, *overrides]
+@dataclass(frozen=True)
+class Run:
+    """A short run, its length, and how many epochs it trains before it stops."""
+
+    name: str
+    overrides: tuple[str, ...]
+    steps_per_epoch: int
+    epochs: int
+
+    @property
+    def steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+
+RUNS = {
+    # 54 sample dialogues, 6 steps per epoch. Early stopping that follows `val/response_ppl` the wrong way
+    # round (mode=max, patience 1) stops it after its second epoch, deterministically: a resume must
+    # restore early stopping's state, and stop there too.
+    "chatbot": Run(
+        "chatbot",
+        (
+            "experiment=chatbot/sample_tiny",
+            "trainer.max_epochs=3",
+            "callbacks.early_stopping.mode=max",
+            "callbacks.early_stopping.patience=1",
+        ),
+        steps_per_epoch=6,
+        epochs=2,
+    ),
+    # the emotion classifier on its own monitor (val/f1_macro): 168 sample sentences, 11 steps per epoch,
+    # without a schedule (Lightning then builds the train loader after the restore: the other code path)
+    "classifier": Run(
+        "classifier",
+        ("trainer.max_epochs=3", "model.scheduler=null", "callbacks.early_stopping.patience=100"),
+        steps_per_epoch=11,
+        epochs=3,
+    ),
+}
+
+
+def train(run_dir: Path, *overrides: str, killed: bool = False) -> str:
+    cmd = [sys.executable, "-m", "maeum.train", f"hydra.run.dir={run_dir}", *CHECKPOINTING, *overrides]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     expected = -signal.SIGKILL if killed else 0
     assert proc.returncode == expected, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
 
 
 def checkpoint(path: Path) -> dict:
@@ -41,40 +86,134 @@ def final_test_metrics(run_dir: Path) -> dict[str, float]:
     return {k: float(v) for row in rows for k, v in row.items() if k.startswith("test/") and v}
 
 
-@pytest.mark.parametrize(
-    "schedule",
-    # with a schedule, the loader is built before the restore (Lightning #20550); without, after it
-    [[], ["model.scheduler=null"]],
-    ids=["cosine schedule", "no schedule"],
-)
-def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_result(
-    tmp_path: Path, schedule: list[str]
+def assert_same_result(whole: Path, resumed: Path, run: Run) -> None:
+    """Bit for bit: the final weights, the test metrics and predictions, the best checkpoint's epoch."""
+    expected, got = (checkpoint(d / "checkpoints" / "last.ckpt") for d in (whole, resumed))
+    assert expected["global_step"] == got["global_step"] == run.steps
+    assert expected["state_dict"].keys() == got["state_dict"].keys()
+    for name, tensor in expected["state_dict"].items():
+        assert torch.equal(tensor, got["state_dict"][name]), name
+    metrics = final_test_metrics(whole)
+    assert metrics.keys() >= {"test/loss"} and len(metrics) >= 3
+    assert final_test_metrics(resumed) == metrics
+    predictions = "test_predictions.csv"
+    assert (resumed / predictions).read_bytes() == (whole / predictions).read_bytes()
+    best = sorted(p.name for p in (whole / "checkpoints").glob("epoch_*.ckpt"))
+    assert len(best) == 1
+    assert sorted(p.name for p in (resumed / "checkpoints").glob("epoch_*.ckpt")) == best
+    assert (
+        checkpoint(resumed / "checkpoints" / best[0])["epoch"]
+        == checkpoint(whole / "checkpoints" / best[0])["epoch"]
+    )
+
+
+def kill_after_step(run: Run, step: int) -> list[str]:
+    """Killed once step `step`'s `last.ckpt` is written: before the next step, or, after an epoch's last
+    step, as its validation starts."""
+    hook = "on_validation_start" if step % run.steps_per_epoch == 0 else "on_train_batch_start"
+    return kill_in(hook, step)
+
+
+def kill_in(hook: str, step: int | None = None) -> list[str]:
+    """Killed in callback hook `hook` at `trainer.global_step == step` (the first time, for None)."""
+    at_step = [] if step is None else [f"+callbacks.kill.step={step}"]
+    return ["+callbacks.kill._target_=resume_helpers.KillAt", f"+callbacks.kill.hook={hook}", *at_step]
+
+
+def die_writing(save: int) -> list[str]:
+    """Killed half-way through writing this process's `save`-th checkpoint."""
+    return [f"trainer.plugins=[{{_target_:resume_helpers.DiesWhileWriting,at_save:{save}}}]"]
+
+
+@pytest.fixture(scope="module")
+def whole_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each run once, never stopped (built on first use)."""
+
+    class Lazy(dict):
+        def __missing__(self, name: str) -> Path:
+            self[name] = path = tmp_path_factory.mktemp(f"whole-{name}")
+            train(path, *RUNS[name].overrides)
+            return path
+
+    return Lazy()
+
+
+def kill_chain(run: Run) -> list[tuple[str, list[str], int]]:
+    """The boundary cases, as one run killed again and again, each time resumed from its `last.ckpt`: what
+    kills it, and the step its `last.ckpt` holds then."""
+    epoch = run.steps_per_epoch
+    if run.name == "classifier":
+        return [
+            ("after the first step", kill_after_step(run, 1), 1),
+            ("after the last step before validation", kill_after_step(run, 2 * epoch), 2 * epoch),
+            ("during validation", kill_in("on_validation_batch_end", run.steps), run.steps),
+            ("after the last epoch, during test", kill_in("on_test_batch_start"), run.steps),
+        ]
+    return [
+        ("after the first step", kill_after_step(run, 1), 1),
+        ("after the last step before validation", kill_after_step(run, epoch), epoch),
+        # resumed before the validation, and killed again in it
+        ("during validation", kill_in("on_validation_batch_end", epoch), epoch),
+        # resumed there again: its first save is the epoch's best checkpoint, after the validation
+        ("half-way through writing a checkpoint", die_writing(1), epoch),
+        # the epoch's end done (best checkpoint written), the next step's last.ckpt not yet
+        ("after an epoch's end, before the next step", kill_in("on_train_batch_start", epoch), epoch),
+        ("after the last epoch, during test", kill_in("on_test_batch_start"), run.steps),
+    ]
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_a_run_killed_at_every_boundary_resumes_to_exactly_the_uninterrupted_result(
+    tmp_path: Path, whole_runs: dict[str, Path], name: str
 ) -> None:
-    train(tmp_path / "whole", *schedule)
-    killed = tmp_path / "killed"
-    kill = ["+callbacks.kill._target_=resume_helpers.KillAtStep", "+callbacks.kill.step=17"]
-    train(killed, *schedule, *kill, killed=True)
-    saved = checkpoint(killed / "checkpoints" / "last.ckpt")
-    assert saved["global_step"] == 15 and saved["epoch"] == 1  # mid-epoch: batch 4 of 11 of epoch 1
-    train(killed, *schedule, f"ckpt_path={killed / 'checkpoints' / 'last.ckpt'}")
-
-    whole, resumed = (checkpoint(d / "checkpoints" / "last.ckpt") for d in (tmp_path / "whole", killed))
-    assert whole["global_step"] == resumed["global_step"] == 33
-    assert whole["state_dict"].keys() == resumed["state_dict"].keys()
-    for name, tensor in whole["state_dict"].items():
-        assert torch.equal(tensor, resumed["state_dict"][name]), name  # bit for bit
-    expected = final_test_metrics(tmp_path / "whole")
-    assert expected.keys() >= {"test/acc", "test/f1_macro", "test/loss"}
-    assert final_test_metrics(killed) == expected
-
-
-def test_a_kill_during_a_checkpoint_write_leaves_the_previous_last_ckpt_whole(tmp_path: Path) -> None:
-    # saves 1 and 2: last.ckpt at steps 3 and 6; save 3 (step 9) dies half-written
-    plugin = "trainer.plugins=[{_target_:resume_helpers.DiesWhileWriting,at_save:3}]"
-    train(tmp_path, plugin, killed=True)
+    run = RUNS[name]
     last = tmp_path / "checkpoints" / "last.ckpt"
-    assert [p.name for p in last.parent.glob(".last.ckpt.*.tmp")]  # the half-written new one, never renamed
-    assert checkpoint(last)["global_step"] == 6
-    train(tmp_path, f"ckpt_path={last}", "trainer.max_epochs=1")  # and Lightning resumes from it
-    assert checkpoint(last)["global_step"] == 9  # steps 7 to 11 of epoch 0; last.ckpt every 3 steps
-    assert not list(last.parent.glob(".last.ckpt.*.tmp"))  # the next save cleared the half-written one
+    resume: list[str] = []
+    resumed_from: int | None = None
+    for point, kill, step in [*kill_chain(run), ("never: the last resume", [], run.steps)]:
+        log = train(tmp_path, *run.overrides, *resume, *kill, killed=bool(kill))
+        if resumed_from is not None:  # every last.ckpt at an epoch's end was written before its validation
+            assert ("its validation and epoch end runs now" in log) == (
+                resumed_from % run.steps_per_epoch == 0
+            )
+        assert checkpoint(last)["global_step"] == step, point
+        if point.startswith("half-way"):
+            assert list(last.parent.glob(".epoch_000.ckpt.*.tmp")), log  # half-written, never renamed
+            assert not list(last.parent.glob("epoch_*.ckpt"))
+        resume, resumed_from = [f"ckpt_path={last}"], step
+    assert log.count("Nothing was left to train") == 1  # killed in testing: tested, not trained
+    assert_same_result(whole_runs[name], tmp_path, run)
+    assert not list(last.parent.glob(".*.tmp"))  # the next save of each name cleared its half-written one
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(RUNS))
+def test_a_run_killed_after_any_step_resumes_to_exactly_the_uninterrupted_result(
+    tmp_path: Path, whole_runs: dict[str, Path], name: str
+) -> None:
+    run = RUNS[name]
+    for step in range(1, run.steps):
+        run_dir = tmp_path / f"step {step}"
+        log = train(run_dir, *run.overrides, *kill_after_step(run, step), killed=True)
+        last = run_dir / "checkpoints" / "last.ckpt"
+        assert checkpoint(last)["global_step"] == step, log
+        log = train(run_dir, *run.overrides, f"ckpt_path={last}")
+        before_validation = step % run.steps_per_epoch == 0
+        assert ("its validation and epoch end runs now" in log) == before_validation, step
+        assert_same_result(whole_runs[name], run_dir, run)
+
+
+def test_a_finished_run_resumed_is_tested_again_without_training(tmp_path: Path) -> None:
+    """The default checkpointing (`last.ckpt` at each epoch's end) and a run that early stopping ended:
+    resuming it says so in one line, trains no step and tests the same best checkpoint again."""
+    run = RUNS["chatbot"]
+    overrides = [*run.overrides, "callbacks.last_checkpoint.every_n_train_steps=null"]
+    train(tmp_path, *overrides)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert checkpoint(last)["global_step"] == run.steps  # stopped early, an epoch before max_epochs
+    predictions = (tmp_path / "test_predictions.csv").read_bytes()
+    (tmp_path / "test_predictions.csv").unlink()
+    log = train(tmp_path, *overrides, f"ckpt_path={last}")
+    assert log.count("Nothing was left to train") == 1
+    assert checkpoint(last)["global_step"] == run.steps
+    assert (tmp_path / "test_predictions.csv").read_bytes() == predictions

@@ -13,6 +13,7 @@ from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.trainer.states import TrainerFn
 
 from maeum import __version__
 from maeum.errors import MaeumError
@@ -41,60 +42,139 @@ class RunConfigCallback(Callback):
 
 
 class ResumeCallback(Callback):
-    """What Lightning leaves out of a mid-epoch resume, so that a run resumed from `last.ckpt` continues
-    exactly as one that was never stopped.
+    """What Lightning leaves out of a resume, so that a run resumed from `last.ckpt`, whenever it was killed,
+    continues exactly as one that was never stopped.
 
-    - The process's random states (torch, CUDA, numpy, `random`): kept in every checkpoint and set again
-      just before the first batch after the restart, once the resumed epoch's loader iterator (which draws
-      from them) exists. Lightning's own collect/set helpers, as Fabric's checkpoints use them.
+    - The process's random states (torch, CUDA, numpy, `random`): kept in every checkpoint and set again at
+      `on_train_start`, at the point of the run the checkpoint was written at: after the resumed epoch's
+      loader iterator exists when it was written between two batches, before the next epoch's iterator
+      (which draws from them) when it was written at an epoch's end. Lightning's own collect/set helpers, as
+      Fabric's checkpoints use them.
     - The train loader's position in the resumed epoch's shuffle order. Lightning 2.6 builds the resumed
       epoch's iterator before it sets the sampler's epoch, so the iterator would draw epoch 0's order;
       and when `configure_optimizers` reads `trainer.estimated_stepping_batches` (maeum's schedules do),
       the loader is built before the checkpoint is restored and the saved `StatefulDataLoader` state is
       never loaded at all (Lightning issue #20550). So at `on_train_start` of a mid-epoch resume the
       sampler gets the resumed epoch, the saved loader state is loaded and the fetcher's iterator
-      re-created, as Lightning's open fix (PR #21765) does. `tests/test_resume.py` pins this against
-      Lightning's private loop attributes, with and without a schedule.
+      re-created, as Lightning's open fix (PR #21765) does.
+    - The epoch's end, when the checkpoint was written after the epoch's last training batch and before its
+      validation (`every_n_train_steps` dividing the epoch: the kill window is the whole validation pass).
+      Lightning counts such an epoch as finished and skips its validation and epoch-end callbacks (early
+      stopping, checkpoints, samples); `on_load_checkpoint` rewrites the loop progress into the state
+      Lightning resumes mid-validation from, so that the validation and the epoch end run, once.
+    - The stop: a run that early stopping had ended keeps `trainer.should_stop`, so resuming a finished run
+      (one killed while testing, say) trains no further.
+
+    `tests/test_resume.py` pins all of this against Lightning's private loop attributes, by killing real runs
+    at every step, during validation, during testing and half-way through a checkpoint write.
     """
 
     def __init__(self) -> None:
+        self._trainer: Trainer | None = None
         self._to_restore: dict[str, Any] | None = None
         self._loader_states: list[dict[str, Any]] | None = None
+        self._validation_restarted = False
+        self._resumed_at: int | None = None
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._trainer = trainer
 
     def state_dict(self) -> dict[str, Any]:
         states = _collect_rng_states(include_cuda=torch.cuda.is_available())
         kind, keys, pos, has_gauss, gauss = states["numpy"]  # plain ints: checkpoints stay weights_only
         states["numpy"] = (kind, [int(k) for k in keys], int(pos), int(has_gauss), float(gauss))
-        return states
+        return {**states, "should_stop": bool(self._trainer is not None and self._trainer.should_stop)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
         numpy_state = (kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss)
         self._to_restore = {**state_dict, "numpy": numpy_state}
+        if self._trainer is not None and self._trainer.state.fn == TrainerFn.FITTING:
+            self._trainer.should_stop = bool(state_dict.get("should_stop", False))
 
     def on_load_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        fit_state = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {})
-        self._loader_states = fit_state.get("combined_loader") or None
+        if trainer.state.fn != TrainerFn.FITTING:
+            return
+        fit = checkpoint.get("loops", {}).get("fit_loop", {})
+        self._loader_states = fit.get("state_dict", {}).get("combined_loader") or None
+        self._validation_restarted = _restart_before_epoch_end(trainer, fit, checkpoint["epoch"])
+        self._resumed_at = int(checkpoint.get("global_step", 0))
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._resumed_at is not None and trainer.global_step == self._resumed_at:
+            log.info("Nothing was left to train in %s (step %d, epoch %d): it is tested, not trained further",
+                     trainer.ckpt_path, trainer.global_step, trainer.current_epoch)  # fmt: skip
+        self._resumed_at = None
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        fit_loop, states, self._loader_states = trainer.fit_loop, self._loader_states, None
-        if not (states and fit_loop.restarting and fit_loop._data_fetcher is not None):
-            return  # a fresh run, or a resume at an epoch's end: Lightning's own order is right
-        for loader in fit_loop._combined_loader.flattened:  # the resumed epoch's permutation, set
-            if hasattr(getattr(loader, "sampler", None), "set_epoch"):  # before the iterator prefetches
-                loader.sampler.set_epoch(trainer.current_epoch)
-        fit_loop._combined_loader_states_to_load = states
-        fit_loop._load_combined_loader_states()
-        iter(fit_loop._data_fetcher)
+        rng, self._to_restore = self._to_restore, None
+        states, self._loader_states = self._loader_states, None
+        fit_loop = trainer.fit_loop
+        if rng is None or fit_loop._data_fetcher is None:
+            return  # a fresh run
+        if fit_loop.restarting:  # between two batches of an epoch (or after its last, before validation)
+            if states:
+                self._set_sampler_epoch(trainer)  # the resumed epoch's permutation, before the iterator
+                fit_loop._combined_loader_states_to_load = states  # prefetches
+                fit_loop._load_combined_loader_states()
+                iter(fit_loop._data_fetcher)
+            _set_rng_states(rng)  # the checkpoint's moment: the next thing to draw is the next batch
+        else:  # at an epoch's end: the next epoch's iterator draws after the checkpoint's moment, in its own
+            _set_rng_states(rng)  # permutation; Lightning built it before these states were set: again
+            self._set_sampler_epoch(trainer)
+            iter(fit_loop._data_fetcher)
 
-    def on_train_batch_start(
-        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if self._to_restore is not None:
-            _set_rng_states(self._to_restore)
-            self._to_restore = None
+    @staticmethod
+    def _set_sampler_epoch(trainer: Trainer) -> None:
+        for loader in trainer.fit_loop._combined_loader.flattened:
+            if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+                loader.sampler.set_epoch(trainer.current_epoch)
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._validation_restarted:  # undo the one batch that marked the validation as started
+            total = trainer.fit_loop.epoch_loop.val_loop.batch_progress.total
+            total.ready = total.started = total.completed
+            self._validation_restarted = False
+
+
+def _restart_before_epoch_end(trainer: Trainer, fit: dict[str, Any], epoch: int) -> bool:
+    """Rewrite in place the fit-loop progress of a checkpoint written in `on_train_batch_end` of an epoch's
+    last batch, so that Lightning runs that epoch's end on resume; True when the end starts with validation.
+
+    Lightning resumes such a checkpoint by counting the epoch as done (`FitLoop.reset`), so neither the
+    validation nor `on_train_epoch_end` ever run for it. Marked as completed, the last batch leaves the
+    training epoch loop at its end (`RESTARTED_ON_LAST`); with one validation batch marked as started,
+    Lightning sees a validation cut short and runs it again from its start, then the epoch's end
+    (`TrainingEpochLoop.advance`: "Go back and finish running validation"). `on_validation_start` takes the
+    marker back out of the counts. Without a validation at this epoch, the epoch end runs directly, and only
+    the step counter that the batch's end would have advanced is advanced.
+    """
+    batches = fit.get("epoch_loop.batch_progress")
+    epochs = fit.get("epoch_progress")
+    if not batches or not epochs or not batches.get("is_last_batch"):
+        return False
+    saved_in_batch_end = all(
+        batches[part]["completed"] == batches[part]["processed"] - 1 for part in ("total", "current")
+    )
+    epoch_open = epochs["total"]["processed"] == epochs["total"]["started"] - 1
+    if not (saved_in_batch_end and epoch_open):
+        return False
+    for part in ("total", "current"):
+        batches[part]["completed"] = batches[part]["processed"]
+    every = trainer.check_val_every_n_epoch
+    validates = trainer.enable_validation and (every is None or (epoch + 1) % every == 0)
+    if validates:
+        val = fit["epoch_loop.val_loop.batch_progress"]
+        val["current"] = {"ready": 1, "started": 1, "processed": 0, "completed": 0}
+        done = val["total"]["completed"]
+        val["total"] = {"ready": done + 1, "started": done + 1, "processed": done, "completed": done}
+    else:
+        fit["epoch_loop.state_dict"]["_batches_that_stepped"] += 1
+    log.info("Resuming after the last training batch of epoch %d: its %s runs now", epoch,
+             "validation and epoch end" if validates else "epoch end")  # fmt: skip
+    return validates
 
 
 def load_run_config(ckpt_path: str | Path) -> DictConfig:
