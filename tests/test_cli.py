@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import corpus_fixtures as fx
 import pytest
@@ -217,3 +218,95 @@ def test_leaderboard_takes_korean_directories(korean_dir: Path) -> None:
     out = korean_dir / "리더보드 (최종)"
     run("maeum.leaderboard", str(runs), "--output", str(out), cwd=korean_dir)
     assert (out / "leaderboard.csv").is_file()
+
+
+# ----------------------------------------------------------------------------- bad input at every entry point
+BAD_INPUT = {  # the rows of issue 17's table: what each command is given, and what its one line must say
+    "predict: an empty file": ("has no texts (2 lines, all blank)", "빈 파일 (0).txt"),
+    "predict: a truncated checkpoint": (
+        "not a readable checkpoint (truncated",
+        "잘린 체크포인트 (5000).ckpt",
+    ),
+    "predict: whitespace only": ("text='   ' has nothing to classify",),
+    "chat: a condition it was never trained on": (
+        "never trained on the condition '행복함'. It knows: ",
+        "슬픔",
+    ),
+    "eval: a directory that is neither": ("has no maeum.json and no config.json", "bad (입력)"),
+    "train: a value of the wrong type": ("trainer.max_epochs='abc' is not an integer or null",),
+}
+READ_ANYWAY = ("predict: a cp949 file", "chat: a cp949 file", "chat: a 20,000-character line")
+
+
+@pytest.fixture(scope="module")
+def bad_input(main_run, chatbot_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every row's command started at once (they spend their time importing, which two cores share well),
+    in a directory named `bad (입력)`, with the checkpoints under Korean names."""
+    bad = tmp_path_factory.mktemp("cli") / "bad (입력)"
+    bad.mkdir()
+    classifier = Path(shutil.copy(best_checkpoint(main_run[0]), bad / "감정 분류기 (최종).ckpt"))
+    chatbot = Path(shutil.copy(best_checkpoint(chatbot_run), bad / "공감 챗봇 (최종).ckpt"))
+    (empty := bad / "빈 파일 (0).txt").write_text("\n  \n", encoding="utf-8")
+    (truncated := bad / "잘린 체크포인트 (5000).ckpt").write_bytes(classifier.read_bytes()[:5000])
+    (notepad := bad / "메모장 (cp949).txt").write_bytes(
+        "오늘 너무 기뻐 ㅋㅋ\r\n시험에 떨어졌어 ㅠㅠ\r\n".encode("cp949")
+    )
+    (long_line := bad / "긴 줄 (20000).txt").write_text("너무 슬퍼요 ㅠㅠ " * 2000 + "\n", encoding="utf-8")
+    predict, chat = ["maeum.predict", f"ckpt_path={classifier}"], ["maeum.chat", f"ckpt_path={chatbot}"]
+    commands = {
+        "predict: an empty file": [*predict, f"input={empty}"],
+        "predict: a truncated checkpoint": ["maeum.predict", f"ckpt_path={truncated}", "text=안녕"],
+        "predict: whitespace only": [*predict, "text=   "],
+        "chat: a condition it was never trained on": [*chat, "condition=행복함", f"input={empty}"],
+        "eval: a directory that is neither": ["maeum.eval", f"ckpt_path={bad}", f"hydra.run.dir={bad}/평가"],
+        "train: a value of the wrong type": [
+            "maeum.train",
+            "trainer.max_epochs=abc",
+            f"hydra.run.dir={bad}/t",
+        ],
+        "predict: a cp949 file": [*predict, f"input={notepad}", f"output={bad / '예측.jsonl'}"],
+        "chat: a cp949 file": [*chat, f"input={notepad}", "output_format=jsonl"],
+        "chat: a 20,000-character line": [*chat, f"input={long_line}"],
+    }
+    procs = {
+        row: subprocess.Popen(
+            [sys.executable, "-m", *args], cwd=bad, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for row, args in commands.items()
+    }
+    results: dict[str, Any] = {"dir": bad}
+    for row, proc in procs.items():
+        out, err = proc.communicate(timeout=600)
+        results[row] = (proc.returncode, out, err)
+    return results
+
+
+@pytest.mark.parametrize("row", list(BAD_INPUT))
+def test_bad_input_gets_one_line_that_names_it(bad_input: dict[str, Any], row: str) -> None:
+    returncode, out, err = bad_input[row]
+    assert returncode == 1, (out + err)[-3000:]
+    assert "Traceback" not in out + err, (out + err)[-3000:]
+    (error,) = [line for line in (out + err).splitlines() if "][ERROR] - " in line]  # one line
+    for expected in BAD_INPUT[row]:
+        assert expected in error, error
+
+
+def test_cp949_files_are_read_and_a_20000_character_line_is_cut_without_a_warning(
+    bad_input: dict[str, Any],
+) -> None:
+    """Windows Notepad's cp949 is decoded, with a log line, by predict and chat; a very long chat line is cut
+    to max_length without the tokenizer's "... will result in indexing errors" warning, which is false."""
+    for row in READ_ANYWAY:
+        returncode, out, err = bad_input[row]
+        assert returncode == 0, (out + err)[-3000:]
+    texts = ["오늘 너무 기뻐 ㅋㅋ", "시험에 떨어졌어 ㅠㅠ"]
+    _, out, err = bad_input["predict: a cp949 file"]
+    assert "not UTF-8; read as cp949" in out + err
+    predictions = (bad_input["dir"] / "예측.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["text"] for line in predictions] == texts
+    _, out, err = bad_input["chat: a cp949 file"]
+    assert "not UTF-8; read as cp949" in err
+    assert [json.loads(line)["user"] for line in out.splitlines()] == texts
+    _, out, err = bad_input["chat: a 20,000-character line"]
+    assert "Token indices sequence length" not in err
+    assert len(out.splitlines()) == 1

@@ -124,6 +124,7 @@ class Counting:
     def __init__(self, responder) -> None:
         self.responder, self.calls = responder, 0
         self.uses_condition, self.keeps_history = responder.uses_condition, responder.keeps_history
+        self.known = responder.known
 
     def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
         self.calls += 1

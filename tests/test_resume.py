@@ -14,6 +14,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,10 +103,8 @@ def assert_same_result(whole: Path, resumed: Path, run: Run) -> None:
     best = sorted(p.name for p in (whole / "checkpoints").glob("epoch_*.ckpt"))
     assert len(best) == 1
     assert sorted(p.name for p in (resumed / "checkpoints").glob("epoch_*.ckpt")) == best
-    assert (
-        checkpoint(resumed / "checkpoints" / best[0])["epoch"]
-        == checkpoint(whole / "checkpoints" / best[0])["epoch"]
-    )
+    best_epochs = [checkpoint(d / "checkpoints" / best[0])["epoch"] for d in (whole, resumed)]
+    assert best_epochs[0] == best_epochs[1]
 
 
 def kill_after_step(run: Run, step: int) -> list[str]:
@@ -126,16 +126,22 @@ def die_writing(save: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def whole_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Each run once, never stopped (built on first use)."""
+def pool() -> Iterator[ThreadPoolExecutor]:
+    """Two runs at a time (the machine has two cores): these tests spend most of their time starting
+    processes, which share the cores well."""
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        yield executor
 
-    class Lazy(dict):
-        def __missing__(self, name: str) -> Path:
-            self[name] = path = tmp_path_factory.mktemp(f"whole-{name}")
-            train(path, *RUNS[name].overrides)
-            return path
 
-    return Lazy()
+@pytest.fixture(scope="module")
+def whole_runs(pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future[Path]]:
+    """Each run once, never stopped."""
+
+    def whole(name: str, path: Path) -> Path:
+        train(path, *RUNS[name].overrides)
+        return path
+
+    return {name: pool.submit(whole, name, tmp_path_factory.mktemp(f"whole-{name}")) for name in RUNS}
 
 
 def kill_chain(run: Run) -> list[tuple[str, list[str], int]]:
@@ -162,37 +168,52 @@ def kill_chain(run: Run) -> list[tuple[str, list[str], int]]:
     ]
 
 
-@pytest.mark.parametrize("name", list(RUNS))
-def test_a_run_killed_at_every_boundary_resumes_to_exactly_the_uninterrupted_result(
-    tmp_path: Path, whole_runs: dict[str, Path], name: str
-) -> None:
-    run = RUNS[name]
-    last = tmp_path / "checkpoints" / "last.ckpt"
+def killed_again_and_again(run: Run, run_dir: Path) -> Path:
+    """`run` killed at each point of `kill_chain`, resumed each time, and finally let finish."""
+    last = run_dir / "checkpoints" / "last.ckpt"
     resume: list[str] = []
     resumed_from: int | None = None
     for point, kill, step in [*kill_chain(run), ("never: the last resume", [], run.steps)]:
-        log = train(tmp_path, *run.overrides, *resume, *kill, killed=bool(kill))
-        if resumed_from is not None:  # every last.ckpt at an epoch's end was written before its validation
-            assert ("its validation and epoch end runs now" in log) == (
-                resumed_from % run.steps_per_epoch == 0
-            )
+        log = train(run_dir, *run.overrides, *resume, *kill, killed=bool(kill))
+        if resumed_from is not None:  # each last.ckpt at an epoch's end was written before its validation
+            before_validation = resumed_from % run.steps_per_epoch == 0
+            assert ("its validation and epoch end runs now" in log) == before_validation, point
         assert checkpoint(last)["global_step"] == step, point
         if point.startswith("half-way"):
             assert list(last.parent.glob(".epoch_000.ckpt.*.tmp")), log  # half-written, never renamed
             assert not list(last.parent.glob("epoch_*.ckpt"))
         resume, resumed_from = [f"ckpt_path={last}"], step
-    assert log.count("Nothing was left to train") == 1  # killed in testing: tested, not trained
-    assert_same_result(whole_runs[name], tmp_path, run)
-    assert not list(last.parent.glob(".*.tmp"))  # the next save of each name cleared its half-written one
+    assert log.count("Nothing was left to train") == 1, log  # killed in testing: tested, not trained
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def killed_runs(
+    pool: ThreadPoolExecutor, whole_runs: dict[str, Future[Path]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Future[Path]]:
+    return {
+        name: pool.submit(killed_again_and_again, run, tmp_path_factory.mktemp(f"killed-{name}"))
+        for name, run in RUNS.items()
+    }
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_a_run_killed_at_every_boundary_resumes_to_exactly_the_uninterrupted_result(
+    whole_runs: dict[str, Future[Path]], killed_runs: dict[str, Future[Path]], name: str
+) -> None:
+    resumed = killed_runs[name].result()
+    assert_same_result(whole_runs[name].result(), resumed, RUNS[name])
+    assert not list((resumed / "checkpoints").glob(".*.tmp"))  # each name's next save cleared its half-write
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(RUNS))
 def test_a_run_killed_after_any_step_resumes_to_exactly_the_uninterrupted_result(
-    tmp_path: Path, whole_runs: dict[str, Path], name: str
+    pool: ThreadPoolExecutor, whole_runs: dict[str, Future[Path]], tmp_path: Path, name: str
 ) -> None:
     run = RUNS[name]
-    for step in range(1, run.steps):
+
+    def killed_after(step: int) -> Path:
         run_dir = tmp_path / f"step {step}"
         log = train(run_dir, *run.overrides, *kill_after_step(run, step), killed=True)
         last = run_dir / "checkpoints" / "last.ckpt"
@@ -200,7 +221,10 @@ def test_a_run_killed_after_any_step_resumes_to_exactly_the_uninterrupted_result
         log = train(run_dir, *run.overrides, f"ckpt_path={last}")
         before_validation = step % run.steps_per_epoch == 0
         assert ("its validation and epoch end runs now" in log) == before_validation, step
-        assert_same_result(whole_runs[name], run_dir, run)
+        return run_dir
+
+    for run_dir in pool.map(killed_after, range(1, run.steps)):
+        assert_same_result(whole_runs[name].result(), run_dir, run)  # run_dir names the step
 
 
 def test_a_finished_run_resumed_is_tested_again_without_training(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from maeum.session import (
     ChatSession,
     EmotionAwareResponder,
     GeneratorResponder,
+    KnownConditions,
     RetrievalResponder,
     load_responder,
     pair_conditions,
@@ -51,6 +52,29 @@ def chat_lines(tmp_path: Path, overrides: list[str], lines: list[str]) -> list[d
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     answers = chat(compose_config("chat", tmp_path, [*overrides, f"input={source}", "output_format=jsonl"]))
     return [a.record for a in answers]
+
+
+# ------------------------------------------------------------------------------------------------- conditions
+def test_a_condition_is_one_the_chatbot_was_trained_on(pair: tuple[Path, Path]) -> None:
+    """`condition=` refuses a condition never seen in training, listing the known ones; `/condition` says
+    so and keeps the session's condition. A name stands for its id (ChatbotData with `condition=id`)."""
+    chatbot, classifier = pair
+    for responder in (load_responder(chatbot), load_responder(chatbot, classifier_ckpt=classifier)):
+        assert set(responder.known.conditions) == set(EMOTIONS)
+        with pytest.raises(MaeumError, match=r"never trained on the condition '행복함'\. It knows: .*슬픔"):
+            ChatSession(responder, condition="행복함")
+        session = ChatSession(responder, condition="슬픔")
+        message = session.command("/condition 행복함 ㅋㅋ")
+        assert "never trained on the condition '행복함 ㅋㅋ'" in message and "stays 슬픔" in message
+        assert session.condition == "슬픔"
+        assert session.command("/condition 기쁨") == "(condition: 기쁨)" and session.condition == "기쁨"
+    ids = KnownConditions(("0", "1"), {"0": "일상다반사", "1": "이별(부정)"})
+    assert ids.resolve("이별(부정)") == "1" and ids.resolve("1") == "1" and ids.resolve(None) is None
+    with pytest.raises(MaeumError, match=r"It knows: 0 \(일상다반사\), 1 \(이별\(부정\)\)"):
+        ids.resolve("사랑(긍정)")
+    with pytest.raises(MaeumError, match="trained without conditions"):
+        KnownConditions(()).resolve("슬픔")
+    assert KnownConditions(None).resolve("아무거나") == "아무거나"  # a chatbot that recorded none
 
 
 # ---------------------------------------------------------------------------------------------- emotion-aware

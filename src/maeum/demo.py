@@ -131,7 +131,7 @@ def app_from(cfg: DictConfig) -> Any:
         responders = {name: base.with_generation(settings) for name, settings in presets.items()}
     app = build_demo(
         responders, preset=cfg.preset, max_input_chars=cfg.max_input_chars, title=cfg.title,
-        condition=cfg.get("condition"), history=cfg.get("history"),
+        condition=base.known.resolve(cfg.get("condition") or None), history=cfg.get("history"),
     )  # fmt: skip
     return app.queue(default_concurrency_limit=cfg.concurrency_limit, max_size=cfg.max_queue)
 

@@ -34,7 +34,7 @@ from transformers import (
 )
 
 from maeum.backbones import load_model, load_tokenizer
-from maeum.callbacks import load_run_config
+from maeum.callbacks import EXPORT_META, describe_directory, load_run_config
 from maeum.data.dialogue import Template, template_from
 from maeum.errors import MaeumError
 from maeum.models.chat_lm import ChatLM
@@ -42,7 +42,6 @@ from maeum.models.classifier import EmotionClassifier
 
 log = logging.getLogger(__name__)
 
-EXPORT_META = "maeum.json"
 Task = Literal["classifier", "chatbot"]
 # sentences that an export is checked on: the exported model must give the checkpoint's logits
 PROBE_TEXTS = (
@@ -83,6 +82,8 @@ def task_of(path: str | Path) -> Task:
     if path.is_dir():
         if task := _meta(path).get("task"):
             return task
+        if not (path / "config.json").is_file():
+            raise MaeumError(describe_directory(path))
         try:
             architectures = AutoConfig.from_pretrained(path).architectures or []
         except (OSError, ValueError) as err:

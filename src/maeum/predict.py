@@ -16,10 +16,12 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from maeum.cli import hydra_main
+from maeum.errors import DataError
 from maeum.prediction import Predictor
 from maeum.runtime import extras, read_lines, task_wrapper
 
 log = logging.getLogger(__name__)
+WHAT = "one text"  # per line of input=
 
 
 @task_wrapper
@@ -29,8 +31,11 @@ def predict(cfg: DictConfig) -> list[dict[str, object]]:
     predictor = Predictor.from_path(
         cfg.ckpt_path, device=cfg.device, batch_size=cfg.batch_size, precision=cfg.precision
     )
-    if cfg.get("text"):
-        (result,) = predictor.predict([str(cfg.text)])
+    if cfg.get("text") is not None:
+        text = str(cfg.text).strip()
+        if not text:
+            raise DataError(f"text={cfg.text!r} has nothing to classify (it is empty or only spaces).")
+        (result,) = predictor.predict([text])
         print(json.dumps(result, ensure_ascii=False), flush=True)
         return [result]
     if cfg.get("input"):
@@ -39,8 +44,12 @@ def predict(cfg: DictConfig) -> list[dict[str, object]]:
 
 
 def _predict_file(predictor: Predictor, path: Path, output: str | None) -> list[dict[str, object]]:
-    lines = read_lines(path, "one text")
+    lines = read_lines(path, WHAT)
     texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise DataError(
+            f"{path}: the file has no texts ({len(lines)} lines, all blank). Put {WHAT} per line."
+        )
     if skipped := len(lines) - len(texts):
         log.info("%s: skipped %d empty lines", path, skipped)
     results = predictor.predict(texts)

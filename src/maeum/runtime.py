@@ -6,11 +6,12 @@ import logging
 import netrc
 import os
 import sys
+import types
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlparse
 
 import rich
@@ -20,10 +21,11 @@ import rich.tree
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning import LightningModule, Trainer
 
+from maeum.data.readers import detect_encoding
 from maeum.errors import DataError, MaeumError
 from maeum.paths import cache_dir, resource
 
@@ -71,14 +73,15 @@ register_resolvers()
 
 
 def read_lines(path: str | Path, what: str) -> list[str]:
-    """The lines of a UTF-8 text file given as `input=` (a BOM is fine), or one `DataError` naming it."""
+    """The lines of a text file given as `input=`: UTF-8 (a BOM is fine) or, as Windows Notepad still writes
+    Korean, cp949/EUC-KR (logged); else one `DataError` naming it."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found. Set input to a UTF-8 text file with {what} per line.")
-    try:
-        return path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 (byte {err.start}). Re-save it as UTF-8.") from err
+    encoding = detect_encoding(path)
+    if encoding not in ("utf-8-sig", "utf-8"):
+        log.info("%s: not UTF-8; read as %s", path, encoding)
+    return path.read_text(encoding=encoding).splitlines()
 
 
 # ------------------------------------------------------------------------------------------ task wrapper
@@ -125,6 +128,64 @@ def require(cfg: DictConfig, keys: list[str] | None = None) -> None:
             f"missing required setting{'s' * (len(missing) > 1)}: {', '.join(missing)}. "
             f"Set it on the command line, e.g. `{missing[0]}=...`."
         )
+
+
+def check_argument_types(cfg: DictConfig, keys: Sequence[str]) -> None:
+    """Refuse, in one line naming the setting, a scalar that the `_target_` of `cfg[key]` cannot take by its
+    signature (`trainer.max_epochs=abc`, `trainer.precision=bf16-mix`), before the object is built and the
+    value fails deep inside it (Lightning's "'>' not supported between 'int' and 'str'").
+
+    Only annotations made of int, float, bool, str, None and Literal are checked, by hand: a checker such as
+    typeguard would also judge containers and classes, which arrive here as OmegaConf nodes and configs, and
+    which the libraries check themselves.
+    """
+    for key in keys:
+        node = cfg.get(key)
+        if not isinstance(node, DictConfig) or "_target_" not in node or node.get("_partial_"):
+            continue
+        try:
+            target = get_object(node._target_)
+            hints = get_type_hints(target.__init__ if isinstance(target, type) else target)
+            values = OmegaConf.to_container(node, resolve=True)
+        except Exception:  # an unresolvable target, annotation or value: instantiate reports it
+            continue
+        for name, value in values.items():
+            if name in hints and not _accepts(hints[name], value):
+                raise MaeumError(
+                    f"{key}.{name}={value!r} is not {_described(hints[name])}, which "
+                    f"{node._target_.rsplit('.', 1)[-1]}'s {name} takes: set {key}.{name} to one."
+                )
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    """Whether `value` fits `annotation` as far as its scalar parts tell (anything else: yes)."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_accepts(a, value) for a in get_args(annotation))
+    if origin is Literal:
+        return any(value == v and type(value) is type(v) for v in get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    return True  # containers, classes, callables, Any
+
+
+def _described(annotation: Any) -> str:
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        parts = dict.fromkeys(_described(a) for a in get_args(annotation))
+        return " or ".join(parts)
+    if origin is Literal:
+        return "one of " + ", ".join(str(v) for v in get_args(annotation))
+    names = {type(None): "null", bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def extras(cfg: DictConfig) -> None:

@@ -47,11 +47,40 @@ class Answer:
         return self.record["reply"]
 
 
+@dataclass(frozen=True)
+class KnownConditions:
+    """The conditions a chatbot was trained on, as written there (None: a chatbot that recorded none), and
+    their names (`condition -> name`, where the data conditions on ids: ChatbotData with `condition=id`)."""
+
+    conditions: tuple[str, ...] | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, chatbot: Chatbot) -> KnownConditions:
+        conditions = tuple(chatbot.conditions) if chatbot.conditions is not None else None
+        return cls(conditions, dict(chatbot.condition_names))
+
+    def shown(self) -> list[str]:
+        return [f"{c} ({self.names[c]})" if c in self.names else c for c in self.conditions or ()]
+
+    def resolve(self, condition: str | None) -> str | None:
+        """`condition` as the chatbot was trained on it (a name stands for its id), or one `MaeumError` that
+        lists the known ones: a condition never seen in training conditions nothing, silently."""
+        if condition is None or self.conditions is None or condition in self.conditions:
+            return condition
+        by_name = {self.names.get(c, c): c for c in self.conditions}
+        if condition in by_name:
+            return by_name[condition]
+        known = ", ".join(self.shown()) or "none: it was trained without conditions, so give none"
+        raise MaeumError(f"the chatbot was never trained on the condition '{condition}'. It knows: {known}.")
+
+
 class Responder(Protocol):
     """Answers the last user turn of `turns`; `condition` is the session's (`condition=`, `/condition`)."""
 
     uses_condition: bool  # whether a condition means anything to it
     keeps_history: bool  # the default of `history=`
+    known: KnownConditions  # what `condition` may be
 
     def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer: ...
 
@@ -63,8 +92,8 @@ class GeneratorResponder:
 
     uses_condition = True
 
-    def __init__(self, generator: ReplyGenerator) -> None:
-        self.generator = generator
+    def __init__(self, generator: ReplyGenerator, known: KnownConditions | None = None) -> None:
+        self.generator, self.known = generator, known or KnownConditions()
         self.keeps_history = not generator.template.condition_is_target  # label_response answers one line
 
     def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
@@ -73,7 +102,7 @@ class GeneratorResponder:
         return Answer(record, tag=reply.condition)  # label_response models write their category
 
     def with_generation(self, settings: Mapping[str, Any]) -> GeneratorResponder:
-        return GeneratorResponder(self.generator.with_settings(settings))
+        return GeneratorResponder(self.generator.with_settings(settings), self.known)
 
 
 class EmotionAwareResponder:
@@ -86,9 +115,14 @@ class EmotionAwareResponder:
     uses_condition = True
 
     def __init__(
-        self, predictor: Predictor, generator: ReplyGenerator, condition_of: Mapping[str, str]
+        self,
+        predictor: Predictor,
+        generator: ReplyGenerator,
+        condition_of: Mapping[str, str],
+        known: KnownConditions | None = None,
     ) -> None:
         self.predictor, self.generator, self.condition_of = predictor, generator, dict(condition_of)
+        self.known = known or KnownConditions()
         self.keeps_history = not generator.template.condition_is_target
 
     def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
@@ -102,7 +136,7 @@ class EmotionAwareResponder:
 
     def with_generation(self, settings: Mapping[str, Any]) -> EmotionAwareResponder:
         return EmotionAwareResponder(
-            self.predictor, self.generator.with_settings(settings), self.condition_of
+            self.predictor, self.generator.with_settings(settings), self.condition_of, self.known
         )
 
 
@@ -112,6 +146,7 @@ class RetrievalResponder:
 
     uses_condition = False
     keeps_history = False
+    known = KnownConditions()
 
     def __init__(
         self, predictor: Predictor, bank: ResponseBank, min_confidence: float = 0.0, fallback: str = FALLBACK
@@ -148,7 +183,7 @@ class ChatSession:
     turns: list[Turn] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.condition = self.condition or None
+        self.condition = self.responder.known.resolve(self.condition or None)
         if self.history is None:
             self.history = self.responder.keeps_history
 
@@ -169,7 +204,10 @@ class ChatSession:
         if name == "/condition":
             if not self.responder.uses_condition:
                 return "(a retrieval chatbot takes no condition: its classifier picks the category)"
-            self.condition = arg.strip() or None
+            try:
+                self.condition = self.responder.known.resolve(arg.strip() or None)
+            except MaeumError as err:  # the session goes on, under its condition so far
+                return f"({err} The condition stays {self.condition or 'none'}.)"
             return f"(condition: {self.condition or 'none'})"
         if name == "/quit":
             return None
@@ -215,11 +253,11 @@ def load_responder(
         precision=precision,
     )  # fmt: skip
     if not classifier_ckpt:
-        return GeneratorResponder(generator)
+        return GeneratorResponder(generator, KnownConditions.of(chatbot))
     classifier = load_classifier(classifier_ckpt, device)
     condition_of = pair_conditions(classifier.labels, chatbot, f"{classifier_ckpt}", f"{ckpt_path}")
     predictor = Predictor.from_classifier(classifier, precision=precision)
-    return EmotionAwareResponder(predictor, generator, condition_of)
+    return EmotionAwareResponder(predictor, generator, condition_of, KnownConditions.of(chatbot))
 
 
 def pair_conditions(
@@ -233,10 +271,7 @@ def pair_conditions(
         )
     by_name = {chatbot.condition_names.get(c, c): c for c in chatbot.conditions}
     if missing := [label for label in labels if label not in by_name]:
-        shown = [
-            f"{c} ({chatbot.condition_names[c]})" if c in chatbot.condition_names else c
-            for c in chatbot.conditions
-        ]
+        shown = KnownConditions.of(chatbot).shown()
         raise MaeumError(
             f"the classifier's labels are not all among the chatbot's conditions, so its predictions cannot "
             f"condition the replies. Classifier {classifier_name}: {list(labels)}. Chatbot {chatbot_name}: "

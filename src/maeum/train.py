@@ -18,29 +18,32 @@ from omegaconf import DictConfig
 from pytorch_lightning import seed_everything
 from pytorch_lightning.callbacks import LearningRateMonitor
 
-from maeum.callbacks import ResumeCallback, RunConfigCallback, load_run_config
+from maeum.callbacks import CHECKPOINT_KEY, ResumeCallback, RunConfigCallback, read_checkpoint
 from maeum.cli import hydra_main
 from maeum.errors import MaeumError
 from maeum.runtime import (
+    check_argument_types,
     extras,
     instantiate_list,
     log_hyperparameters,
     report_metrics,
+    require,
     save_resolved_config,
     tag_run,
     task_wrapper,
 )
 
 log = logging.getLogger(__name__)
+LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")  # ckpt_path values that Lightning resolves itself
 
 
 def check_resume_split(cfg: DictConfig) -> None:
     """Refuse to resume on another split than the checkpoint's: before `data.seed` was fixed at 42, the
     split followed `seed`, so an older run's checkpoint names the split seed it was trained on."""
-    try:
-        trained = load_run_config(cfg.ckpt_path).get("data", {}).get("seed")
-    except MaeumError:
-        return  # a missing or foreign checkpoint: Lightning says so when it loads it
+    if str(cfg.ckpt_path) in LIGHTNING_CKPT_NAMES:
+        return
+    run = read_checkpoint(cfg.ckpt_path).get(CHECKPOINT_KEY)  # a missing or damaged one: one error here
+    trained = (run or {}).get("config", {}).get("data", {}).get("seed")  # a foreign one: no split to check
     if trained is not None and cfg.data.get("seed") is not None and trained != cfg.data.seed:
         raise MaeumError(
             f"{cfg.ckpt_path} was trained on the split of data.seed={trained}, this run splits with "
@@ -51,6 +54,8 @@ def check_resume_split(cfg: DictConfig) -> None:
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test the model that `cfg` describes; return the final metrics."""
+    require(cfg)
+    check_argument_types(cfg, ["data", "model", "trainer"])  # before the config is printed: one line
     extras(cfg)
     tag_run(cfg)
     save_resolved_config(cfg)

@@ -215,7 +215,8 @@ def pretokenize(dialogues: Sequence[Dialogue], tokenizer: PreTrainedTokenizerBas
     texts = sorted(
         {t.text for d in dialogues for t in d.turns} | {d.condition for d in dialogues if d.condition}
     )
-    return dict(zip(texts, tokenizer(texts, add_special_tokens=False)["input_ids"], strict=True))
+    ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]  # see _layout
+    return dict(zip(texts, ids, strict=True))
 
 
 def _layout(
@@ -230,7 +231,9 @@ def _layout(
             return []
         if pretokenized is not None and text in pretokenized:
             return list(pretokenized[text])
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
+        # whole, then cut by `_truncate` to max_length (oldest exchanges first): not the tokenizer's
+        # "longer than the specified maximum ... indexing errors" warning, which does not hold here
+        return tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
 
     def marker(token: str) -> list[int]:
         return [marker_id(tokenizer, token)]
