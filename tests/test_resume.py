@@ -42,15 +42,15 @@ class Run:
 
 
 RUNS = {
-    # 54 sample dialogues, 6 steps per epoch. Early stopping that follows `val/response_ppl` the wrong way
-    # round (mode=max, patience 1) stops it after its second epoch, deterministically: a resume must
-    # restore early stopping's state, and stop there too.
+    # 54 sample dialogues, 6 steps per epoch. Following `val/response_ppl` the wrong way round (mode=max),
+    # early stopping (patience 1) stops it after its second epoch and its best checkpoint is its first
+    # epoch, deterministically: a resume must restore both callbacks' states.
     "chatbot": Run(
         "chatbot",
         (
             "experiment=chatbot/sample_tiny",
             "trainer.max_epochs=3",
-            "callbacks.early_stopping.mode=max",
+            "monitor.mode=max",
             "callbacks.early_stopping.patience=1",
         ),
         steps_per_epoch=6,
@@ -187,14 +187,26 @@ def killed_again_and_again(run: Run, run_dir: Path) -> Path:
     return run_dir
 
 
+def resumed_elsewhere(run: Run, killed: Path, resumed: Path) -> Path:
+    """`run` killed after its first epoch (best checkpoint written) and resumed into another directory, as a
+    new command without `hydra.run.dir` is."""
+    train(killed, *run.overrides, *kill_after_step(run, run.steps_per_epoch + 1), killed=True)
+    assert [p.name for p in (killed / "checkpoints").glob("epoch_*.ckpt")] == ["epoch_000.ckpt"]
+    log = train(resumed, *run.overrides, f"ckpt_path={killed / 'checkpoints' / 'last.ckpt'}")
+    assert "brought the best checkpoints along" in log
+    return resumed
+
+
 @pytest.fixture(scope="module")
 def killed_runs(
     pool: ThreadPoolExecutor, whole_runs: dict[str, Future[Path]], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Future[Path]]:
-    return {
+    runs = {
         name: pool.submit(killed_again_and_again, run, tmp_path_factory.mktemp(f"killed-{name}"))
         for name, run in RUNS.items()
     }
+    elsewhere = [tmp_path_factory.mktemp(name) for name in ("first run (1)", "resumed run (2)")]
+    return {**runs, "elsewhere": pool.submit(resumed_elsewhere, RUNS["chatbot"], *elsewhere)}
 
 
 @pytest.mark.parametrize("name", list(RUNS))
@@ -204,6 +216,14 @@ def test_a_run_killed_at_every_boundary_resumes_to_exactly_the_uninterrupted_res
     resumed = killed_runs[name].result()
     assert_same_result(whole_runs[name].result(), resumed, RUNS[name])
     assert not list((resumed / "checkpoints").glob(".*.tmp"))  # each name's next save cleared its half-write
+
+
+def test_a_run_resumed_into_another_directory_keeps_its_best_checkpoint(
+    whole_runs: dict[str, Future[Path]], killed_runs: dict[str, Future[Path]]
+) -> None:
+    """Lightning forgets the best score when the checkpoint directory changes; the first epoch after the
+    resume (here a worse one) would then be tested."""
+    assert_same_result(whole_runs["chatbot"].result(), killed_runs["elsewhere"].result(), RUNS["chatbot"])
 
 
 @pytest.mark.slow

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,7 @@ class ResumeCallback(Callback):
         fit = checkpoint.get("loops", {}).get("fit_loop", {})
         self._loader_states = fit.get("state_dict", {}).get("combined_loader") or None
         self._validation_restarted = _restart_before_epoch_end(trainer, fit, checkpoint["epoch"])
+        _bring_best_checkpoints(trainer, checkpoint.get("callbacks", {}))
         self._resumed_at = int(checkpoint.get("global_step", 0))
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -176,6 +179,40 @@ def _restart_before_epoch_end(trainer: Trainer, fit: dict[str, Any], epoch: int)
     log.info("Resuming after the last training batch of epoch %d: its %s runs now", epoch,
              "validation and epoch end" if validates else "epoch end")  # fmt: skip
     return validates
+
+
+def _bring_best_checkpoints(trainer: Trainer, states: dict[str, Any]) -> None:
+    """Bring a run's best checkpoints along when it resumes into another run directory (Hydra gives every
+    command its own): Lightning's `ModelCheckpoint` forgets their scores when its `dirpath` has changed, so
+    the first epoch after the resume would count as the best, whatever it scored. The files are hard-linked
+    (copied across filesystems) into the new directory, and the saved state is pointed at them."""
+    for callback in trainer.checkpoint_callbacks:
+        state = states.get(callback.state_key)
+        if not state or not callback.monitor or state.get("dirpath") in (None, callback.dirpath):
+            continue
+        best = {Path(path): score for path, score in (state.get("best_k_models") or {}).items()}
+        if not all(path.is_file() for path in best):
+            continue  # moved or deleted since: Lightning's own reset (and its warning)
+        here = {str(path): str(Path(callback.dirpath) / path.name) for path in best}
+        for source, target in here.items():
+            _link_or_copy(Path(source), Path(target))
+        state["best_k_models"] = {here[str(path)]: score for path, score in best.items()}
+        for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+            state[key] = here.get(state.get(key) or "", state.get(key))
+        names = ", ".join(Path(t).name for t in here.values()) or "(none yet)"
+        log.info("Resumed into %s: brought the best checkpoints along from %s: %s", callback.dirpath,
+                 state["dirpath"], names)  # fmt: skip
+        state["dirpath"] = callback.dirpath
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem, or one without hard links
+        shutil.copy2(source, target)
 
 
 def read_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
