@@ -24,29 +24,39 @@ SEEDS = (1, 2, 3)
 
 
 def multirun(sweep_dir: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return finished(start_multirun(sweep_dir, *overrides), timeout)
+
+
+def start_multirun(sweep_dir: Path, *overrides: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "maeum.train", "-m", f"paths.log_dir={sweep_dir.parent / 'logs'}",
            f"hydra.sweep.dir={sweep_dir}", "extras.print_config=false", *overrides]  # fmt: skip
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(), cwd=REPO
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), cwd=REPO
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+
+
+def finished(proc: subprocess.Popen, timeout: int = 600) -> subprocess.CompletedProcess:
+    stdout, stderr = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 @pytest.fixture(scope="session")
 def grids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two masks x three seeds x 2 epochs (2 batches each) on the bundled dialogues, and two classifier
-    variants x two seeds."""
+    variants x two seeds: the two sweeps side by side (two cores)."""
     root = tmp_path_factory.mktemp("grids")
-    multirun(
+    chatbots = start_multirun(
         root / "chatbot", "experiment=chatbot/sample_tiny", f"data.label_mask={','.join(MASKS)}",
         f"seed={','.join(map(str, SEEDS))}", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
         "callbacks.early_stopping=null", "logger=default",
     )  # fmt: skip
-    multirun(
+    classifiers = start_multirun(
         root / "classifier", "model.dropout=0.1,0.5", "seed=1,2", "trainer.max_epochs=2",
         "callbacks.early_stopping=null", "logger=csv",
     )  # fmt: skip
+    finished(chatbots)
+    finished(classifiers)
     return {"chatbot": root / "chatbot", "classifier": root / "classifier"}
 
 

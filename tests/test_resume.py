@@ -88,8 +88,9 @@ def final_test_metrics(run_dir: Path) -> dict[str, float]:
     return {k: float(v) for row in rows for k, v in row.items() if k.startswith("test/") and v}
 
 
-def assert_same_result(whole: Path, resumed: Path, run: Run) -> None:
-    """Bit for bit: the final weights, the test metrics and predictions, the best checkpoint's epoch."""
+def assert_same_result(whole: Path, resumed: Path, run: Run, *, samples: bool = True) -> None:
+    """Bit for bit: the final weights, the test metrics and predictions, the best checkpoint's epoch, and
+    (`samples`, for a run resumed in its own directory) a chatbot's `generation_samples.txt`."""
     expected, got = (checkpoint(d / "checkpoints" / "last.ckpt") for d in (whole, resumed))
     assert expected["global_step"] == got["global_step"] == run.steps
     assert expected["state_dict"].keys() == got["state_dict"].keys()
@@ -105,6 +106,9 @@ def assert_same_result(whole: Path, resumed: Path, run: Run) -> None:
     assert sorted(p.name for p in (resumed / "checkpoints").glob("epoch_*.ckpt")) == best
     best_epochs = [checkpoint(d / "checkpoints" / best[0])["epoch"] for d in (whole, resumed)]
     assert best_epochs[0] == best_epochs[1]
+    generated = whole / "generation_samples.txt"
+    if samples and generated.is_file():  # each validation's samples once, though some ran twice
+        assert (resumed / generated.name).read_text(encoding="utf-8") == generated.read_text(encoding="utf-8")
 
 
 def kill_after_step(run: Run, step: int) -> list[str]:
@@ -200,18 +204,24 @@ def resumed_elsewhere(run: Run, killed: Path, resumed: Path) -> Path:
 @pytest.fixture(scope="module")
 def killed_runs(
     pool: ThreadPoolExecutor, whole_runs: dict[str, Future[Path]], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Future[Path]]:
+) -> dict[str, Future]:
+    """The killed runs, started at once (two at a time): each test waits for its own."""
     runs = {
         name: pool.submit(killed_again_and_again, run, tmp_path_factory.mktemp(f"killed-{name}"))
         for name, run in RUNS.items()
     }
     elsewhere = [tmp_path_factory.mktemp(name) for name in ("first run (1)", "resumed run (2)")]
-    return {**runs, "elsewhere": pool.submit(resumed_elsewhere, RUNS["chatbot"], *elsewhere)}
+    finished = tmp_path_factory.mktemp("finished")
+    return {
+        **runs,
+        "elsewhere": pool.submit(resumed_elsewhere, RUNS["chatbot"], *elsewhere),
+        "finished": pool.submit(finished_and_resumed, RUNS["chatbot"], finished),
+    }
 
 
 @pytest.mark.parametrize("name", list(RUNS))
 def test_a_run_killed_at_every_boundary_resumes_to_exactly_the_uninterrupted_result(
-    whole_runs: dict[str, Future[Path]], killed_runs: dict[str, Future[Path]], name: str
+    whole_runs: dict[str, Future[Path]], killed_runs: dict[str, Future], name: str
 ) -> None:
     resumed = killed_runs[name].result()
     assert_same_result(whole_runs[name].result(), resumed, RUNS[name])
@@ -219,11 +229,12 @@ def test_a_run_killed_at_every_boundary_resumes_to_exactly_the_uninterrupted_res
 
 
 def test_a_run_resumed_into_another_directory_keeps_its_best_checkpoint(
-    whole_runs: dict[str, Future[Path]], killed_runs: dict[str, Future[Path]]
+    whole_runs: dict[str, Future[Path]], killed_runs: dict[str, Future]
 ) -> None:
     """Lightning forgets the best score when the checkpoint directory changes; the first epoch after the
     resume (here a worse one) would then be tested."""
-    assert_same_result(whole_runs["chatbot"].result(), killed_runs["elsewhere"].result(), RUNS["chatbot"])
+    resumed = killed_runs["elsewhere"].result()
+    assert_same_result(whole_runs["chatbot"].result(), resumed, RUNS["chatbot"], samples=False)
 
 
 @pytest.mark.slow
@@ -247,17 +258,40 @@ def test_a_run_killed_after_any_step_resumes_to_exactly_the_uninterrupted_result
         assert_same_result(whole_runs[name].result(), run_dir, run)  # run_dir names the step
 
 
-def test_a_finished_run_resumed_is_tested_again_without_training(tmp_path: Path) -> None:
-    """The default checkpointing (`last.ckpt` at each epoch's end) and a run that early stopping ended:
-    resuming it says so in one line, trains no step and tests the same best checkpoint again."""
-    run = RUNS["chatbot"]
+@pytest.mark.slow
+def test_an_epoch_without_validation_killed_before_its_end_resumes_to_the_same_result(
+    pool: ThreadPoolExecutor, tmp_path: Path
+) -> None:
+    """`check_val_every_n_epoch=2`: epoch 0 ends without a validation, and is killed before its end."""
+    run = RUNS["classifier"]
+    overrides = [*run.overrides, "trainer.check_val_every_n_epoch=2"]
+    whole = pool.submit(train, tmp_path / "whole", *overrides)
+    killed = tmp_path / "killed"
+    train(killed, *overrides, *kill_in("on_train_epoch_end", run.steps_per_epoch), killed=True)
+    assert checkpoint(killed / "checkpoints" / "last.ckpt")["global_step"] == run.steps_per_epoch
+    log = train(killed, *overrides, f"ckpt_path={killed / 'checkpoints' / 'last.ckpt'}")
+    assert "epoch 0: its epoch end runs now" in log
+    whole.result()
+    assert_same_result(tmp_path / "whole", killed, run)
+
+
+def finished_and_resumed(run: Run, run_dir: Path) -> tuple[bytes, bytes, str]:
+    """The default checkpointing (`last.ckpt` at each epoch's end), the run to its end, then resumed: the
+    test predictions of both, and the resumed run's log."""
     overrides = [*run.overrides, "callbacks.last_checkpoint.every_n_train_steps=null"]
-    train(tmp_path, *overrides)
-    last = tmp_path / "checkpoints" / "last.ckpt"
+    train(run_dir, *overrides)
+    last = run_dir / "checkpoints" / "last.ckpt"
     assert checkpoint(last)["global_step"] == run.steps  # stopped early, an epoch before max_epochs
-    predictions = (tmp_path / "test_predictions.csv").read_bytes()
-    (tmp_path / "test_predictions.csv").unlink()
-    log = train(tmp_path, *overrides, f"ckpt_path={last}")
-    assert log.count("Nothing was left to train") == 1
+    predictions = (run_dir / "test_predictions.csv").read_bytes()
+    (run_dir / "test_predictions.csv").unlink()
+    log = train(run_dir, *overrides, f"ckpt_path={last}")
     assert checkpoint(last)["global_step"] == run.steps
-    assert (tmp_path / "test_predictions.csv").read_bytes() == predictions
+    return predictions, (run_dir / "test_predictions.csv").read_bytes(), log
+
+
+def test_a_finished_run_resumed_is_tested_again_without_training(killed_runs: dict[str, Future]) -> None:
+    """A run that early stopping ended, resumed: it says so in one line, trains no step and tests the same
+    best checkpoint again."""
+    first, again, log = killed_runs["finished"].result()
+    assert log.count("Nothing was left to train") == 1
+    assert again == first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -116,17 +117,18 @@ class ResumeCallback(Callback):
         rng, self._to_restore = self._to_restore, None
         states, self._loader_states = self._loader_states, None
         fit_loop = trainer.fit_loop
-        if rng is None or fit_loop._data_fetcher is None:
-            return  # a fresh run
+        if fit_loop._data_fetcher is None:
+            return
         if fit_loop.restarting:  # between two batches of an epoch (or after its last, before validation)
             if states:
                 self._set_sampler_epoch(trainer)  # the resumed epoch's permutation, before the iterator
                 fit_loop._combined_loader_states_to_load = states  # prefetches
                 fit_loop._load_combined_loader_states()
                 iter(fit_loop._data_fetcher)
-            _set_rng_states(rng)  # the checkpoint's moment: the next thing to draw is the next batch
-        else:  # at an epoch's end: the next epoch's iterator draws after the checkpoint's moment, in its own
-            _set_rng_states(rng)  # permutation; Lightning built it before these states were set: again
+            if rng is not None:
+                _set_rng_states(rng)  # the checkpoint's moment: the next thing to draw is the next batch
+        elif rng is not None:  # at an epoch's end: the next epoch's iterator draws after the checkpoint's
+            _set_rng_states(rng)  # moment, in its own permutation; Lightning built it before: again
             self._set_sampler_epoch(trainer)
             iter(fit_loop._data_fetcher)
 
@@ -397,7 +399,9 @@ class GenerationSamples(Callback):
 
     def _write(self, trainer: Trainer, rows: list[list[Any]]) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        with (self.output_dir / self.FILENAME).open("a", encoding="utf-8") as f:
+        path = self.output_dir / self.FILENAME
+        _drop_sections_from(path, trainer.global_step)
+        with path.open("a", encoding="utf-8") as f:
             f.write(f"=== epoch {trainer.current_epoch} (step {trainer.global_step}) ===\n")
             for _, _, condition, history, reference, reply, generated in rows:
                 f.write(f"{f'[{condition}] ' if condition else ''}{history}\n")
@@ -405,6 +409,18 @@ class GenerationSamples(Callback):
                 f.write(f"  reply:     {f'[{generated}] ' if generated else ''}{reply}\n")
 
 
+def _drop_sections_from(path: Path, step: int) -> None:
+    """Cut `generation_samples.txt` before its first section at or after `step`: a run resumed before a
+    validation that its killed process had already run writes that section again, not twice."""
+    if not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8")
+    starts = [m for m in SECTION.finditer(text) if int(m.group(1)) >= step]
+    if starts:
+        path.write_text(text[: starts[0].start()], encoding="utf-8")
+
+
+SECTION = re.compile(r"^=== epoch \d+ \(step (\d+)\) ===$", re.MULTILINE)
 SAMPLE_COLUMNS = ("epoch", "step", "condition", "prompt", "reference", "reply", "generated_condition")
 
 

@@ -63,14 +63,17 @@ class KnownConditions:
     def shown(self) -> list[str]:
         return [f"{c} ({self.names[c]})" if c in self.names else c for c in self.conditions or ()]
 
+    def by_name(self) -> dict[str, str]:
+        """name (the condition itself where it has none) -> condition."""
+        return {self.names.get(c, c): c for c in self.conditions or ()}
+
     def resolve(self, condition: str | None) -> str | None:
         """`condition` as the chatbot was trained on it (a name stands for its id), or one `MaeumError` that
         lists the known ones: a condition never seen in training conditions nothing, silently."""
         if condition is None or self.conditions is None or condition in self.conditions:
             return condition
-        by_name = {self.names.get(c, c): c for c in self.conditions}
-        if condition in by_name:
-            return by_name[condition]
+        if (named := self.by_name().get(condition)) is not None:
+            return named
         known = ", ".join(self.shown()) or "none: it was trained without conditions, so give none"
         raise MaeumError(f"the chatbot was never trained on the condition '{condition}'. It knows: {known}.")
 
@@ -269,9 +272,10 @@ def pair_conditions(
             f"{chatbot_name} does not record the conditions it was trained with (it predates maeum's "
             "emotion-aware chat): train it again to pair it with a classifier."
         )
-    by_name = {chatbot.condition_names.get(c, c): c for c in chatbot.conditions}
+    known = KnownConditions.of(chatbot)
+    by_name = known.by_name()
     if missing := [label for label in labels if label not in by_name]:
-        shown = KnownConditions.of(chatbot).shown()
+        shown = known.shown()
         raise MaeumError(
             f"the classifier's labels are not all among the chatbot's conditions, so its predictions cannot "
             f"condition the replies. Classifier {classifier_name}: {list(labels)}. Chatbot {chatbot_name}: "
