@@ -14,7 +14,9 @@ import yaml
 from conftest import compose_config, trained_epochs
 from omegaconf import DictConfig
 
+from maeum.errors import MaeumError
 from maeum.models.classifier import EmotionClassifier
+from maeum.runtime import check_argument_types
 from maeum.train import train
 
 
@@ -163,3 +165,15 @@ def test_confusion_matrix_draws_every_hangul_label() -> None:
         warnings.simplefilter("error", UserWarning)  # matplotlib reports a missing glyph as a UserWarning
         confusion_matrix_figure(target, target, labels).canvas.draw()
     assert dict(matplotlib.rcParams) == before  # no global matplotlib setting changed
+
+
+def test_a_wrongly_typed_setting_is_named_before_anything_is_built(train_cfg) -> None:
+    """Checked against the `_target_`'s signature: Lightning's Literal precisions, maeum's own floats."""
+    with pytest.raises(MaeumError, match=r"trainer\.precision='bf16-mix' is not one of .*bf16-mixed"):
+        check_argument_types(train_cfg("trainer.precision=bf16-mix"), ["trainer"])
+    with pytest.raises(MaeumError, match=r"model\.dropout='많이 ㅋㅋ' is not a number"):
+        check_argument_types(train_cfg("model.dropout='많이 ㅋㅋ'"), ["model"])
+    with pytest.raises(MaeumError, match=r"trainer\.max_epochs=2\.5 is not an integer or null"):
+        check_argument_types(train_cfg("trainer.max_epochs=2.5"), ["trainer"])
+    for experiment in ("emotion/sample_tiny", "chatbot/sample_tiny"):  # what the configs set passes
+        check_argument_types(train_cfg(f"experiment={experiment}"), ["data", "model", "trainer"])

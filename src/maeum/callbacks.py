@@ -109,7 +109,7 @@ class ResumeCallback(Callback):
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._resumed_at is not None and trainer.global_step == self._resumed_at:
-            log.info("Nothing was left to train in %s (step %d, epoch %d): it is tested, not trained further",
+            log.info("Nothing was left to train in %s (step %d, epoch %d): no step was trained",
                      trainer.ckpt_path, trainer.global_step, trainer.current_epoch)  # fmt: skip
         self._resumed_at = None
 
@@ -196,14 +196,15 @@ def _bring_best_checkpoints(trainer: Trainer, states: dict[str, Any]) -> None:
         if not all(path.is_file() for path in best):
             continue  # moved or deleted since: Lightning's own reset (and its warning)
         here = {str(path): str(Path(callback.dirpath) / path.name) for path in best}
-        for source, target in here.items():
-            _link_or_copy(Path(source), Path(target))
+        if trainer.is_global_zero:  # the files once; every rank points its state at them
+            for source, target in here.items():
+                _link_or_copy(Path(source), Path(target))
         state["best_k_models"] = {here[str(path)]: score for path, score in best.items()}
         for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
             state[key] = here.get(state.get(key) or "", state.get(key))
-        names = ", ".join(Path(t).name for t in here.values()) or "(none yet)"
-        log.info("Resumed into %s: brought the best checkpoints along from %s: %s", callback.dirpath,
-                 state["dirpath"], names)  # fmt: skip
+        if here:
+            log.info("Resumed into %s: brought the best checkpoints along from %s: %s", callback.dirpath,
+                     state["dirpath"], ", ".join(Path(t).name for t in here.values()))  # fmt: skip
         state["dirpath"] = callback.dirpath
 
 
