@@ -201,6 +201,17 @@ def resumed_elsewhere(run: Run, killed: Path, resumed: Path) -> Path:
     return resumed
 
 
+def resumed_at_an_epoch_end(run: Run, run_dir: Path) -> Path:
+    """The default checkpointing (`last.ckpt` after each epoch's end only), killed in the next epoch: the
+    resume starts that epoch's loader after the checkpoint's random states, as the uninterrupted run did."""
+    overrides = [*run.overrides, "callbacks.last_checkpoint.every_n_train_steps=null"]
+    train(run_dir, *overrides, *kill_after_step(run, run.steps_per_epoch + 2), killed=True)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert checkpoint(last)["global_step"] == run.steps_per_epoch  # written at epoch 0's end
+    train(run_dir, *overrides, f"ckpt_path={last}")
+    return run_dir
+
+
 @pytest.fixture(scope="module")
 def killed_runs(
     pool: ThreadPoolExecutor, whole_runs: dict[str, Future[Path]], tmp_path_factory: pytest.TempPathFactory
@@ -215,6 +226,9 @@ def killed_runs(
     return {
         **runs,
         "elsewhere": pool.submit(resumed_elsewhere, RUNS["chatbot"], *elsewhere),
+        "epoch end": pool.submit(
+            resumed_at_an_epoch_end, RUNS["classifier"], tmp_path_factory.mktemp("epoch-end")
+        ),
         "finished": pool.submit(finished_and_resumed, RUNS["chatbot"], finished),
     }
 
@@ -235,6 +249,16 @@ def test_a_run_resumed_into_another_directory_keeps_its_best_checkpoint(
     resume (here a worse one) would then be tested."""
     resumed = killed_runs["elsewhere"].result()
     assert_same_result(whole_runs["chatbot"].result(), resumed, RUNS["chatbot"], samples=False)
+
+
+def test_a_run_resumed_from_an_epoch_end_checkpoint_resumes_to_exactly_the_uninterrupted_result(
+    whole_runs: dict[str, Future[Path]], killed_runs: dict[str, Future]
+) -> None:
+    """Weights and test results do not depend on how often `last.ckpt` is written: the whole run with
+    `every_n_train_steps=1` is the reference."""
+    assert_same_result(
+        whole_runs["classifier"].result(), killed_runs["epoch end"].result(), RUNS["classifier"]
+    )
 
 
 @pytest.mark.slow
