@@ -177,3 +177,22 @@ def test_a_wrongly_typed_setting_is_named_before_anything_is_built(train_cfg) ->
         check_argument_types(train_cfg("trainer.max_epochs=2.5"), ["trainer"])
     for experiment in ("emotion/sample_tiny", "chatbot/sample_tiny"):  # what the configs set passes
         check_argument_types(train_cfg(f"experiment={experiment}"), ["data", "model", "trainer"])
+
+
+def test_the_best_validation_value_survives_a_resume(train_cfg) -> None:
+    """`val/f1_macro_best` rides in the checkpoint; the resumed fit forgets its sanity check, not the best."""
+    optimizer = train_cfg().model.optimizer
+    trained = EmotionClassifier(backbone="tiny_bert", labels=["a", "b"], optimizer=optimizer)
+    trained.val_f1_best.update(0.7)
+    checkpoint: dict = {}
+    trained.on_save_checkpoint(checkpoint)
+    resumed = EmotionClassifier(backbone="tiny_bert", labels=["a", "b"], optimizer=optimizer)
+    resumed.on_load_checkpoint(checkpoint)
+    resumed.val_f1_best.update(0.9)  # the sanity check's two batches
+    resumed.on_train_start()
+    assert resumed.val_f1_best.compute().item() == pytest.approx(0.7)
+    fresh = EmotionClassifier(backbone="tiny_bert", labels=["a", "b"], optimizer=optimizer)
+    fresh.val_f1_best.update(0.9)
+    fresh.on_train_start()
+    fresh.val_f1_best.update(0.2)
+    assert fresh.val_f1_best.compute().item() == pytest.approx(0.2)

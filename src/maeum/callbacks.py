@@ -66,35 +66,31 @@ class ResumeCallback(Callback):
       Lightning counts such an epoch as finished and skips its validation and epoch-end callbacks (early
       stopping, checkpoints, samples); `on_load_checkpoint` rewrites the loop progress into the state
       Lightning resumes mid-validation from, so that the validation and the epoch end run, once.
-    - The stop: a run that early stopping had ended keeps `trainer.should_stop`, so resuming a finished run
-      (one killed while testing, say) trains no further.
+    - The stop: a run that a configured early stopping had ended stays ended (its saved state says so), so
+      resuming a finished run (one killed while testing, say) trains no further; without
+      `callbacks.early_stopping` it trains on.
 
     `tests/test_resume.py` pins all of this against Lightning's private loop attributes, by killing real runs
     at every step, during validation, during testing and half-way through a checkpoint write.
     """
 
     def __init__(self) -> None:
-        self._trainer: Trainer | None = None
         self._to_restore: dict[str, Any] | None = None
         self._loader_states: list[dict[str, Any]] | None = None
         self._validation_restarted = False
+        self._max_steps_raised = False
         self._resumed_at: int | None = None
-
-    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        self._trainer = trainer
 
     def state_dict(self) -> dict[str, Any]:
         states = _collect_rng_states(include_cuda=torch.cuda.is_available())
         kind, keys, pos, has_gauss, gauss = states["numpy"]  # plain ints: checkpoints stay weights_only
         states["numpy"] = (kind, [int(k) for k in keys], int(pos), int(has_gauss), float(gauss))
-        return {**states, "should_stop": bool(self._trainer is not None and self._trainer.should_stop)}
+        return states
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
         numpy_state = (kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss)
         self._to_restore = {**state_dict, "numpy": numpy_state}
-        if self._trainer is not None and self._trainer.state.fn == TrainerFn.FITTING:
-            self._trainer.should_stop = bool(state_dict.get("should_stop", False))
 
     def on_load_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
@@ -103,13 +99,18 @@ class ResumeCallback(Callback):
             return
         fit = checkpoint.get("loops", {}).get("fit_loop", {})
         self._loader_states = fit.get("state_dict", {}).get("combined_loader") or None
-        self._validation_restarted = _restart_before_epoch_end(trainer, fit, checkpoint["epoch"])
-        _bring_best_checkpoints(trainer, checkpoint.get("callbacks", {}))
         self._resumed_at = int(checkpoint.get("global_step", 0))
+        self._validation_restarted = _restart_before_epoch_end(trainer, fit, checkpoint["epoch"])
+        if self._validation_restarted and 0 <= trainer.max_steps <= self._resumed_at:
+            trainer.fit_loop.epoch_loop.max_steps += 1  # or Lightning stops before the validation
+            self._max_steps_raised = True
+        _bring_best_checkpoints(trainer, checkpoint.get("callbacks", {}))
+        trainer.should_stop = _stopped_early(trainer, checkpoint.get("callbacks", {}))
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._resumed_at is not None and trainer.global_step == self._resumed_at:
-            log.info("Nothing was left to train in %s (step %d, epoch %d): no step was trained",
+            log.info("Nothing was left to train in %s (step %d, epoch %d): no step was trained (raise "
+                     "trainer.max_epochs or max_steps, or drop callbacks.early_stopping, to train on)",
                      trainer.ckpt_path, trainer.global_step, trainer.current_epoch)  # fmt: skip
         self._resumed_at = None
 
@@ -143,6 +144,9 @@ class ResumeCallback(Callback):
             total = trainer.fit_loop.epoch_loop.val_loop.batch_progress.total
             total.ready = total.started = total.completed
             self._validation_restarted = False
+        if self._max_steps_raised:
+            trainer.fit_loop.epoch_loop.max_steps -= 1
+            self._max_steps_raised = False
 
 
 def _restart_before_epoch_end(trainer: Trainer, fit: dict[str, Any], epoch: int) -> bool:
@@ -167,10 +171,11 @@ def _restart_before_epoch_end(trainer: Trainer, fit: dict[str, Any], epoch: int)
     epoch_open = epochs["total"]["processed"] == epochs["total"]["started"] - 1
     if not (saved_in_batch_end and epoch_open):
         return False
+    if getattr(trainer, "_val_check_time_interval", None) is not None:
+        return False  # validation by wall time: whether this batch validated is not in the checkpoint
     for part in ("total", "current"):
         batches[part]["completed"] = batches[part]["processed"]
-    every = trainer.check_val_every_n_epoch
-    validates = trainer.enable_validation and (every is None or (epoch + 1) % every == 0)
+    validates = trainer.enable_validation and _validates_after(trainer, batches, epoch)
     if validates:
         val = fit["epoch_loop.val_loop.batch_progress"]
         val["current"] = {"ready": 1, "started": 1, "processed": 0, "completed": 0}
@@ -181,6 +186,29 @@ def _restart_before_epoch_end(trainer: Trainer, fit: dict[str, Any], epoch: int)
     log.info("Resuming after the last training batch of epoch %d: its %s runs now", epoch,
              "validation and epoch end" if validates else "epoch end")  # fmt: skip
     return validates
+
+
+def _validates_after(trainer: Trainer, batches: dict[str, Any], epoch: int) -> bool:
+    """Whether the batch a checkpoint ends on is followed by a validation: Lightning's own rule
+    (`TrainingEpochLoop._should_check_val_fx`) for a batch of `batches["current"]["ready"]` in its epoch."""
+    every, interval = trainer.check_val_every_n_epoch, trainer.val_check_interval
+    if every is None:  # every `val_check_interval` batches, counted over the whole run
+        return isinstance(interval, int) and batches["total"]["ready"] % interval == 0
+    if (epoch + 1) % every:
+        return False
+    in_epoch = batches["current"]["ready"]
+    every_batches = interval if isinstance(interval, int) else max(1, int(in_epoch * interval))
+    return in_epoch % every_batches == 0
+
+
+def _stopped_early(trainer: Trainer, states: dict[str, Any]) -> bool:
+    """Whether a configured `EarlyStopping` callback had stopped the run, by its saved state."""
+    for callback in trainer.early_stopping_callbacks:
+        state = states.get(callback.state_key) or {}
+        reason = state.get("stopping_reason")  # Lightning 2.6; before it, the epoch it stopped at
+        if (reason != 0) if reason is not None else state.get("stopped_epoch", 0) > 0:
+            return True
+    return False
 
 
 def _bring_best_checkpoints(trainer: Trainer, states: dict[str, Any]) -> None:
@@ -214,8 +242,10 @@ def _link_or_copy(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, target)
-    except OSError:  # another filesystem, or one without hard links
-        shutil.copy2(source, target)
+    except OSError:  # another filesystem, or one without hard links: copied, then renamed into place
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copy2(source, tmp)
+        os.replace(tmp, target)
 
 
 def read_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
@@ -231,8 +261,9 @@ def read_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # a damaged file: OSError, RuntimeError, EOFError, UnpicklingError, ...
         raise MaeumError(
-            f"{path}: not a readable checkpoint (truncated, or not a file written by maeum-train: "
-            f"{type(err).__name__}). Give an intact .ckpt, e.g. the run's checkpoints/epoch_*.ckpt."
+            f"{path}: not a readable checkpoint (truncated, unreadable, or not a file written by "
+            f"maeum-train: {type(err).__name__}: {str(err)[:120]}). Give an intact .ckpt, e.g. a run's "
+            "checkpoints/epoch_*.ckpt."
         ) from err
 
 

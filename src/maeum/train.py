@@ -40,8 +40,9 @@ LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")  # ckpt_path values t
 def check_resume_split(cfg: DictConfig) -> None:
     """Refuse to resume on another split than the checkpoint's: before `data.seed` was fixed at 42, the
     split followed `seed`, so an older run's checkpoint names the split seed it was trained on."""
-    if str(cfg.ckpt_path) in LIGHTNING_CKPT_NAMES:
-        return
+    path = str(cfg.ckpt_path)
+    if path in LIGHTNING_CKPT_NAMES or path.startswith("registry:") or "://" in path:
+        return  # resolved, or read from remote storage, by Lightning itself
     run = read_checkpoint(cfg.ckpt_path).get(CHECKPOINT_KEY)  # a missing or damaged one: one error here
     trained = (run or {}).get("config", {}).get("data", {}).get("seed")  # a foreign one: no split to check
     if trained is not None and cfg.data.get("seed") is not None and trained != cfg.data.seed:

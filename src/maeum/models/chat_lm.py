@@ -21,13 +21,14 @@ from torchmetrics import MeanMetric, MinMetric
 from maeum.backbones import load_model, load_tokenizer
 from maeum.data.dialogue import IGNORE_INDEX
 from maeum.errors import MaeumError
+from maeum.models.best import BestSurvivesResume
 from maeum.models.classifier import _plain
 from maeum.models.optim import configure_optimizers
 
 log = logging.getLogger(__name__)
 
 
-class ChatLM(LightningModule):
+class ChatLM(BestSurvivesResume, LightningModule):
     """Fine-tunes a causal LM on dialogues and measures its replies.
 
     Args:
@@ -39,6 +40,8 @@ class ChatLM(LightningModule):
         condition_names: a condition's name where it differs (ChatbotData's ids: `{"1": "이별(부정)"}`).
         backbone_config, gradient_checkpointing: as for `EmotionClassifier`.
     """
+
+    BEST = "val_response_ppl_best"  # val/*_best, kept across resumes (BestSurvivesResume)
 
     def __init__(
         self,
@@ -121,9 +124,6 @@ class ChatLM(LightningModule):
         for name in ("loss", "response_nll", "response_acc"):
             self.metrics[f"{stage}_{name}"].reset()
         return ppl
-
-    def on_train_start(self) -> None:
-        self.val_response_ppl_best.reset()  # forget the sanity check
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

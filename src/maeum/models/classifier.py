@@ -19,6 +19,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from transformers import PreTrainedModel
 
 from maeum.backbones import load_model
+from maeum.models.best import BestSurvivesResume
 from maeum.models.optim import configure_optimizers
 
 
@@ -40,7 +41,7 @@ class SequenceClassifier(nn.Module):
         return self.head(self.dropout(pooled))
 
 
-class EmotionClassifier(LightningModule):
+class EmotionClassifier(BestSurvivesResume, LightningModule):
     """Fine-tunes an encoder as a classifier and reports accuracy and macro-F1 per stage.
 
     Args:
@@ -60,6 +61,8 @@ class EmotionClassifier(LightningModule):
         gradient_checkpointing: recompute the backbone's activations in the backward pass instead of
             keeping them (`transformers`' gradient checkpointing): less memory, about a third more compute.
     """
+
+    BEST = "val_f1_best"  # val/*_best, kept across resumes (BestSurvivesResume)
 
     def __init__(
         self,
@@ -121,9 +124,6 @@ class EmotionClassifier(LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(target))
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
         return loss
-
-    def on_train_start(self) -> None:
-        self.val_f1_best.reset()  # forget the sanity check's validation
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         loss, preds, target = self._shared_step(batch)
