@@ -69,9 +69,11 @@ class ResumeCallback(Callback):
     - The stop: a run that a configured early stopping had ended stays ended (its saved state says so), so
       resuming a finished run (one killed while testing, say) trains no further; without
       `callbacks.early_stopping` it trains on.
+    - The best checkpoints, when the run resumes into another directory (`_bring_best_checkpoints`).
 
     `tests/test_resume.py` pins all of this against Lightning's private loop attributes, by killing real runs
-    at every step, during validation, during testing and half-way through a checkpoint write.
+    at the boundaries (after an epoch's first and last step, during validation, during testing, half-way
+    through a checkpoint write) and, under `pytest -m slow`, after every step.
     """
 
     def __init__(self) -> None:
