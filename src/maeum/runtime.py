@@ -25,7 +25,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning import LightningModule, Trainer
 
-from maeum.data.readers import detect_encoding
+from maeum.data.readers import ENCODINGS, decode_text
 from maeum.errors import DataError, MaeumError
 from maeum.paths import cache_dir, resource
 
@@ -78,10 +78,10 @@ def read_lines(path: str | Path, what: str) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found. Set input to a UTF-8 text file with {what} per line.")
-    encoding = detect_encoding(path)
-    if encoding not in ("utf-8-sig", "utf-8"):
+    text, encoding = decode_text(path)
+    if encoding != ENCODINGS[0]:
         log.info("%s: not UTF-8; read as %s", path, encoding)
-    return path.read_text(encoding=encoding).splitlines()
+    return text.splitlines()
 
 
 # ------------------------------------------------------------------------------------------ task wrapper

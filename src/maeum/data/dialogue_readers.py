@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from maeum.data.dialogue import Dialogue, Turn
-from maeum.data.readers import aihub_json_records, detect_encoding, load_json, read_frame, require_columns
+from maeum.data.readers import aihub_json_records, decode_text, load_json, read_frame, require_columns
 from maeum.data.records import ReadResult
 from maeum.errors import DataError
 
@@ -117,7 +117,7 @@ def read_dialogue_jsonl(path: str | Path) -> ReadResult[Dialogue]:
     if not path.is_file():
         raise DataError(f"{path}: file not found. Set data.path to an existing corpus file.")
     items, dropped, n = [], Counter(), 0
-    for line_no, line in enumerate(path.read_text(encoding=detect_encoding(path)).splitlines(), start=1):
+    for line_no, line in enumerate(decode_text(path)[0].splitlines(), start=1):
         if not line.strip():
             continue
         n += 1

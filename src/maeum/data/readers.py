@@ -185,12 +185,16 @@ def _read_text_table(path: Path, sep: str) -> pd.DataFrame:
 
 
 def detect_encoding(path: Path) -> str:
+    return decode_text(path)[1]
+
+
+def decode_text(path: Path) -> tuple[str, str]:
+    """A text file's text and encoding (UTF-8 with or without BOM, else cp949/euc-kr), from one read."""
     raw = path.read_bytes()
     errors = []
     for encoding in ENCODINGS:
         try:
-            raw.decode(encoding)
-            return encoding
+            return raw.decode(encoding), encoding
         except UnicodeDecodeError as err:
             errors.append(err)
     raise DataError(
@@ -203,7 +207,7 @@ def load_json(path: Path) -> object:
     if not path.is_file():
         raise DataError(f"{path}: file not found. Set data.path to an existing corpus file.")
     try:
-        return json.loads(path.read_text(encoding=detect_encoding(path)))
+        return json.loads(decode_text(path)[0])
     except json.JSONDecodeError as err:
         raise DataError(
             f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})."
