@@ -39,9 +39,10 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from maeum.backbones import load_model
-from maeum.data.dialogue import Dialogue, DialogueDataModule, Turn
-from maeum.data.dialogue_readers import read_chatbotdata
-from maeum.generation import ReplyGenerator
+from maeum.data.dialogue.datamodule import DialogueDataModule
+from maeum.data.dialogue.readers import read_chatbotdata
+from maeum.data.dialogue.records import Dialogue, Turn
+from maeum.inference.generation import ReplyGenerator
 from maeum.models.chat_lm import ChatLM
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chatbotdata" / "ChatbotData.csv"

@@ -27,8 +27,8 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, Subset
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from maeum.data.dialogue import DialogueDataModule
-from maeum.data.dialogue_readers import read_chatbotdata
+from maeum.data.dialogue.datamodule import DialogueDataModule
+from maeum.data.dialogue.readers import read_chatbotdata
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chatbotdata" / "ChatbotData.csv"
 

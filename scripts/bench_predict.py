@@ -33,8 +33,8 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import BertConfig, BertForSequenceClassification, pipeline
 
 from maeum.backbones import load_tokenizer
+from maeum.inference.prediction import Predictor
 from maeum.models.classifier import EmotionClassifier
-from maeum.prediction import Predictor
 
 MAX_LEN, BATCH_SIZE = 64, 64
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 from pytorch_lightning import Callback, Trainer
 
-from maeum.checkpoint_io import AtomicCheckpointIO
+from maeum.training.checkpointing import AtomicCheckpointIO
 
 
 def _die() -> None:

@@ -88,7 +88,7 @@ def unk_share(name: str, texts: list[str]) -> float:
 
 def test_tiny_bert_unk_share_on_korean_fixtures(tmp_path: Path) -> None:
     """Reviews (NSMC's bound, 1.0%) and chatbot questions (ChatbotData's, 0.5%), written in their style."""
-    from maeum.data.readers import read_table
+    from maeum.data.classify.readers import read_table
 
     reviews = [e.text for e in read_table(fx.nsmc_tsv(tmp_path / "nsmc.txt"), text_column="document").records]
     questions = [e.text for e in read_table(fx.chatbotdata_csv(tmp_path / "q.csv"), text_column="Q").records]

@@ -13,11 +13,11 @@ from conftest import REPO, best_checkpoint, compose_config
 
 from maeum.chat import chat
 from maeum.cli import hydra_override
-from maeum.data.dialogue import Dialogue, Turn
+from maeum.data.dialogue.records import Dialogue, Turn
 from maeum.errors import MaeumError
 from maeum.export import export
-from maeum.loading import load_chatbot
-from maeum.session import ChatSession, load_responder
+from maeum.inference.loading import load_chatbot
+from maeum.inference.session import ChatSession, load_responder
 
 TURNS = ["안녕하세요", "", "/condition 슬픔", "요즘 너무 힘들어요", "/reset", "시험에 떨어졌어요", "고마워요"]
 USER_TURNS = [t for t in TURNS if t and not t.startswith("/")]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from maeum.data.classification import ClassificationDataModule
-from maeum.data.readers import read_table
+from maeum.data.classify.datamodule import ClassificationDataModule
+from maeum.data.classify.readers import read_table
 from maeum.errors import DataError
 from maeum.paths import resource
 

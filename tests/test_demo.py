@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, best_checkpoint, compose_config
 
-from maeum.data.dialogue import Turn
+from maeum.data.dialogue.records import Turn
 from maeum.demo import app_from, build_demo, too_long
-from maeum.session import FALLBACK, Answer, load_responder
+from maeum.inference.session import FALLBACK, Answer, load_responder
 
 gradio_client = pytest.importorskip("gradio_client", reason="maeum[demo] (gradio) is not installed")
 EMOTIONS = ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]

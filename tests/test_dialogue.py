@@ -7,7 +7,8 @@ from collections import Counter
 import pytest
 
 from maeum.backbones import load_tokenizer
-from maeum.data.dialogue import IGNORE_INDEX, TEMPLATES, Dialogue, Turn, encode_dialogue
+from maeum.data.dialogue.encoding import encode_dialogue
+from maeum.data.dialogue.records import IGNORE_INDEX, TEMPLATES, Dialogue, Turn
 from maeum.errors import DataError
 
 USR, SYS, EOS, COND = 2, 4, 1, 10  # <usr>, <sys>, </s>, <unused1> in KoGPT2 (and tiny_gpt2)
@@ -176,7 +177,7 @@ def test_bad_dialogues_and_masks_are_refused(tok, turns, mask: str, message: str
 def test_the_template_configs_are_the_templates_in_code() -> None:
     from omegaconf import OmegaConf
 
-    from maeum.data.dialogue import template_from
+    from maeum.data.dialogue.records import template_from
     from maeum.paths import config_dir
 
     for name, template in TEMPLATES.items():
@@ -185,7 +186,7 @@ def test_the_template_configs_are_the_templates_in_code() -> None:
 
 
 def test_prompts_end_where_the_reply_begins(tok) -> None:
-    from maeum.data.dialogue import encode_prompt
+    from maeum.data.dialogue.encoding import encode_prompt
 
     history = three_turns().turns[:-1]  # ends on the third user turn
     full = encode_dialogue(three_turns(), tok, label_mask="input", max_length=256)["input_ids"]
@@ -200,7 +201,7 @@ def test_prompts_end_where_the_reply_begins(tok) -> None:
 
 
 def test_a_long_history_keeps_the_newest_turns_within_max_length(tok) -> None:
-    from maeum.data.dialogue import encode_prompt
+    from maeum.data.dialogue.encoding import encode_prompt
 
     history = three_turns().turns[:-1]
     u3 = ids(tok, TEXTS[4])

@@ -9,7 +9,8 @@ import torch
 from conftest import SHARED_DATA, compose_config
 from hydra.utils import instantiate
 
-from maeum.data.dialogue import IGNORE_INDEX, DialogueDataModule
+from maeum.data.dialogue.datamodule import DialogueDataModule
+from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.data.splits import normalize_text
 
 
@@ -100,8 +101,8 @@ def test_an_encoder_tokenizer_is_refused_with_advice(tmp_path: Path) -> None:
 
 def test_one_batched_tokenizer_call_gives_the_same_encodings() -> None:
     from maeum.backbones import load_tokenizer
-    from maeum.data.dialogue import encode_dialogue, pretokenize
-    from maeum.data.dialogue_readers import read_dialogue_jsonl
+    from maeum.data.dialogue.encoding import encode_dialogue, pretokenize
+    from maeum.data.dialogue.readers import read_dialogue_jsonl
     from maeum.paths import resource
 
     tok = load_tokenizer("tiny_gpt2")

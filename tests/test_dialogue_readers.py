@@ -9,14 +9,14 @@ import corpus_fixtures as fx
 import pytest
 from conftest import SHARED_DATA
 
-from maeum.data.dialogue import Dialogue, Turn
-from maeum.data.dialogue_readers import (
+from maeum.data.dialogue.readers import (
     read_aihub_dialogues,
     read_chatbotdata,
     read_dialogue_jsonl,
     read_hg_tods,
     read_wellness,
 )
+from maeum.data.dialogue.records import Dialogue, Turn
 from maeum.errors import DataError
 from maeum.paths import resource
 

@@ -7,8 +7,8 @@ import torch
 from omegaconf import OmegaConf
 
 from maeum.backbones import KOGPT2_EMOTICONS, load_model, load_tokenizer
-from maeum.data.dialogue import TEMPLATES, Dialogue, Turn
-from maeum.generation import ReplyGenerator
+from maeum.data.dialogue.records import TEMPLATES, Dialogue, Turn
+from maeum.inference.generation import ReplyGenerator
 from maeum.paths import config_dir
 
 USR, SYS, EOS, UNUSED1, UNUSED2 = 2, 4, 1, 10, 11

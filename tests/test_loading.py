@@ -14,9 +14,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Bert
 from maeum.backbones import load_tokenizer
 from maeum.errors import MaeumError
 from maeum.export import export
-from maeum.loading import Classifier, load_chatbot, load_classifier, to_sequence_classification
+from maeum.inference.hf_export import to_sequence_classification
+from maeum.inference.loading import Classifier, load_chatbot, load_classifier
+from maeum.inference.prediction import Predictor
 from maeum.models.classifier import EmotionClassifier
-from maeum.prediction import Predictor
 from maeum.train import train
 
 TEXTS = [

@@ -14,8 +14,8 @@ import pytest
 from conftest import compose_config
 
 from maeum.cli import hydra_override
+from maeum.inference.prediction import Predictor
 from maeum.predict import predict
-from maeum.prediction import Predictor
 
 TEXTS = ["정말 화가 난다", "시험에 떨어져서 너무 슬퍼요. 눈물이 멈추지 않아.", "합격!", "내일 면접이라 떨려"]
 

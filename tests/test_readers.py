@@ -10,7 +10,7 @@ import corpus_fixtures as fx
 import pandas as pd
 import pytest
 
-from maeum.data.readers import read_aihub_emotion, read_table
+from maeum.data.classify.readers import read_aihub_emotion, read_table
 from maeum.errors import DataError
 
 

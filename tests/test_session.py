@@ -14,13 +14,13 @@ from conftest import REPO, best_checkpoint, compose_config
 from hydra.utils import instantiate
 
 from maeum.chat import chat
-from maeum.data.dialogue import Turn
+from maeum.data.dialogue.records import Turn
 from maeum.data.splits import normalize_text
 from maeum.errors import MaeumError
 from maeum.export import export
-from maeum.loading import Chatbot, load_classifier
-from maeum.prediction import Predictor
-from maeum.session import (
+from maeum.inference.loading import Chatbot, load_classifier
+from maeum.inference.prediction import Predictor
+from maeum.inference.session import (
     FALLBACK,
     ChatSession,
     EmotionAwareResponder,

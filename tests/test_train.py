@@ -156,7 +156,7 @@ def test_confusion_matrix_draws_every_hangul_label() -> None:
 
     import matplotlib
 
-    from maeum.reports import confusion_matrix_figure
+    from maeum.training.reports import confusion_matrix_figure
 
     labels = ["분노", "슬픔", "불안", "상처", "당황", "기쁨", "감정/감정조절이상", "사랑(긍정)"]
     target = torch.arange(len(labels))

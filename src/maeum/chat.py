@@ -16,16 +16,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
-from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning import seed_everything
+from omegaconf import DictConfig
 
 from maeum.cli import hydra_main
 from maeum.errors import MaeumError
+from maeum.inference.session import COMMANDS, Answer, ChatSession, responder_from
 from maeum.runtime import extras, read_lines, task_wrapper
-from maeum.session import COMMANDS, Answer, ChatSession, Responder, load_responder
 
 log = logging.getLogger(__name__)
 OUTPUT_FORMATS = ("plain", "jsonl")
@@ -67,20 +65,6 @@ def _prompted_lines(condition: str | None) -> Iterable[str]:
         except EOFError:
             print(file=sys.stderr)
             return
-
-
-def responder_from(cfg: DictConfig, settings: Mapping[str, Any] | None = None) -> Responder:
-    """The responder that `cfg` (`conf/session/default.yaml`) describes, generating with `settings`
-    (default: `cfg.generation`)."""
-    if cfg.get("seed") is not None:
-        seed_everything(cfg.seed, verbose=False)  # reproducible sampling
-    if settings is None:
-        settings = OmegaConf.to_container(cfg.generation, resolve=True)
-    return load_responder(
-        cfg.ckpt_path, classifier_ckpt=cfg.get("classifier_ckpt"), settings=settings, device=cfg.device,
-        max_length=cfg.get("max_length"), template=cfg.get("template"), seed=cfg.get("seed"),
-        min_confidence=cfg.min_confidence, fallback=cfg.fallback, precision=cfg.precision,
-    )  # fmt: skip
 
 
 @task_wrapper

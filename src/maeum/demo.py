@@ -21,12 +21,18 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from maeum.chat import responder_from
 from maeum.cli import hydra_main
-from maeum.data.dialogue import Turn
+from maeum.data.dialogue.records import Turn
 from maeum.errors import MaeumError
+from maeum.inference.session import (
+    Answer,
+    ChatSession,
+    GeneratorResponder,
+    Responder,
+    RetrievalResponder,
+    responder_from,
+)
 from maeum.runtime import extras, task_wrapper
-from maeum.session import Answer, ChatSession, GeneratorResponder, Responder, RetrievalResponder
 
 log = logging.getLogger(__name__)
 FONTS = ["Noto Sans KR", "Apple SD Gothic Neo", "Malgun Gothic", "NanumGothic", "sans-serif"]  # no web fonts

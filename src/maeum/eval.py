@@ -12,9 +12,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, open_dict
 
-from maeum.callbacks import load_run_config
 from maeum.cli import hydra_main
 from maeum.errors import MaeumError
+from maeum.inference.checkpoints import load_run_config
 from maeum.runtime import (
     extras,
     instantiate_list,

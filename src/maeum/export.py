@@ -14,8 +14,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from maeum import loading
 from maeum.cli import hydra_main
+from maeum.inference.hf_export import write_export
 from maeum.runtime import extras, require, task_wrapper
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def export(cfg: DictConfig) -> Path:
     extras(cfg)
     ckpt = Path(cfg.ckpt_path).expanduser()
     out = Path(cfg.output_dir).expanduser() if cfg.get("output_dir") else ckpt.with_name(f"{ckpt.stem}-hf")
-    loading.export(ckpt, out)
+    write_export(ckpt, out)
     log.info("Exported %s to %s", ckpt, out)
     print(out, flush=True)
     return out

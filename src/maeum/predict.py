@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from maeum.cli import hydra_main
 from maeum.errors import DataError
-from maeum.prediction import Predictor
+from maeum.inference.prediction import Predictor
 from maeum.runtime import extras, read_lines, task_wrapper
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning import LightningModule, Trainer
 
-from maeum.data.readers import ENCODINGS, decode_text
+from maeum.data.files import ENCODINGS, decode_text
 from maeum.errors import DataError, MaeumError
 from maeum.paths import cache_dir, resource
 

@@ -18,9 +18,9 @@ from omegaconf import DictConfig
 from pytorch_lightning import seed_everything
 from pytorch_lightning.callbacks import LearningRateMonitor
 
-from maeum.callbacks import CHECKPOINT_KEY, ResumeCallback, RunConfigCallback, read_checkpoint
 from maeum.cli import hydra_main
 from maeum.errors import MaeumError
+from maeum.inference.checkpoints import CHECKPOINT_KEY, read_checkpoint
 from maeum.runtime import (
     check_argument_types,
     extras,
@@ -32,6 +32,8 @@ from maeum.runtime import (
     tag_run,
     task_wrapper,
 )
+from maeum.training.checkpointing import RunConfigCallback
+from maeum.training.resume import ResumeCallback
 
 log = logging.getLogger(__name__)
 LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")  # ckpt_path values that Lightning resolves itself

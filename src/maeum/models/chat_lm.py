@@ -19,11 +19,10 @@ from torch.nn import functional as F  # noqa: N812
 from torchmetrics import MeanMetric, MinMetric
 
 from maeum.backbones import load_model, load_tokenizer
-from maeum.data.dialogue import IGNORE_INDEX
+from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.errors import MaeumError
 from maeum.models.best import BestSurvivesResume
-from maeum.models.classifier import _plain
-from maeum.models.optim import configure_optimizers
+from maeum.models.optim import configure_optimizers, plain_dict
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +55,10 @@ class ChatLM(BestSurvivesResume, LightningModule):
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
-        optimizer, scheduler = _plain(optimizer), _plain(scheduler)
+        optimizer, scheduler = plain_dict(optimizer), plain_dict(scheduler)
         conditions = [str(c) for c in conditions] if conditions is not None else None
         condition_names = {str(k): str(v) for k, v in (condition_names or {}).items()}
-        backbone_config = _plain(backbone_config) or {}
+        backbone_config = plain_dict(backbone_config) or {}
         self.save_hyperparameters(logger=False)
         self.model = load_model(backbone, causal_lm=True, pretrained=pretrained, **backbone_config)
         if gradient_checkpointing:

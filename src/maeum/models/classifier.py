@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import LightningModule
 from torch import Tensor, nn
 from torchmetrics import MaxMetric, MetricCollection
@@ -20,7 +19,7 @@ from transformers import PreTrainedModel
 
 from maeum.backbones import load_model
 from maeum.models.best import BestSurvivesResume
-from maeum.models.optim import configure_optimizers
+from maeum.models.optim import configure_optimizers, plain_dict
 
 
 class SequenceClassifier(nn.Module):
@@ -83,9 +82,9 @@ class EmotionClassifier(BestSurvivesResume, LightningModule):
         if response_bank is not None:
             response_bank = {str(label): [str(r) for r in texts] for label, texts in response_bank.items()}
         # Plain containers, so that checkpoints load with torch.load(weights_only=True).
-        labels, optimizer, scheduler = list(labels), _plain(optimizer), _plain(scheduler)
+        labels, optimizer, scheduler = list(labels), plain_dict(optimizer), plain_dict(scheduler)
         class_counts = [int(c) for c in class_counts] if class_counts is not None else None
-        backbone_config = _plain(backbone_config) or {}
+        backbone_config = plain_dict(backbone_config) or {}
         self.save_hyperparameters(logger=False)
         encoder = load_model(backbone, pretrained=pretrained, **backbone_config)
         if gradient_checkpointing:
@@ -153,12 +152,6 @@ class EmotionClassifier(BestSurvivesResume, LightningModule):
         return configure_optimizers(
             self, self.hparams.optimizer, self.hparams.scheduler, self.hparams.warmup_ratio
         )
-
-
-def _plain(cfg: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if cfg is None:
-        return None
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
 
 
 def _class_weights(counts: Sequence[int] | None) -> Tensor:

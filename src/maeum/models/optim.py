@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import LightningModule
 
 
@@ -39,3 +40,10 @@ def configure_optimizers(
         optimizer=opt, num_warmup_steps=int(warmup_ratio * total), num_training_steps=total
     )
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def plain_dict(cfg: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A config (DictConfig or mapping) as a plain, resolved dict, as `save_hyperparameters` keeps it."""
+    if cfg is None:
+        return None
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)

@@ -1,4 +1,5 @@
-"""Checkpoint files that a kill can never leave half-written."""
+"""What maeum puts into checkpoints: the run's resolved config (`RunConfigCallback`), and files that a kill
+can never leave half-written (`AtomicCheckpointIO`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from typing import Any, BinaryIO
 
 import torch
 from lightning_fabric.plugins.io import TorchCheckpointIO
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning import Callback, LightningModule, Trainer
+
+from maeum import __version__
+from maeum.inference.checkpoints import CHECKPOINT_KEY
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -53,3 +59,19 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class RunConfigCallback(Callback):
+    """Stores the run's resolved config in every checkpoint it saves.
+
+    A checkpoint then carries everything needed to rebuild its data and model (`maeum.eval`), even after
+    it has been moved away from its run directory.
+    """
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.config = OmegaConf.to_container(cfg, resolve=True)
+
+    def on_save_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[CHECKPOINT_KEY] = {"config": self.config, "version": __version__}

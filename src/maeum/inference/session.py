@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from maeum.data.dialogue import Dialogue, Turn, template_from
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning import seed_everything
+
+from maeum.data.dialogue.records import Dialogue, Turn, template_from
 from maeum.errors import MaeumError
-from maeum.generation import ReplyGenerator
-from maeum.loading import Chatbot, load_chatbot, load_classifier, task_of
-from maeum.prediction import Predictor
-from maeum.retrieval import ResponseBank
+from maeum.inference.generation import ReplyGenerator
+from maeum.inference.loading import Chatbot, load_chatbot, load_classifier, task_of
+from maeum.inference.prediction import Predictor
+from maeum.inference.retrieval import ResponseBank
 
 COMMANDS = "/reset, /condition TEXT, /quit"
 FALLBACK = "잘 이해하지 못했어요. 조금 더 자세히 말씀해 주시겠어요?"
@@ -284,3 +287,17 @@ def pair_conditions(
             "chatbot/aihub_emotion_*), or chat without classifier_ckpt."
         )
     return {label: by_name[label] for label in labels}
+
+
+def responder_from(cfg: DictConfig, settings: Mapping[str, Any] | None = None) -> Responder:
+    """The responder that `cfg` (`conf/session/default.yaml`) describes, generating with `settings`
+    (default: `cfg.generation`)."""
+    if cfg.get("seed") is not None:
+        seed_everything(cfg.seed, verbose=False)  # reproducible sampling
+    if settings is None:
+        settings = OmegaConf.to_container(cfg.generation, resolve=True)
+    return load_responder(
+        cfg.ckpt_path, classifier_ckpt=cfg.get("classifier_ckpt"), settings=settings, device=cfg.device,
+        max_length=cfg.get("max_length"), template=cfg.get("template"), seed=cfg.get("seed"),
+        min_confidence=cfg.min_confidence, fallback=cfg.fallback, precision=cfg.precision,
+    )  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +24,8 @@ from transformers import DataCollatorWithPadding
 from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
 from maeum.data.datamodule import SplitDataModule
 from maeum.data.records import Example, ReadResult
-from maeum.data.splits import SPLITS, assemble_splits
+from maeum.data.splits import SPLITS, assemble_splits, normalize_text
 from maeum.errors import DataError
-from maeum.retrieval import build_response_bank
 
 log = logging.getLogger(__name__)
 
@@ -248,3 +247,16 @@ class ClassificationDataModule(SplitDataModule):
 def _first(rows: list[int], k: int = 5) -> str:
     shown = ", ".join(map(str, rows[:k]))
     return shown + (f" and {len(rows) - k} more" if len(rows) > k else "")
+
+
+def build_response_bank(examples: Iterable[Example], labels: Sequence[str]) -> dict[str, list[str]] | None:
+    """The response bank of a corpus with a response column (the retrieval chatbot,
+    `maeum.inference.retrieval`): label → its distinct non-empty responses, in first-seen order; None when
+    no example has one."""
+    bank: dict[str, dict[str, None]] = {label: {} for label in labels}
+    for example in examples:
+        if response := normalize_text(example.response):
+            bank[example.label][response] = None
+    if not any(bank.values()):
+        return None
+    return {label: list(responses) for label, responses in bank.items()}

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from maeum.data.dialogue import TEMPLATES, Dialogue, Template, encode_prompt, marker_id
-from maeum.precision import autocast, check_precision
+from maeum.data.dialogue.encoding import encode_prompt, marker_id
+from maeum.data.dialogue.records import TEMPLATES, Dialogue, Template
+from maeum.inference.precision import autocast, check_precision
 
 MARKER = re.compile(r"<[^<>\s]+>|\[[A-Z]+\]")  # <usr>, <unused1>, </s>, [CLS] ...; not ㅠㅠ or :)
 GREEDY = {"do_sample": False, "min_new_tokens": 1, "max_new_tokens": 32}

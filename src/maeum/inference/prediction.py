@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from maeum.loading import Classifier, load_classifier
-from maeum.precision import autocast, check_precision
+from maeum.inference.loading import Classifier, load_classifier
+from maeum.inference.precision import autocast, check_precision
 
 
 def pad_rows(rows: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

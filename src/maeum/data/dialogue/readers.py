@@ -23,8 +23,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from maeum.data.dialogue import Dialogue, Turn
-from maeum.data.readers import aihub_json_records, decode_text, load_json, read_frame, require_columns
+from maeum.data.dialogue.records import Dialogue, Turn
+from maeum.data.files import aihub_json_records, decode_text, load_json, read_frame, require_columns
 from maeum.data.records import ReadResult
 from maeum.errors import DataError
 

@@ -1,0 +1,80 @@
+"""Old import paths of modules that moved into the role packages, kept importable.
+
+Checkpoints store `_target_` paths (`maeum.callbacks.ClassificationReport`,
+`maeum.data.dialogue_readers.read_chatbotdata`, `maeum.checkpoint_io.AtomicCheckpointIO`, ...) and
+`maeum-eval` instantiates whatever a checkpoint names, so every path that was ever written keeps resolving.
+One table here rather than a shim file per old module, so that `src/maeum` shows only the entry points and
+the role packages. `import maeum.callbacks` gives a module whose names are looked up, on first use, in the
+modules that now hold them; maeum's own code imports the new paths (a test checks both).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+from types import ModuleType
+from typing import Any
+
+# old module -> the modules that now hold its names, searched in order
+MOVED: dict[str, tuple[str, ...]] = {
+    "maeum.callbacks": (
+        "maeum.training.callbacks",
+        "maeum.training.resume",
+        "maeum.training.checkpointing",
+        "maeum.inference.checkpoints",
+    ),
+    "maeum.checkpoint_io": ("maeum.training.checkpointing",),
+    "maeum.reports": ("maeum.training.reports",),
+    "maeum.generation": ("maeum.inference.generation",),
+    "maeum.loading": ("maeum.inference.loading", "maeum.inference.hf_export"),
+    "maeum.prediction": ("maeum.inference.prediction",),
+    "maeum.precision": ("maeum.inference.precision",),
+    "maeum.retrieval": ("maeum.inference.retrieval", "maeum.data.classify.datamodule"),
+    "maeum.session": ("maeum.inference.session",),
+    "maeum.stats": ("maeum.analysis.stats",),
+    "maeum.data.classification": ("maeum.data.classify.datamodule",),
+    "maeum.data.readers": ("maeum.data.classify.readers", "maeum.data.files"),
+    "maeum.data.dialogue_readers": ("maeum.data.dialogue.readers",),
+}
+# names that changed as they moved: (old module, old name) -> new module, new name
+RENAMED: dict[tuple[str, str], tuple[str, str]] = {
+    ("maeum.loading", "export"): ("maeum.inference.hf_export", "write_export"),
+    ("maeum.loading", "Task"): ("maeum.inference.loading", "Kind"),
+}
+
+
+def lookup(old: str, name: str) -> Any:
+    """`old.name` where it lives now; AttributeError when no new home has it."""
+    if (old, name) in RENAMED:
+        module, new_name = RENAMED[old, name]
+        return getattr(importlib.import_module(module), new_name)
+    for module in MOVED[old]:
+        home = importlib.import_module(module)
+        if hasattr(home, name):
+            return getattr(home, name)
+    raise AttributeError(f"module {old!r} (now {', '.join(MOVED[old])}) has no attribute {name!r}")
+
+
+class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds the modules of `MOVED` and makes each a module that forwards attribute lookups."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in MOVED:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None  # the default module object
+
+    def exec_module(self, module: ModuleType) -> None:
+        old = module.__name__
+        module.__doc__ = f"Moved to {', '.join(MOVED[old])}; this path stays for old checkpoints and imports."
+        module.__getattr__ = lambda name: lookup(old, name)  # PEP 562
+
+
+def install() -> None:
+    """Put the old paths on `sys.meta_path` (once)."""
+    if not any(isinstance(finder, _OldPaths) for finder in sys.meta_path):
+        sys.meta_path.append(_OldPaths())

@@ -1,0 +1,49 @@
+"""Backbones: hub ids, local directories and the tiny offline stand-ins, all behind `from_pretrained`.
+
+`load_tokenizer(name_or_path)` and `load_model(name_or_path, ...)` accept
+
+* `tiny_bert` / `tiny_gpt2`: tiny, randomly initialised stand-ins for `skt/kobert-base-v1` and
+  `skt/kogpt2-base-v2`, built once into the cache (`maeum.backbones.tiny`);
+* a local directory written by `save_pretrained` (or downloaded with `hf download ... --local-dir`);
+* a Hugging Face Hub id, probed once so that an unreachable hub fails in seconds (`maeum.backbones.hub`).
+
+KoBERT's sentencepiece tokenizer and KoGPT2's Metaspace `tokenizer.json` are repaired on the way in
+(`maeum.backbones.tokenizer`). `block_classes` reads a backbone's transformer block class for FSDP.
+"""
+
+from maeum.backbones.hub import HUB_TIMEOUT_S
+from maeum.backbones.loading import block_classes, load_model, load_tokenizer, resolve
+from maeum.backbones.tiny import KOREAN_ALPHABET, TINY_SPECS, TinySpec, build_tiny, common_korean_alphabet
+from maeum.backbones.tokenizer import (
+    HANGUL_PROBE,
+    KOBERT_SPECIAL_TOKENS,
+    KOGPT2_EMOTICONS,
+    KOGPT2_ROLES,
+    KOGPT2_SPECIAL_TOKENS,
+    kobert_tokenizer,
+    load_local_tokenizer,
+    metaspace_tokenizer,
+    tokenizer_from,
+)
+
+__all__ = [
+    "HANGUL_PROBE",
+    "HUB_TIMEOUT_S",
+    "KOBERT_SPECIAL_TOKENS",
+    "KOGPT2_EMOTICONS",
+    "KOGPT2_ROLES",
+    "KOGPT2_SPECIAL_TOKENS",
+    "KOREAN_ALPHABET",
+    "TINY_SPECS",
+    "TinySpec",
+    "block_classes",
+    "build_tiny",
+    "common_korean_alphabet",
+    "kobert_tokenizer",
+    "load_local_tokenizer",
+    "load_model",
+    "load_tokenizer",
+    "metaspace_tokenizer",
+    "resolve",
+    "tokenizer_from",
+]

@@ -1,0 +1,80 @@
+"""`load_tokenizer` and `load_model`: any backbone name (tiny, local directory, hub id) behind one
+`from_pretrained`."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from maeum.backbones.hub import looks_like_path, resolve_hub_id
+from maeum.backbones.tiny import TINY_SPECS, build_tiny
+from maeum.backbones.tokenizer import tokenizer_from
+from maeum.errors import BackboneError
+
+log = logging.getLogger(__name__)
+
+
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """Tokenizer for `tiny_bert`, `tiny_gpt2`, a local directory or a hub id (`maeum.backbones.tokenizer`
+    holds the KoBERT and KoGPT2 repairs)."""
+    return tokenizer_from(*resolve(name_or_path), name=name_or_path)
+
+
+def load_model(
+    name_or_path: str, *, causal_lm: bool = False, pretrained: bool = True, **kwargs: Any
+) -> PreTrainedModel:
+    """Encoder (`AutoModel`) or causal LM (`AutoModelForCausalLM`) for a backbone.
+
+    With `pretrained=False` only the config is read and the weights are freshly initialised; use it when a
+    checkpoint will overwrite them anyway (re-loading a fine-tuned model).
+    """
+    auto_class = AutoModelForCausalLM if causal_lm else AutoModel
+    source, local_only = resolve(name_or_path)
+    try:
+        if pretrained:
+            return auto_class.from_pretrained(source, local_files_only=local_only, **kwargs)
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only, **kwargs)
+        return auto_class.from_config(config)
+    except (OSError, ValueError) as err:
+        raise BackboneError(f"could not load a model from '{name_or_path}': {err}") from err
+
+
+def block_classes(name_or_path: str) -> set[type[torch.nn.Module]]:
+    """The backbone's repeated transformer block class (`GPT2Block`, `BertLayer`, ...), read from the model:
+    the classes of its `_no_split_modules` that occur more than once. FSDP wraps and checkpoints these
+    (`conf/trainer/fsdp.yaml`). The model is built on the meta device: no weights are loaded."""
+    source = resolve(name_or_path)[0]  # a tiny backbone is built here, off the meta device
+    with torch.device("meta"):  # the encoder has the same blocks as its *ForCausalLM / *ForSequence... heads
+        model = load_model(source, pretrained=False)
+    names = set(model._no_split_modules or [])
+    counts = Counter(type(m) for m in model.modules() if type(m).__name__ in names)
+    blocks = {cls for cls, n in counts.items() if n > 1} or set(counts)
+    if not blocks:
+        raise BackboneError(f"'{name_or_path}' names no transformer block class (_no_split_modules)")
+    return blocks
+
+
+def resolve(name_or_path: str) -> tuple[str, bool]:
+    """What to hand `from_pretrained`, and whether it must stay offline (`local_files_only`)."""
+    if name_or_path in TINY_SPECS:
+        return str(build_tiny(name_or_path)), True
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return str(path.resolve()), True
+    if looks_like_path(name_or_path):
+        raise BackboneError(
+            f"backbone directory not found: {path}. Point backbone.name_or_path at a folder written by "
+            "`save_pretrained` (or by `hf download <id> --local-dir <folder>`), or use a hub id."
+        )
+    return resolve_hub_id(name_or_path)

@@ -1,0 +1,254 @@
+"""The tiny offline backbones: `tiny_bert` and `tiny_gpt2`, stand-ins for `skt/kobert-base-v1` and
+`skt/kogpt2-base-v2`.
+
+They are tiny and randomly initialised. Their tokenizers are trained on the Korean sample that ships with
+maeum and keep the real models' special tokens at the real ids. Each is built once into the cache
+(`maeum.paths.cache_dir()/backbones`) as an ordinary Hugging Face directory, then loaded like any other.
+The architecture differences between the two are data (`TinySpec`), not code.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import shutil
+import unicodedata
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sentencepiece
+import tokenizers
+import torch
+import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    PreTrainedTokenizerFast,
+)
+
+from maeum.backbones.tokenizer import (
+    KOBERT_SPECIAL_TOKENS,
+    KOGPT2_EMOTICONS,
+    KOGPT2_ROLES,
+    KOGPT2_SPECIAL_TOKENS,
+    load_local_tokenizer,
+)
+from maeum.paths import cache_dir, resource
+
+log = logging.getLogger(__name__)
+
+BUILD_VERSION = 5  # bump when the build recipe changes; it is part of the cache key
+
+
+def common_korean_alphabet() -> tuple[str, ...]:
+    """Characters every Korean tokenizer should know: printable ASCII, Hangul compatibility jamo, the
+    2,350 Hangul syllables of KS X 1001 (those EUC-KR encodes, which cover nearly all modern text) and
+    common punctuation. A tiny vocabulary trained on maeum's sample alone would map the other syllables
+    of real corpora to <unk> (28% of HG-TODS tokens for tiny_gpt2, 7.5% of NSMC tokens for tiny_bert).
+    Both tiny backbones keep all of it."""
+    syllables = (chr(c) for c in range(0xAC00, 0xD7A4))
+    return (
+        *(chr(c) for c in range(0x21, 0x7F)),
+        *(chr(c) for c in range(0x3131, 0x3164)),
+        *(s for s in syllables if len(s.encode("euc_kr", errors="ignore")) == 2),
+        *"…·‘’“”~「」『』【】《》〈〉→←↑↓☆★♡♥※°₩€",
+    )
+
+
+KOREAN_ALPHABET = common_korean_alphabet()
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """Recipe for one tiny offline backbone: tokenizer algorithm, special tokens and model shape."""
+
+    mimics: str  # the hub checkpoint whose tokens and ids it copies
+    tokenizer_model: str  # "sentencepiece" (KoBERT's spiece.model format) or "bpe" (KoGPT2's tokenizer.json)
+    special_tokens: tuple[str, ...]  # trained first, so they get ids 0..n-1 in this order
+    roles: dict[str, str]  # unk_token, pad_token, ... as PreTrainedTokenizerFast kwargs
+    vocab_size: int
+    model_type: str
+    causal_lm: bool
+    model_max_length: int
+    model_config: dict[str, Any] = field(default_factory=dict)
+    with_labels: bool = False  # also train the tokenizer on the sample's label and condition words
+    emoticons: tuple[str, ...] = ()  # added as special tokens after training, as in KoGPT2
+    alphabet: tuple[str, ...] = ()  # characters in the vocabulary whether or not the sample has them
+
+
+TINY_SPECS: dict[str, TinySpec] = {
+    "tiny_bert": TinySpec(
+        mimics="skt/kobert-base-v1",
+        tokenizer_model="sentencepiece",
+        special_tokens=KOBERT_SPECIAL_TOKENS,
+        roles={
+            "unk_token": "[UNK]",
+            "pad_token": "[PAD]",
+            "cls_token": "[CLS]",
+            "sep_token": "[SEP]",
+            "mask_token": "[MASK]",
+        },
+        # KoBERT's size, as an upper bound: the sample supports about 3,000 pieces (the alphabet's ~2,500
+        # plus what it learns), and more text would be needed for more; <unk> depends on the alphabet only
+        vocab_size=8002,
+        model_type="bert",
+        causal_lm=False,
+        model_max_length=512,
+        model_config={
+            "hidden_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 512,
+            "max_position_embeddings": 512,
+            "type_vocab_size": 2,
+            "pad_token_id": 1,
+        },
+        alphabet=KOREAN_ALPHABET,
+    ),
+    "tiny_gpt2": TinySpec(
+        mimics="skt/kogpt2-base-v2",
+        tokenizer_model="bpe",
+        special_tokens=KOGPT2_SPECIAL_TOKENS,
+        roles=KOGPT2_ROLES,
+        vocab_size=6000,  # the common alphabet (about 2,500) plus every merge the sample offers
+        model_type="gpt2",
+        causal_lm=True,
+        model_max_length=1024,
+        model_config={
+            "n_embd": 128,
+            "n_layer": 2,
+            "n_head": 2,
+            "n_positions": 1024,
+            "bos_token_id": 0,
+            "eos_token_id": 1,
+            "pad_token_id": 3,
+        },
+        with_labels=True,  # dialogue templates put the condition (an emotion name) into the input
+        emoticons=KOGPT2_EMOTICONS,
+        alphabet=KOREAN_ALPHABET,
+    ),
+}
+SAMPLE_FILES = ("emotion_sample.tsv", "dialogue_sample.jsonl")
+
+
+def build_tiny(name: str, root: Path | None = None) -> Path:
+    """Build the tiny backbone `name` into the cache unless it is already there; return its directory.
+
+    The build is deterministic: the same recipe, sample text and library versions give the same files.
+    It is written to a temporary sibling and renamed into place, so concurrent builds cannot collide.
+    """
+    spec = TINY_SPECS[name]
+    texts = _sample_texts(with_labels=spec.with_labels)
+    target = (root or cache_dir()) / "backbones" / f"{name}-{_fingerprint(spec, texts)}"
+    if (target / "config.json").is_file():
+        return target
+    log.info("Building offline backbone %s (stand-in for %s) in %s", name, spec.mimics, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        _save_tokenizer(spec, texts, tmp)
+        vocab_size = len(load_local_tokenizer(tmp))  # read back as every local directory is
+        config = AutoConfig.for_model(spec.model_type, vocab_size=vocab_size, **spec.model_config)
+        auto_class = AutoModelForCausalLM if spec.causal_lm else AutoModel
+        with torch.random.fork_rng(devices=[]):  # deterministic weights, caller's RNG left untouched
+            torch.manual_seed(0)
+            auto_class.from_config(config).save_pretrained(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished the same build first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _sample_texts(*, with_labels: bool = False) -> list[str]:
+    """Every sentence and dialogue turn of the Korean sample that ships with maeum (and its labels)."""
+    with resource(SAMPLE_FILES[0]).open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    with resource(SAMPLE_FILES[1]).open(encoding="utf-8") as f:
+        dialogues = [json.loads(line) for line in f if line.strip()]
+    texts = [row["text"] for row in rows] + [turn["text"] for d in dialogues for turn in d["turns"]]
+    if with_labels:
+        texts += sorted(
+            {row["label"] for row in rows} | {d["condition"] for d in dialogues if d.get("condition")}
+        )
+    return texts
+
+
+def _fingerprint(spec: TinySpec, texts: list[str]) -> str:
+    versions = (BUILD_VERSION, tokenizers.__version__, transformers.__version__, torch.__version__)
+    payload = json.dumps([asdict(spec), texts, versions], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _save_tokenizer(spec: TinySpec, texts: list[str], out: Path) -> None:
+    """Train a tiny backbone's tokenizer and save it in the format of the model it stands in for."""
+    out.mkdir(parents=True, exist_ok=True)
+    if spec.tokenizer_model == "sentencepiece":  # KoBERT: spiece.model + a config naming KoBERTTokenizer
+        (out / "spiece.model").write_bytes(_train_sentencepiece(spec, texts))
+        config = {
+            "tokenizer_class": "KoBERTTokenizer",
+            "model_max_length": spec.model_max_length,
+            **spec.roles,
+        }
+        (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        return
+    # KoGPT2: character-level BPE over Metaspace words, in tokenizer.json
+    special = list(spec.special_tokens)
+    tok = Tokenizer(models.BPE(unk_token=spec.roles["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()  # "▁word" pieces, before training
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size, special_tokens=special, initial_alphabet=list(spec.alphabet),
+        show_progress=False,
+    )  # fmt: skip
+    tok.train_from_iterator(texts, trainer, length=len(texts))
+    assert [tok.token_to_id(t) for t in special] == list(range(len(special))), "special ids moved"
+    tok.add_special_tokens(list(spec.emoticons))
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, model_max_length=spec.model_max_length, **spec.roles
+    )
+    tokenizer.save_pretrained(out)
+
+
+def _train_sentencepiece(spec: TinySpec, texts: list[str]) -> bytes:
+    """A sentencepiece unigram model trained like KoBERT's: specials first at ids 0..4, nmt_nfkc.
+
+    sentencepiece rather than the `tokenizers` unigram trainer, because the latter orders rare characters
+    differently from run to run, so its ids are not reproducible. The alphabet's characters are required
+    in their nmt_nfkc form, the form text takes before it is split (ㅋ becomes the conjoining jamo U+110F).
+    """
+    unk, pad, cls, sep, *user = spec.special_tokens
+    required = dict.fromkeys(n for c in spec.alphabet if len(n := unicodedata.normalize("NFKC", c)) == 1)
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=model,
+        model_type="unigram",
+        vocab_size=spec.vocab_size,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        num_threads=1,
+        normalization_rule_name="nmt_nfkc",
+        unk_id=0,
+        pad_id=1,
+        bos_id=2,
+        eos_id=3,
+        unk_piece=unk,
+        pad_piece=pad,
+        bos_piece=cls,
+        eos_piece=sep,
+        user_defined_symbols=user,
+        required_chars="".join(required),
+        minloglevel=2,
+    )
+    return model.getvalue()

@@ -1,0 +1,1 @@
+"""Classification data: readers of (text, label) corpora and their DataModule."""

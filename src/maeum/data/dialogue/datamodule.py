@@ -1,0 +1,241 @@
+"""`DialogueDataModule`, the one DataModule for every dialogue corpus.
+
+It reads (a reader per corpus), cleans, splits without leaking a first user turn across splits, optionally
+expands `turn_prefixes`, encodes every dialogue once (cached) under the run's label mask and, for a
+comparable metric, under `last_sys` on the plain layout (`response_*`), and pads each batch to its own
+longest row. Records and templates are in `maeum.data.dialogue.records`, encoding and label masks in
+`maeum.data.dialogue.encoding`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
+from maeum.data.datamodule import SplitDataModule
+from maeum.data.dialogue.encoding import encode_dialogue, pretokenize, turn_prefixes
+from maeum.data.dialogue.records import IGNORE_INDEX, LABEL_MASKS, Dialogue, Template, Turn, template_from
+from maeum.data.records import ReadResult
+from maeum.data.splits import SPLITS, assemble_splits
+from maeum.errors import DataError
+
+log = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------------------------------- DataModule
+FIELDS = ("input_ids", "labels", "response_input_ids", "response_labels")
+
+
+class EncodedDialogues(Dataset):
+    def __init__(self, encoded: dict[str, Ragged], indices: Sequence[int]) -> None:
+        self.encoded, self.indices = encoded, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return {name: ragged[self.indices[i]] for name, ragged in self.encoded.items()}
+
+
+class DialogueCollator:
+    """Pads a batch to its longest row: ids through the tokenizer (which also gives the attention mask),
+    labels with -100."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        batch: dict[str, torch.Tensor] = {}
+        for ids, labels, prefix in (
+            ("input_ids", "labels", ""),
+            ("response_input_ids", "response_labels", "response_"),
+        ):
+            padded = self.tokenizer.pad({"input_ids": [r[ids] for r in rows]}, return_tensors="pt")
+            batch[ids], batch[f"{prefix}attention_mask"] = padded["input_ids"], padded["attention_mask"]
+            label_rows = [torch.tensor(r[labels]) for r in rows]
+            batch[labels] = pad_sequence(label_rows, batch_first=True, padding_value=IGNORE_INDEX)
+        return batch
+
+
+class DialogueDataModule(SplitDataModule):
+    """The DataModule for any dialogue corpus (see the module docstring).
+
+    Args:
+        reader: `reader(path) -> ReadResult[Dialogue]`, usually a `_partial_` from the data config.
+        template: a `Template`, the name of one in `TEMPLATES`, or its fields.
+        label_mask: `input`, `last_sys`, `all_sys` or `shift`.
+        turn_prefixes: expand every training dialogue into its prefixes that end on a sys turn.
+        preprocess: a text cleaner applied to every turn (see `maeum.data.preprocess`), or None.
+        seed: the split's seed; shuffle_seed: the train loader's (the run's `seed`; `None` takes `seed`).
+    """
+
+    def __init__(
+        self,
+        reader: Callable[[str], ReadResult[Dialogue]],
+        path: str,
+        tokenizer: str,
+        val_path: str | None = None,
+        test_path: str | None = None,
+        template: Template | str | Mapping[str, Any] = "chat",
+        label_mask: str = "last_sys",
+        max_length: int = 64,
+        turn_prefixes: bool = False,
+        preprocess: Callable[[str], str] | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        seed: int = 42,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        cache_dir: str | None = None,
+        shuffle_seed: int | None = None,
+    ) -> None:
+        if label_mask not in LABEL_MASKS:
+            raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
+        super().__init__(
+            reader=reader, path=path, tokenizer=tokenizer, val_path=val_path, test_path=test_path,
+            batch_size=batch_size, eval_batch_size=eval_batch_size, val_fraction=val_fraction,
+            test_fraction=test_fraction, seed=seed, num_workers=num_workers, pin_memory=pin_memory,
+            cache_dir=cache_dir, shuffle_seed=shuffle_seed,
+        )  # fmt: skip
+        self.label_mask, self.max_length = label_mask, max_length
+        self.template = template_from(template)
+        self.turn_prefixes, self.preprocess = turn_prefixes, preprocess
+
+    def model_kwargs(self) -> dict[str, object]:
+        """What the model keeps about this data: the conditions of the training dialogues (sorted) and
+        the names of those that are ids (ChatbotData's `data.reader.condition=id`)."""
+        dialogues = self.corpus["dialogues"]
+        conditions = sorted({c for i in self.corpus["indices"]["train"] if (c := dialogues[i].condition)})
+        names = {c: name for c, name in self.corpus["condition_names"].items() if c in conditions}
+        return {"conditions": conditions, "condition_names": names}
+
+    def sample_prompts(self, n: int, split: str = "val") -> list[tuple[Dialogue, str]]:
+        """The first `n` dialogues of a split, each as (its history before the final reply, that reply)."""
+        dialogues = [self.corpus["dialogues"][i] for i in self.corpus["indices"][split][:n]]
+        return [(Dialogue(d.turns[:-1], d.condition), d.turns[-1].text) for d in dialogues]
+
+    def _test_keys(self) -> list[str]:
+        dialogues = [self.corpus["dialogues"][i] for i in self.corpus["indices"]["test"]]
+        return [json.dumps([d.condition, [[t.speaker, t.text] for t in d.turns]], ensure_ascii=False)
+                for d in dialogues]  # fmt: skip
+
+    def test_references(self) -> list[tuple[str, str]]:
+        """Each test dialogue's condition and final reply, in loader order."""
+        dialogues = [self.corpus["dialogues"][i] for i in self.corpus["indices"]["test"]]
+        return [(d.condition or "", d.turns[-1].text) for d in dialogues]
+
+    def _load_corpus(self) -> dict[str, Any]:
+        """`dialogues` (every split's, in one list), `indices` (split → rows) and `stats`."""
+        reads = {split: self.reader(path) for split, path in self.paths.items() if path}
+        dropped: Counter[str] = sum((r.dropped for r in reads.values()), Counter())
+        sources = {}
+        for split, read in reads.items():
+            log.info("%s", read.summary())
+            sources[split] = [d for d in map(self._clean, read.records) if d is not None]
+            if lost := len(read.records) - len(sources[split]):
+                dropped["a turn is empty after cleaning"] += lost
+        splits = assemble_splits(
+            sources,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=self.seed,
+            key=lambda d: d.turns[0].text,
+            stratum=lambda d: d.condition or "",
+        )
+        dialogues, indices = list(splits.examples), {k: list(v) for k, v in splits.indices.items()}
+        whole = {split: list(rows) for split, rows in indices.items()}  # before turn_prefixes
+        if self.turn_prefixes:  # training only: val/test keep whole dialogues
+            expanded = [p for i in indices["train"] for p in turn_prefixes(dialogues[i])]
+            indices["train"] = list(range(len(dialogues), len(dialogues) + len(expanded)))
+            dialogues += expanded
+        dropped.update(splits.dropped)
+        stats = {
+            "rows_read": sum(r.rows_read for r in reads.values()),
+            "rows_kept": sum(len(s) for s in sources.values()) - sum(splits.dropped.values()),
+            "dropped": dict(dropped),
+            "splits": {name: len(indices[name]) for name in SPLITS},
+        }
+        log.info("Dialogues %s; dropped %s", stats["splits"], stats["dropped"] or "none")
+        names = {raw: name for read in reads.values() for raw, name in read.label_names.items()}
+        return {"dialogues": dialogues, "indices": indices, "whole": whole, "stats": stats,
+                "condition_names": names}  # fmt: skip
+
+    def stats(self) -> dict[str, Any]:
+        """What `maeum-data-stats` prints: the read/split counts, then `dialogues`, `turns` (mean, max),
+        `conditions`, `truncated` (dialogues cut to `max_length`, and how) and, per label mask, the target
+        tokens of every split's examples (after `turn_prefixes`)."""
+        dialogues, indices = self.corpus["dialogues"], self.corpus["indices"]
+        whole = [dialogues[i] for split in SPLITS for i in self.corpus["whole"][split]]
+        examples = [dialogues[i] for split in SPLITS for i in indices[split]]
+        turns = [len(d.turns) for d in whole]
+        targets, cuts, truncated = Counter(), Counter(), 0
+        pretokenized = pretokenize(examples, self.tokenizer)
+        for d in examples:
+            cut: Counter[str] = Counter()
+            for mask in LABEL_MASKS:
+                encoded = encode_dialogue(
+                    d, self.tokenizer, label_mask=mask, max_length=self.max_length, template=self.template,
+                    stats=cut if mask == "last_sys" else None, pretokenized=pretokenized,
+                )  # fmt: skip
+                targets[mask] += sum(label != IGNORE_INDEX for label in encoded["labels"])
+            truncated += bool(cut)
+            cuts.update(cut)
+        return {
+            **self.corpus["stats"],
+            "dialogues": len(whole),
+            "examples": len(examples),
+            "turns": {"mean": round(sum(turns) / max(len(turns), 1), 2), "max": max(turns, default=0)},
+            "conditions": dict(Counter(d.condition or "(none)" for d in whole).most_common()),
+            "truncated": {"examples": truncated, **cuts},
+            "target_tokens": {mask: targets[mask] for mask in LABEL_MASKS},
+        }
+
+    def _clean(self, dialogue: Dialogue) -> Dialogue | None:
+        if self.preprocess is None:
+            return dialogue
+        turns = [Turn(t.speaker, self.preprocess(t.text)) for t in dialogue.turns]
+        return None if any(not t.text for t in turns) else Dialogue(turns, dialogue.condition)
+
+    def _encoded(self) -> dict[str, Ragged]:
+        dialogues = self.corpus["dialogues"]
+        turns = [([(t.speaker, t.text) for t in d.turns], d.condition) for d in dialogues]
+        key = fingerprint("dialogue", tokenizer_fingerprint(self.tokenizer), self.label_mask, self.max_length,
+                          repr(self.template), turns)  # fmt: skip
+
+        def encode() -> dict[str, Ragged]:
+            stats: Counter[str] = Counter()
+            pretokenized = pretokenize(dialogues, self.tokenizer)  # tokenize once, in one batch
+            options = {"max_length": self.max_length, "template": self.template, "pretokenized": pretokenized}
+            columns: dict[str, list[list[int]]] = {name: [] for name in FIELDS}
+            for d in dialogues:
+                run = encode_dialogue(d, self.tokenizer, label_mask=self.label_mask, stats=stats, **options)
+                # the same layout with last_sys labels (for `shift`, the unshifted layout): response metrics
+                response = encode_dialogue(d, self.tokenizer, label_mask="last_sys", **options)
+                for name, row in zip(FIELDS, (*run.values(), *response.values()), strict=True):
+                    columns[name].append(row)
+            if stats:
+                log.info("Truncation to max_length=%d: %s", self.max_length, dict(stats))
+            return {name: Ragged.from_lists(rows) for name, rows in columns.items()}
+
+        return cached(self.cache_dir, key, encode)
+
+    def prepare_data(self) -> None:
+        self._encoded()
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.datasets:
+            encoded = self._encoded()
+            self.datasets = {name: EncodedDialogues(encoded, self.corpus["indices"][name]) for name in SPLITS}
+
+    def collator(self) -> Callable[[list[Any]], Any]:
+        return DialogueCollator(self.tokenizer)

@@ -1,0 +1,2 @@
+"""Using trained models: reading checkpoints and exports, prediction, reply generation, retrieval and
+chat sessions."""
