@@ -176,8 +176,8 @@ def main() -> None:
     )  # fmt: skip
     datamodule.setup("fit")
     tokenizer = datamodule.tokenizer
-    train_rows = datamodule.corpus["indices"]["train"][: args.n]
-    dialogues = [datamodule.corpus["dialogues"][i] for i in train_rows]
+    train_rows = datamodule.corpus.indices["train"][: args.n]
+    dialogues = [datamodule.corpus.dialogues[i] for i in train_rows]
     print(f"device={device}")
     if not args.skip_train:
         train_benchmark(args, datamodule, dialogues)

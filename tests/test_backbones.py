@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import corpus_fixtures as fx
+import huggingface_hub
 import pandas as pd
 import pytest
 import torch
@@ -169,7 +170,7 @@ def test_hub_probe_is_not_used_for_tiny_or_local(monkeypatch: pytest.MonkeyPatch
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("the hub was contacted")
 
-    monkeypatch.setattr(backbones.huggingface_hub, "model_info", fail)
+    monkeypatch.setattr(huggingface_hub, "model_info", fail)
     assert backbones.resolve("tiny_bert")[1] is True
     assert backbones.resolve(str(build_tiny("tiny_bert"))) == (str(build_tiny("tiny_bert")), True)
 

@@ -22,13 +22,13 @@ def datamodule(tmp_path: Path, *overrides: str) -> DialogueDataModule:
 
 def test_sample_dialogues_split_by_first_user_turn_with_prefixes(tmp_path: Path) -> None:
     plain, expanded = datamodule(tmp_path), datamodule(tmp_path, "data.turn_prefixes=true")
-    dialogues, indices = plain.corpus["dialogues"], plain.corpus["indices"]
+    dialogues, indices = plain.corpus.dialogues, plain.corpus.indices
     firsts = {
         name: {normalize_text(dialogues[i].turns[0].text) for i in rows} for name, rows in indices.items()
     }
     assert not (firsts["train"] & firsts["val"]) and not (firsts["train"] & firsts["test"])
     n_prefixes = sum(len(dialogues[i].turns) // 2 for i in indices["train"])
-    assert expanded.corpus["stats"]["splits"] == {**plain.corpus["stats"]["splits"], "train": n_prefixes}
+    assert expanded.corpus.stats()["splits"] == {**plain.corpus.stats()["splits"], "train": n_prefixes}
 
 
 def test_batches_pad_ids_and_labels_to_their_longest_row(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_real_hg_tods_with_its_official_test_file(tmp_path: Path) -> None:
         f"data.test_path={hg}/test_dialog.json",
     )
     dm.setup()
-    stats = dm.corpus["stats"]
+    stats = dm.corpus.stats()
     assert stats["rows_read"] == 298 + 297
     assert stats["splits"]["test"] > 250 and stats["splits"]["train"] > 200
     lengths = [len(dm.datasets["train"][i]["input_ids"]) for i in range(len(dm.datasets["train"]))]

@@ -13,6 +13,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -32,6 +33,30 @@ log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------- DataModule
 FIELDS = ("input_ids", "labels", "response_input_ids", "response_labels")
+
+
+@dataclass
+class DialogueCorpus:
+    """A read, cleaned and split dialogue corpus: everything that does not depend on the tokenizer."""
+
+    dialogues: list[Dialogue]  # every split's, in one list (training prefixes appended at the end)
+    indices: dict[str, list[int]]  # split name -> rows of `dialogues` (after `turn_prefixes`)
+    whole: dict[str, list[int]]  # split name -> rows of the whole dialogues (before `turn_prefixes`)
+    rows_read: int
+    rows_kept: int
+    dropped: Counter[str]  # reason -> rows
+    condition_names: dict[str, str] = field(default_factory=dict)  # raw condition -> its name
+
+    def split(self, name: str) -> list[Dialogue]:
+        return [self.dialogues[i] for i in self.indices[name]]
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "dropped": dict(self.dropped),
+            "splits": {name: len(self.indices[name]) for name in SPLITS},
+        }
 
 
 class EncodedDialogues(Dataset):
@@ -114,28 +139,26 @@ class DialogueDataModule(SplitDataModule):
     def model_kwargs(self) -> dict[str, object]:
         """What the model keeps about this data: the conditions of the training dialogues (sorted) and
         the names of those that are ids (ChatbotData's `data.reader.condition=id`)."""
-        dialogues = self.corpus["dialogues"]
-        conditions = sorted({c for i in self.corpus["indices"]["train"] if (c := dialogues[i].condition)})
-        names = {c: name for c, name in self.corpus["condition_names"].items() if c in conditions}
+        conditions = sorted({c for d in self.corpus.split("train") if (c := d.condition)})
+        names = {c: name for c, name in self.corpus.condition_names.items() if c in conditions}
         return {"conditions": conditions, "condition_names": names}
 
     def sample_prompts(self, n: int, split: str = "val") -> list[tuple[Dialogue, str]]:
         """The first `n` dialogues of a split, each as (its history before the final reply, that reply)."""
-        dialogues = [self.corpus["dialogues"][i] for i in self.corpus["indices"][split][:n]]
+        dialogues = self.corpus.split(split)[:n]
         return [(Dialogue(d.turns[:-1], d.condition), d.turns[-1].text) for d in dialogues]
 
     def _test_keys(self) -> list[str]:
-        dialogues = [self.corpus["dialogues"][i] for i in self.corpus["indices"]["test"]]
+        dialogues = self.corpus.split("test")
         return [json.dumps([d.condition, [[t.speaker, t.text] for t in d.turns]], ensure_ascii=False)
                 for d in dialogues]  # fmt: skip
 
     def test_references(self) -> list[tuple[str, str]]:
         """Each test dialogue's condition and final reply, in loader order."""
-        dialogues = [self.corpus["dialogues"][i] for i in self.corpus["indices"]["test"]]
+        dialogues = self.corpus.split("test")
         return [(d.condition or "", d.turns[-1].text) for d in dialogues]
 
-    def _load_corpus(self) -> dict[str, Any]:
-        """`dialogues` (every split's, in one list), `indices` (split → rows) and `stats`."""
+    def _load_corpus(self) -> DialogueCorpus:
         reads = {split: self.reader(path) for split, path in self.paths.items() if path}
         dropped: Counter[str] = sum((r.dropped for r in reads.values()), Counter())
         sources = {}
@@ -159,24 +182,25 @@ class DialogueDataModule(SplitDataModule):
             indices["train"] = list(range(len(dialogues), len(dialogues) + len(expanded)))
             dialogues += expanded
         dropped.update(splits.dropped)
-        stats = {
-            "rows_read": sum(r.rows_read for r in reads.values()),
-            "rows_kept": sum(len(s) for s in sources.values()) - sum(splits.dropped.values()),
-            "dropped": dict(dropped),
-            "splits": {name: len(indices[name]) for name in SPLITS},
-        }
-        log.info("Dialogues %s; dropped %s", stats["splits"], stats["dropped"] or "none")
-        names = {raw: name for read in reads.values() for raw, name in read.label_names.items()}
-        return {"dialogues": dialogues, "indices": indices, "whole": whole, "stats": stats,
-                "condition_names": names}  # fmt: skip
+        corpus = DialogueCorpus(
+            dialogues=dialogues,
+            indices=indices,
+            whole=whole,
+            rows_read=sum(r.rows_read for r in reads.values()),
+            rows_kept=sum(len(s) for s in sources.values()) - sum(splits.dropped.values()),
+            dropped=dropped,
+            condition_names={raw: name for read in reads.values() for raw, name in read.label_names.items()},
+        )
+        log.info("Dialogues %s; dropped %s", corpus.stats()["splits"], dict(dropped) or "none")
+        return corpus
 
     def stats(self) -> dict[str, Any]:
         """What `maeum-data-stats` prints: the read/split counts, then `dialogues`, `turns` (mean, max),
         `conditions`, `truncated` (dialogues cut to `max_length`, and how) and, per label mask, the target
         tokens of every split's examples (after `turn_prefixes`)."""
-        dialogues, indices = self.corpus["dialogues"], self.corpus["indices"]
-        whole = [dialogues[i] for split in SPLITS for i in self.corpus["whole"][split]]
-        examples = [dialogues[i] for split in SPLITS for i in indices[split]]
+        corpus = self.corpus
+        whole = [corpus.dialogues[i] for split in SPLITS for i in corpus.whole[split]]
+        examples = [d for split in SPLITS for d in corpus.split(split)]
         turns = [len(d.turns) for d in whole]
         targets, cuts, truncated = Counter(), Counter(), 0
         pretokenized = pretokenize(examples, self.tokenizer)
@@ -191,7 +215,7 @@ class DialogueDataModule(SplitDataModule):
             truncated += bool(cut)
             cuts.update(cut)
         return {
-            **self.corpus["stats"],
+            **corpus.stats(),
             "dialogues": len(whole),
             "examples": len(examples),
             "turns": {"mean": round(sum(turns) / max(len(turns), 1), 2), "max": max(turns, default=0)},
@@ -207,7 +231,7 @@ class DialogueDataModule(SplitDataModule):
         return None if any(not t.text for t in turns) else Dialogue(turns, dialogue.condition)
 
     def _encoded(self) -> dict[str, Ragged]:
-        dialogues = self.corpus["dialogues"]
+        dialogues = self.corpus.dialogues
         turns = [([(t.speaker, t.text) for t in d.turns], d.condition) for d in dialogues]
         key = fingerprint("dialogue", tokenizer_fingerprint(self.tokenizer), self.label_mask, self.max_length,
                           repr(self.template), turns)  # fmt: skip
@@ -235,7 +259,7 @@ class DialogueDataModule(SplitDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.datasets:
             encoded = self._encoded()
-            self.datasets = {name: EncodedDialogues(encoded, self.corpus["indices"][name]) for name in SPLITS}
+            self.datasets = {name: EncodedDialogues(encoded, self.corpus.indices[name]) for name in SPLITS}
 
     def collator(self) -> Callable[[list[Any]], Any]:
         return DialogueCollator(self.tokenizer)

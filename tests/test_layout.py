@@ -1,0 +1,145 @@
+"""The house rules of `src/maeum`: imports run only downward, rooms stay small, old import paths resolve."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+from maeum import _moved
+
+pytestmark = pytest.mark.unit
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "maeum"
+ENTRY_POINTS = ("train", "eval", "predict", "chat", "demo", "export", "data_stats", "leaderboard")
+# lowest first: a module may import its own floor and the floors below it, never one above
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("maeum", "maeum._moved", "maeum.errors", "maeum.paths"),
+    ("maeum.backbones",),
+    ("maeum.data",),
+    ("maeum.models",),
+    ("maeum.inference",),
+    ("maeum.training",),
+    ("maeum.analysis",),
+    ("maeum.cli", "maeum.runtime"),
+    tuple(f"maeum.{name}" for name in ENTRY_POINTS),
+)
+MAX_LINES = 350
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def floor(module: str) -> int:
+    """The floor of `module`: that of the longest name in `FLOORS` it is or lies under."""
+    matches = [
+        (len(name), level)
+        for level, names in enumerate(FLOORS)
+        for name in names
+        if module == name or (module.startswith(f"{name}.") and name != "maeum")
+    ]
+    if not matches:
+        raise AssertionError(f"{module} is on no floor of FLOORS: add it there")
+    return max(matches)[1]
+
+
+def is_module(name: str) -> bool:
+    path = SRC.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def maeum_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every maeum module that `path` imports, at any depth of the file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "maeum"]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "maeum":
+            for alias in node.names:  # `from maeum.data import files` imports the module maeum.data.files
+                sub = f"{node.module}.{alias.name}"
+                found.append((node.lineno, sub if is_module(sub) else node.module))
+    return found
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_source_file_is_on_a_floor() -> None:
+    for path in SOURCES:
+        floor(module_name(path))
+
+
+def test_imports_only_run_downward() -> None:
+    """No module imports a floor above its own, no entry point imports another, and maeum's own code
+    imports the new paths, never an old one kept for checkpoints (`maeum._moved`)."""
+    wrong = []
+    for path in SOURCES:
+        importer = module_name(path)
+        for line, target in maeum_imports(path):
+            where = f"{path.relative_to(SRC)}:{line} imports {target}"
+            if target in _moved.MOVED:
+                wrong.append(f"{where}, an old path: import {', '.join(_moved.MOVED[target])}")
+            elif floor(target) > floor(importer):
+                wrong.append(f"{where}, a floor above it")
+            elif floor(target) == len(FLOORS) - 1 and target != importer:
+                wrong.append(f"{where}, another entry point")
+    assert not wrong, "wrong-way imports:\n" + "\n".join(wrong)
+
+
+def test_the_floors_check_catches_a_wrong_way_import(tmp_path: Path) -> None:
+    """The rule itself: the four wrong-way imports that the old layout had are each caught."""
+    cases = {
+        "maeum.inference.loading": "maeum.training.resume",  # loading pulled in training callbacks
+        "maeum.data.classify.datamodule": "maeum.inference.retrieval",  # data depended on serving code
+        "maeum.models.chat_lm": "maeum.inference.generation",
+    }
+    for importer, target in cases.items():
+        assert floor(target) > floor(importer), (importer, target)
+    assert floor("maeum.demo") == floor("maeum.chat") == len(FLOORS) - 1  # demo imported chat
+
+
+def test_no_room_is_over_about_300_lines() -> None:
+    long = {str(p.relative_to(SRC)): n for p in SOURCES if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"files over {MAX_LINES} lines: {long}"
+
+
+@pytest.mark.parametrize("old", sorted(_moved.MOVED))
+def test_old_module_paths_still_resolve(old: str) -> None:
+    """Every old path imports, and each name it had resolves to the object at its new home."""
+    module = importlib.import_module(old)
+    for home in _moved.MOVED[old]:
+        for name in [n for n in vars(importlib.import_module(home)) if not n.startswith("__")]:
+            assert getattr(module, name) is not None
+    with pytest.raises(AttributeError, match="has no attribute"):
+        module.no_such_name  # noqa: B018
+
+
+def test_old_targets_that_configs_and_checkpoints_name_resolve() -> None:
+    """The `_target_`s that the configs of every earlier release wrote into checkpoints."""
+    from hydra.utils import get_object
+
+    from maeum.data.classify.datamodule import ClassificationDataModule
+    from maeum.data.dialogue.datamodule import DialogueDataModule
+    from maeum.data.dialogue.readers import read_chatbotdata
+    from maeum.inference.hf_export import write_export
+    from maeum.training.callbacks import GenerationSamples
+    from maeum.training.checkpointing import AtomicCheckpointIO
+
+    expected = {
+        "maeum.callbacks.GenerationSamples": GenerationSamples,
+        "maeum.checkpoint_io.AtomicCheckpointIO": AtomicCheckpointIO,
+        "maeum.data.classification.ClassificationDataModule": ClassificationDataModule,
+        "maeum.data.dialogue.DialogueDataModule": DialogueDataModule,
+        "maeum.data.dialogue_readers.read_chatbotdata": read_chatbotdata,
+        "maeum.loading.export": write_export,
+    }
+    for target, obj in expected.items():
+        assert get_object(target) is obj, target
+    for target in ("maeum.callbacks.ClassificationReport", "maeum.data.readers.read_table",
+                   "maeum.data.dialogue.Template", "maeum.backbones.block_classes"):  # fmt: skip
+        assert callable(get_object(target)), target
