@@ -143,3 +143,58 @@ def test_old_targets_that_configs_and_checkpoints_name_resolve() -> None:
     for target in ("maeum.callbacks.ClassificationReport", "maeum.data.readers.read_table",
                    "maeum.data.dialogue.Template", "maeum.backbones.block_classes"):  # fmt: skip
         assert callable(get_object(target)), target
+
+
+# what using a model must not load: maeum's training machinery and plotting, the leaderboard, W&B
+NOT_FOR_INFERENCE = (
+    "maeum.training",
+    "maeum.analysis",
+    "maeum.train",
+    "maeum.leaderboard",
+    "maeum.callbacks",
+    "maeum.reports",
+    "wandb",
+    "koreanize_matplotlib",
+)
+INFERENCE_SCRIPT = """
+import ast, json, sys
+from pathlib import Path
+from maeum.inference.hf_export import write_export
+from maeum.inference.prediction import Predictor
+from maeum.inference.session import ChatSession, load_responder
+import maeum.chat, maeum.export, maeum.predict
+
+print(Predictor.from_path(sys.argv[1]).predict(["오늘 너무 기뻐요 ㅎㅎ"])[0]["label"], file=sys.stderr)
+print(ChatSession(load_responder(sys.argv[2])).say("요즘 너무 힘들어 ㅠㅠ").reply, file=sys.stderr)
+write_export(sys.argv[1], sys.argv[3])
+maeum_files = [m.__file__ for name, m in list(sys.modules.items()) if name.startswith("maeum") and m.__file__]
+plotting = [f for f in maeum_files if "matplotlib" in {
+    (n.module or "").split(".")[0] if isinstance(n, ast.ImportFrom) else a.name.split(".")[0]
+    for n in ast.walk(ast.parse(Path(f).read_text(encoding="utf-8")))
+    if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names
+}]
+print(json.dumps({"modules": sorted(sys.modules), "plotting": plotting}))
+"""
+
+
+@pytest.mark.e2e
+def test_using_a_model_loads_no_training_code_nor_plotting(main_run, chatbot_run, tmp_path: Path) -> None:
+    """Predicting, chatting and exporting (in a fresh process) load no training callbacks, reports, analysis
+    or W&B, and no maeum module they load imports matplotlib. (matplotlib itself is in `sys.modules`
+    anyway: torchmetrics, which Lightning imports, imports it whenever it is installed.)"""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import best_checkpoint
+
+    classifier = best_checkpoint(main_run[0])
+    chatbot = best_checkpoint(chatbot_run)
+    cmd = [sys.executable, "-c", INFERENCE_SCRIPT, str(classifier), str(chatbot), str(tmp_path / "export")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.splitlines()[-1])
+    assert "maeum.inference.session" in loaded["modules"]  # the probe did load the serving code
+    wrong = [m for m in loaded["modules"] if m.startswith(NOT_FOR_INFERENCE)]
+    assert not wrong, f"inference loaded {wrong}"
+    assert not loaded["plotting"], f"maeum modules that import matplotlib were loaded: {loaded['plotting']}"
