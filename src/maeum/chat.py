@@ -8,7 +8,8 @@
 Commands: `/reset` (forget the history), `/condition TEXT` (an empty TEXT clears it; with a classifier it
 overrides the predicted emotion), `/quit`; an empty line is ignored, and EOF ends the session. The history
 is kept and truncated like training dialogues. Answers go to stdout, one per line (the reply, or with
-`output_format=jsonl` one JSON object); logs go to stderr. See `maeum.session` for the three responders.
+`output_format=jsonl` one JSON object); logs go to stderr. See `maeum.inference.session` for the three
+responders.
 """
 
 from __future__ import annotations

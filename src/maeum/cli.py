@@ -94,7 +94,10 @@ def _element(key: str, value: str) -> str:
 
 def _split_top_level(value: str) -> list[str]:
     """`value` split at the commas outside brackets and quotes."""
-    parts, depth, quote_char, start = [], 0, "", 0
+    parts = []
+    depth = 0
+    quote_char = ""
+    start = 0
     for i, char in enumerate(value):
         if quote_char:
             quote_char = "" if char == quote_char else quote_char
@@ -116,7 +119,9 @@ def hydra_overrides(args: Sequence[str], free_text: Sequence[str] = ()) -> list[
     Flags (`-m`, `--cfg job`, `-cn NAME`, ...) and their values pass unchanged. Raises `SystemExit` with one
     line naming an override that Hydra still cannot parse.
     """
-    out, takes_value, multirun = [], False, any(arg in MULTIRUN_FLAGS for arg in args)
+    out = []
+    takes_value = False
+    multirun = any(arg in MULTIRUN_FLAGS for arg in args)
     for arg in args:
         if takes_value or arg.startswith("-") or "=" not in arg:
             out.append(arg)

@@ -14,21 +14,22 @@ import logging
 
 import rich
 import rich.table
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, open_dict
 
 from maeum.cli import hydra_main
+from maeum.data.dialogue.datamodule import DialogueDataModule
 from maeum.runtime import extras, save_resolved_config, task_wrapper
 
 log = logging.getLogger(__name__)
-DIALOGUE = "maeum.data.dialogue.DialogueDataModule"
 
 
 @task_wrapper
 def data_stats(cfg: DictConfig) -> dict[str, object]:
     """The corpus statistics of `cfg.data`."""
     extras(cfg)
-    if cfg.data._target_ == DIALOGUE and cfg.backbone.name_or_path == "tiny_bert":
+    dialogue = issubclass(get_class(cfg.data._target_), DialogueDataModule)
+    if dialogue and cfg.backbone.name_or_path == "tiny_bert":
         log.info(
             "Dialogue data: counting tokens with tiny_gpt2 (the KoGPT2 stand-in); backbone= picks another"
         )

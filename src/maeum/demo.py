@@ -1,4 +1,4 @@
-"""`maeum-demo`: a web page to talk to a trained model, a thin Gradio shell over `maeum.session`.
+"""`maeum-demo`: a web page to talk to a trained model, a thin Gradio shell over `maeum.inference.session`.
 
     maeum-demo ckpt_path=CHATBOT                             # a chatbot
     maeum-demo ckpt_path=CHATBOT classifier_ckpt=CLASSIFIER  # emotion-aware: the page shows each emotion
@@ -91,18 +91,25 @@ def build_demo(
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="대화 (chat)", elem_id="chat", height=420)
                 message = gr.Textbox(
-                    placeholder="메시지를 입력하세요 (Enter)", show_label=False, elem_id="message", lines=1,
-                    max_length=None, autofocus=True,
-                )  # fmt: skip
+                    placeholder="메시지를 입력하세요 (Enter)",
+                    show_label=False,
+                    elem_id="message",
+                    lines=1,
+                    max_length=None,
+                    autofocus=True,
+                )
                 with gr.Row():
                     send = gr.Button("보내기 (send)", variant="primary", elem_id="send")
                     reset = gr.Button("새 대화 (reset)", elem_id="reset")
             with gr.Column(scale=2):
                 panel = gr.Label(label=panel_title, elem_id="emotion", num_top_classes=5)
                 choice = gr.Radio(
-                    list(responders), value=preset, label="생성 방식 (generation preset)", elem_id="preset",
+                    list(responders),
+                    value=preset,
+                    label="생성 방식 (generation preset)",
+                    elem_id="preset",
                     visible=len(responders) > 1,
-                )  # fmt: skip
+                )
         turns = gr.State([])
         io = {"inputs": [message, chat, turns, choice], "outputs": [chat, turns, panel, message]}
         message.submit(respond, **io, api_visibility="private")
@@ -136,9 +143,13 @@ def app_from(cfg: DictConfig) -> Any:
     else:
         responders = {name: base.with_generation(settings) for name, settings in presets.items()}
     app = build_demo(
-        responders, preset=cfg.preset, max_input_chars=cfg.max_input_chars, title=cfg.title,
-        condition=base.known.resolve(cfg.get("condition") or None), history=cfg.get("history"),
-    )  # fmt: skip
+        responders,
+        preset=cfg.preset,
+        max_input_chars=cfg.max_input_chars,
+        title=cfg.title,
+        condition=base.known.resolve(cfg.get("condition") or None),
+        history=cfg.get("history"),
+    )
     return app.queue(default_concurrency_limit=cfg.concurrency_limit, max_size=cfg.max_queue)
 
 

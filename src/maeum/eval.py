@@ -1,7 +1,8 @@
 """`maeum-eval` / `python -m maeum.eval ckpt_path=...`: re-test a checkpoint written by `maeum-train`.
 
-The data config and model class come from the checkpoint itself (see `maeum.callbacks`), so the same
-split is rebuilt and the test metrics are reproduced. `data=...` (and `data.*=...`) test on other data.
+The data config and model class come from the checkpoint itself (`maeum.training.checkpointing` stores
+them), so the same split is rebuilt and the test metrics are reproduced. `data=...` (and `data.*=...`) test
+on other data.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     require(cfg, ["ckpt_path"])
     run_cfg = load_run_config(cfg.ckpt_path)
     with open_dict(cfg):  # a chosen `data=` interpolates the run's tokenizer (backbone) and seed
-        cfg.backbone, cfg.seed = run_cfg.backbone, run_cfg.seed
+        cfg.backbone = run_cfg.backbone
+        cfg.seed = run_cfg.seed
         if cfg.get("data") and "seed" in run_cfg.data and not _overridden("data.seed"):
             cfg.data.seed = run_cfg.data.seed  # and splits as the run did (its data.seed)
     extras(cfg)

@@ -4,7 +4,8 @@ A classifier becomes a `*ForSequenceClassification` directory (`AutoModelForSequ
 `AutoTokenizer`, or `pipeline("text-classification", model=DIR)`, load it with no maeum code); a chatbot
 becomes its causal LM and tokenizer. `maeum.json` beside them holds what maeum needs on top, so that
 `maeum-predict`, `maeum-chat` and `maeum-demo` answer from the directory exactly as from the checkpoint
-(see `maeum.loading`). The default `output_dir` is the checkpoint's path without `.ckpt`, plus `-hf`.
+(see `maeum.inference.hf_export`). The default `output_dir` is the checkpoint's path without `.ckpt`,
+plus `-hf`.
 """
 
 from __future__ import annotations

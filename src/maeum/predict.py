@@ -4,7 +4,7 @@
     maeum-predict ckpt_path=CKPT input=texts.txt output=out.jsonl  # one text per line, batched
     maeum-predict ckpt_path=CKPT                                   # interactive; an empty line or EOF ends
 
-Inference is batched and length-sorted (`maeum.prediction.Predictor`); results keep the input order.
+Inference is batched and length-sorted (`maeum.inference.prediction.Predictor`); results keep the input order.
 """
 
 from __future__ import annotations

@@ -266,7 +266,8 @@ def report_metrics(title: str, metrics: Mapping[str, float], baseline: Mapping[s
     table.add_column("model", justify="right")
     table.add_column("majority baseline", justify="right")
     for name in sorted(set(metrics) | set(baseline)):
-        model_value, base_value = metrics.get(name), baseline.get(name)
+        model_value = metrics.get(name)
+        base_value = baseline.get(name)
         table.add_row(name, _fmt(model_value), _fmt(base_value))
     rich.print(table)
 

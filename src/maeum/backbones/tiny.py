@@ -208,9 +208,11 @@ def _save_tokenizer(spec: TinySpec, texts: list[str], out: Path) -> None:
     tok.pre_tokenizer = pre_tokenizers.Metaspace()  # "▁word" pieces, before training
     tok.decoder = decoders.Metaspace()
     trainer = trainers.BpeTrainer(
-        vocab_size=spec.vocab_size, special_tokens=special, initial_alphabet=list(spec.alphabet),
+        vocab_size=spec.vocab_size,
+        special_tokens=special,
+        initial_alphabet=list(spec.alphabet),
         show_progress=False,
-    )  # fmt: skip
+    )
     tok.train_from_iterator(texts, trainer, length=len(texts))
     assert [tok.token_to_id(t) for t in special] == list(range(len(special))), "special ids moved"
     tok.add_special_tokens(list(spec.emoticons))

@@ -150,7 +150,8 @@ def kobert_tokenizer(spiece: Path, config: dict[str, Any] | None = None) -> PreT
     tok.decoder = decoders.Metaspace()
     special = {Piece.UNKNOWN, Piece.CONTROL, Piece.USER_DEFINED}
     tok.add_special_tokens([p.piece for p in proto.pieces if p.type in special])
-    cls, sep = roles["cls_token"], roles["sep_token"]
+    cls = roles["cls_token"]
+    sep = roles["sep_token"]
     tok.post_processor = processors.TemplateProcessing(
         single=f"{cls} $A {sep}",
         pair=f"{cls} $A {sep} $B:1 {sep}:1",

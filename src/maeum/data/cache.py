@@ -26,7 +26,8 @@ class Ragged:
     """A sequence of int sequences stored as one flat array plus offsets."""
 
     def __init__(self, flat: np.ndarray, offsets: np.ndarray) -> None:
-        self.flat, self.offsets = flat, offsets
+        self.flat = flat
+        self.offsets = offsets
 
     @classmethod
     def from_lists(cls, seqs: Sequence[Sequence[int]]) -> Ragged:

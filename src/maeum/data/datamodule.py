@@ -61,12 +61,18 @@ class SplitDataModule(LightningDataModule):
             raise DataError(
                 f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be >= 1"
             )
-        self.reader, self.tokenizer_name = reader, tokenizer
+        self.reader = reader
+        self.tokenizer_name = tokenizer
         self.paths = {"train": path, "val": val_path, "test": test_path}  # val/test: official split files
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
-        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.seed = seed
         self.shuffle_seed = seed if shuffle_seed is None else shuffle_seed
-        self.num_workers, self.pin_memory, self.cache_dir = num_workers, pin_memory, cache_dir
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.cache_dir = cache_dir
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self._corpus: Any = None
         self.datasets: dict[str, Dataset] = {}

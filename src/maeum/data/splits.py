@@ -52,7 +52,8 @@ def group_split(
         label_groups = by_label[label]
         rng.shuffle(label_groups)
         n = len(label_groups)
-        n_val, n_test = round(n * val_fraction), round(n * test_fraction)
+        n_val = round(n * val_fraction)
+        n_test = round(n * test_fraction)
         if n_val + n_test >= n:  # too few groups to hold anything out: keep them all for training
             n_val = n_test = 0
         for name, chunk in (
@@ -112,7 +113,8 @@ def assemble_splits(
         test_fraction=0.0 if "test" in sources else test_fraction,
         seed=seed,
     )
-    examples, indices = list(train), dict(inner.indices)
+    examples = list(train)
+    indices = dict(inner.indices)
     for name in ("val", "test"):
         if name in kept:
             indices[name] = list(range(len(examples), len(examples) + len(kept[name])))

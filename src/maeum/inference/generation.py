@@ -5,7 +5,7 @@ as in the original notebooks) or `sampling` (temperature, top_k, top_p, repetiti
 no_repeat_ngram_size). Generation stops at `</s>` or at the template's user marker (`<usr>`): a model
 trained on multi-turn dialogues goes on to write the user's next turn otherwise.
 
-Prompts are laid out exactly as in training (`maeum.data.dialogue.encode_prompt`), left-padded and
+Prompts are laid out exactly as in training (`maeum.data.dialogue.encoding.encode_prompt`), left-padded and
 batched by length. A reply is cleaned of template markers (`<sys>`, `<unused1>`, ...) by token id, so the
 emoticons KoGPT2 marks special (ㅠㅠ, :) ...) survive, which `skip_special_tokens=True` would drop; the
 Metaspace decoder restores Korean spacing, with no `▁` left.
@@ -41,7 +41,7 @@ class ReplyGenerator:
     Args:
         max_length: the longest history kept, in tokens (the training `max_length`); the reply comes on top.
         settings: `GenerationConfig` fields (`conf/generation/*.yaml`); greedy, 32 new tokens when None.
-        precision: "32", or "bf16" to generate under bf16 autocast (`maeum.precision.autocast`).
+        precision: "32", or "bf16" to generate under bf16 autocast (`maeum.inference.precision.autocast`).
     """
 
     def __init__(
@@ -55,10 +55,14 @@ class ReplyGenerator:
         batch_size: int = 32,
         precision: str = "32",
     ) -> None:
-        self.model, self.tokenizer, self.template, self.batch_size = model, tokenizer, template, batch_size
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        self.batch_size = batch_size
         self.precision = check_precision(precision)
         settings = dict(settings if settings is not None else GREEDY)
-        self.settings, self.history_length = settings, max_length
+        self.settings = settings
+        self.history_length = max_length
         positions = getattr(model.config, "n_positions", None) or getattr(
             model.config, "max_position_embeddings", max_length + settings.get("max_new_tokens", 32)
         )
@@ -77,15 +81,23 @@ class ReplyGenerator:
     def with_settings(self, settings: Mapping[str, Any]) -> ReplyGenerator:
         """The same model, tokenizer and template under other generation settings (a preset)."""
         return ReplyGenerator(
-            self.model, self.tokenizer, max_length=self.history_length, template=self.template,
-            settings=settings, batch_size=self.batch_size, precision=self.precision,
-        )  # fmt: skip
+            self.model,
+            self.tokenizer,
+            max_length=self.history_length,
+            template=self.template,
+            settings=settings,
+            batch_size=self.batch_size,
+            precision=self.precision,
+        )
 
     def prompt(self, dialogue: Dialogue) -> list[int]:
         return encode_prompt(
-            dialogue.turns, self.tokenizer, max_length=self.max_length, condition=dialogue.condition,
+            dialogue.turns,
+            self.tokenizer,
+            max_length=self.max_length,
+            condition=dialogue.condition,
             template=self.template,
-        )  # fmt: skip
+        )
 
     @torch.inference_mode()
     def generate(self, dialogues: Sequence[Dialogue]) -> list[Reply]:
@@ -113,9 +125,11 @@ class ReplyGenerator:
         if self.template.condition_is_target:  # "{category}<unused2>{response}"
             if self.sys_id in ids:
                 cut = ids.index(self.sys_id)
-                condition, ids = self.decode(ids[:cut]), ids[cut + 1 :]
+                condition = self.decode(ids[:cut])
+                ids = ids[cut + 1 :]
             else:  # the model never reached the response
-                condition, ids = self.decode(ids), []
+                condition = self.decode(ids)
+                ids = []
         return Reply(self.decode(ids), condition)
 
     def decode(self, ids: Sequence[int]) -> str:

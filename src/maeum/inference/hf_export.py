@@ -56,9 +56,15 @@ def write_export(path: str | Path, out: str | Path) -> Path:
             meta["response_bank"] = classifier.response_bank
     else:
         chatbot = load_chatbot(path)
-        model, tokenizer = chatbot.model, chatbot.tokenizer
-        meta = {"task": "chatbot", "template": asdict(chatbot.template), "max_length": chatbot.max_length,
-                "conditions": chatbot.conditions, "condition_names": chatbot.condition_names}  # fmt: skip
+        model = chatbot.model
+        tokenizer = chatbot.tokenizer
+        meta = {
+            "task": "chatbot",
+            "template": asdict(chatbot.template),
+            "max_length": chatbot.max_length,
+            "conditions": chatbot.conditions,
+            "condition_names": chatbot.condition_names,
+        }
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / EXPORT_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -77,7 +83,8 @@ def to_sequence_classification(classifier: Classifier) -> PreTrainedModel:
         raise MaeumError(
             "only a maeum-train checkpoint can be exported; this classifier is an export already."
         )
-    encoder, labels = net.encoder, classifier.labels
+    encoder = net.encoder
+    labels = classifier.labels
     config = copy.deepcopy(encoder.config)
     config.id2label = dict(enumerate(labels))
     config.label2id = {name: i for i, name in enumerate(labels)}

@@ -109,19 +109,26 @@ def load_chatbot(path: str | Path, device: str = "cpu") -> Chatbot:
     if path.is_dir():
         meta = _meta(path)
         return Chatbot(
-            load_model(str(path), causal_lm=True).to(device).eval(), load_tokenizer(str(path)),
-            template_from(meta.get("template", "chat")), meta.get("max_length", 128),
-            _list(meta.get("conditions")), meta.get("condition_names") or {},
-        )  # fmt: skip
+            load_model(str(path), causal_lm=True).to(device).eval(),
+            load_tokenizer(str(path)),
+            template_from(meta.get("template", "chat")),
+            meta.get("max_length", 128),
+            _list(meta.get("conditions")),
+            meta.get("condition_names") or {},
+        )
     run_cfg = load_run_config(path)
     module = get_class(run_cfg.model._target_).load_from_checkpoint(
         path, map_location=device, pretrained=False
     )
     hparams = module.hparams
     return Chatbot(
-        module.model.eval(), load_tokenizer(run_cfg.data.tokenizer), template_from(run_cfg.data.template),
-        run_cfg.data.max_length, _list(hparams.get("conditions")), dict(hparams.get("condition_names") or {}),
-    )  # fmt: skip
+        module.model.eval(),
+        load_tokenizer(run_cfg.data.tokenizer),
+        template_from(run_cfg.data.template),
+        run_cfg.data.max_length,
+        _list(hparams.get("conditions")),
+        dict(hparams.get("condition_names") or {}),
+    )
 
 
 # ------------------------------------------------------------------------------------------------ internals

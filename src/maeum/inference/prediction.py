@@ -51,8 +51,11 @@ class Predictor:
         batch_size: int = 64,
         precision: str = "32",
     ) -> None:
-        self.model, self.tokenizer, self.labels = model.eval(), tokenizer, list(labels)
-        self.max_length, self.batch_size = max_length, batch_size
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.labels = list(labels)
+        self.max_length = max_length
+        self.batch_size = batch_size
         self.precision = check_precision(precision)
         self.pad_id = tokenizer.pad_token_id or 0  # masked out: any id will do for a tokenizer without one
 
@@ -61,9 +64,13 @@ class Predictor:
         cls, classifier: Classifier, batch_size: int = 64, precision: str = "32"
     ) -> Predictor:
         return cls(
-            classifier.model, classifier.tokenizer, classifier.labels, classifier.max_length, batch_size,
+            classifier.model,
+            classifier.tokenizer,
+            classifier.labels,
+            classifier.max_length,
+            batch_size,
             precision,
-        )  # fmt: skip
+        )
 
     @classmethod
     def from_path(

@@ -3,13 +3,13 @@
 A `ChatSession` keeps the history and the `/condition` override; a `Responder` answers one user turn.
 There are three responders, one per way to talk to maeum:
 
-* `GeneratorResponder`: a fine-tuned causal LM (`maeum.generation`), conditioned on `condition=`;
+* `GeneratorResponder`: a fine-tuned causal LM (`maeum.inference.generation`), conditioned on `condition=`;
 * `EmotionAwareResponder`: a classifier in front of the generator. Every user turn is classified first,
   and the predicted label is the generator's condition for that reply (`/condition TEXT` overrides it);
 * `RetrievalResponder`: the wellness chatbot. A classifier with a response bank answers with a response
-  of the predicted category (`maeum.retrieval`), or with a fallback sentence below `min_confidence`.
+  of the predicted category (`maeum.inference.retrieval`), or with a fallback sentence below `min_confidence`.
 
-`load_responder` builds the right one from a checkpoint or export (`maeum.loading`).
+`load_responder` builds the right one from a checkpoint or export (`maeum.inference.loading`).
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ class GeneratorResponder:
     uses_condition = True
 
     def __init__(self, generator: ReplyGenerator, known: KnownConditions | None = None) -> None:
-        self.generator, self.known = generator, known or KnownConditions()
+        self.generator = generator
+        self.known = known or KnownConditions()
         self.keeps_history = not generator.template.condition_is_target  # label_response answers one line
 
     def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
@@ -127,17 +128,25 @@ class EmotionAwareResponder:
         condition_of: Mapping[str, str],
         known: KnownConditions | None = None,
     ) -> None:
-        self.predictor, self.generator, self.condition_of = predictor, generator, dict(condition_of)
+        self.predictor = predictor
+        self.generator = generator
+        self.condition_of = dict(condition_of)
         self.known = known or KnownConditions()
         self.keeps_history = not generator.template.condition_is_target
 
     def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
         (prediction,) = self.predictor.predict([turns[-1].text])
-        emotion, probs = prediction["label"], prediction["probs"]
+        emotion = prediction["label"]
+        probs = prediction["probs"]
         used = condition or self.condition_of[emotion]  # `/condition TEXT` overrides the classifier
         (reply,) = self.generator.generate([Dialogue(turns, used)])
-        record = {"user": turns[-1].text, "reply": reply.text, "emotion": emotion,
-                  "emotion_prob": probs[emotion], "condition": used}  # fmt: skip
+        record = {
+            "user": turns[-1].text,
+            "reply": reply.text,
+            "emotion": emotion,
+            "emotion_prob": probs[emotion],
+            "condition": used,
+        }
         return Answer(record, probs, tag=f"{emotion} {probs[emotion]:.2f}")
 
     def with_generation(self, settings: Mapping[str, Any]) -> EmotionAwareResponder:
@@ -157,19 +166,23 @@ class RetrievalResponder:
     def __init__(
         self, predictor: Predictor, bank: ResponseBank, min_confidence: float = 0.0, fallback: str = FALLBACK
     ) -> None:
-        self.predictor, self.bank, self.min_confidence, self.fallback = (
-            predictor,
-            bank,
-            min_confidence,
-            fallback,
-        )
+        self.predictor = predictor
+        self.bank = bank
+        self.min_confidence = min_confidence
+        self.fallback = fallback
 
     def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
         (prediction,) = self.predictor.predict([turns[-1].text])
-        category, probs = prediction["label"], prediction["probs"]
+        category = prediction["label"]
+        probs = prediction["probs"]
         reply = self.bank.draw(category) if probs[category] >= self.min_confidence else None
-        record = {"user": turns[-1].text, "reply": reply or self.fallback, "category": category,
-                  "category_prob": probs[category], "fallback": reply is None}  # fmt: skip
+        record = {
+            "user": turns[-1].text,
+            "reply": reply or self.fallback,
+            "category": category,
+            "category_prob": probs[category],
+            "fallback": reply is None,
+        }
         return Answer(record, probs, tag=f"{category} {probs[category]:.2f}" + " fallback" * (reply is None))
 
     def with_generation(self, settings: Mapping[str, Any]) -> RetrievalResponder:
@@ -235,7 +248,21 @@ def load_responder(
     precision: str = "32",
 ) -> Responder:
     """The responder for `ckpt_path` (a chatbot, or a classifier with a response bank), with
-    `classifier_ckpt` in front of a chatbot; each may be a checkpoint or an export."""
+    `classifier_ckpt` in front of a chatbot; each may be a checkpoint or an export.
+
+    Args:
+        ckpt_path: a chatbot, or a classifier with a response bank (the retrieval chatbot).
+        classifier_ckpt: a classifier whose predicted label conditions every reply of the chatbot.
+        settings: `GenerationConfig` fields (`conf/generation/*.yaml`); greedy when None.
+        device: where the models run (`cpu`, `cuda`).
+        max_length: the longest history in tokens; None takes the training run's `data.max_length`.
+        template: a `conf/data/template` name or its fields; None takes the training run's.
+        seed: the retrieval chatbot's draws (and nothing else: sampling is seeded by the caller).
+        min_confidence: retrieval only: below this probability, answer with `fallback`.
+        fallback: the retrieval chatbot's answer when it is not confident or has no response.
+        batch_size: the classifier's batch size.
+        precision: "32", or "bf16" for bf16 autocast.
+    """
     if task_of(ckpt_path) == "classifier":
         if classifier_ckpt:
             raise MaeumError(
@@ -254,10 +281,14 @@ def load_responder(
         return RetrievalResponder(predictor, bank, min_confidence, fallback)
     chatbot = load_chatbot(ckpt_path, device)
     generator = ReplyGenerator(
-        chatbot.model, chatbot.tokenizer, max_length=max_length or chatbot.max_length, settings=settings,
-        template=template_from(template) if template is not None else chatbot.template, batch_size=batch_size,
+        chatbot.model,
+        chatbot.tokenizer,
+        max_length=max_length or chatbot.max_length,
+        settings=settings,
+        template=template_from(template) if template is not None else chatbot.template,
+        batch_size=batch_size,
         precision=precision,
-    )  # fmt: skip
+    )
     if not classifier_ckpt:
         return GeneratorResponder(generator, KnownConditions.of(chatbot))
     classifier = load_classifier(classifier_ckpt, device)
@@ -297,7 +328,14 @@ def responder_from(cfg: DictConfig, settings: Mapping[str, Any] | None = None) -
     if settings is None:
         settings = OmegaConf.to_container(cfg.generation, resolve=True)
     return load_responder(
-        cfg.ckpt_path, classifier_ckpt=cfg.get("classifier_ckpt"), settings=settings, device=cfg.device,
-        max_length=cfg.get("max_length"), template=cfg.get("template"), seed=cfg.get("seed"),
-        min_confidence=cfg.min_confidence, fallback=cfg.fallback, precision=cfg.precision,
-    )  # fmt: skip
+        cfg.ckpt_path,
+        classifier_ckpt=cfg.get("classifier_ckpt"),
+        settings=settings,
+        device=cfg.device,
+        max_length=cfg.get("max_length"),
+        template=cfg.get("template"),
+        seed=cfg.get("seed"),
+        min_confidence=cfg.min_confidence,
+        fallback=cfg.fallback,
+        precision=cfg.precision,
+    )

@@ -31,7 +31,8 @@ class BestSurvivesResume:
     def on_train_start(self) -> None:
         best = self._best()
         best.reset()  # forget the sanity check's validation
-        resumed, self._resumed_best = getattr(self, "_resumed_best", None), None
+        resumed = getattr(self, "_resumed_best", None)
+        self._resumed_best = None
         if resumed is not None and math.isfinite(resumed):
             best.update(resumed)
 

@@ -55,7 +55,8 @@ class ChatLM(BestSurvivesResume, LightningModule):
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
-        optimizer, scheduler = plain_dict(optimizer), plain_dict(scheduler)
+        optimizer = plain_dict(optimizer)
+        scheduler = plain_dict(scheduler)
         conditions = [str(c) for c in conditions] if conditions is not None else None
         condition_names = {str(k): str(v) for k, v in (condition_names or {}).items()}
         backbone_config = plain_dict(backbone_config) or {}
@@ -66,8 +67,12 @@ class ChatLM(BestSurvivesResume, LightningModule):
         self.model.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it finds
         vocab = len(load_tokenizer(backbone))
         if vocab > self.model.get_input_embeddings().num_embeddings:
-            log.info("Resizing %s's token embeddings from %d to %d for the tokenizer's added tokens",
-                     backbone, self.model.get_input_embeddings().num_embeddings, vocab)  # fmt: skip
+            log.info(
+                "Resizing %s's token embeddings from %d to %d for the tokenizer's added tokens",
+                backbone,
+                self.model.get_input_embeddings().num_embeddings,
+                vocab,
+            )
             self.model.resize_token_embeddings(vocab)
         self.metrics = torch.nn.ModuleDict(
             {
@@ -105,7 +110,8 @@ class ChatLM(BestSurvivesResume, LightningModule):
         token_nll = F.cross_entropy(
             logits.transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="none"
         )
-        row_nll, row_tokens = token_nll.sum(dim=1), keep.sum(dim=1)
+        row_nll = token_nll.sum(dim=1)
+        row_tokens = keep.sum(dim=1)
         tokens = int(row_tokens.sum())
         if tokens:
             self.metrics[f"{stage}_response_nll"].update(row_nll.sum() / tokens, weight=tokens)

@@ -54,8 +54,8 @@ class EmotionClassifier(BestSurvivesResume, LightningModule):
             `n / (k * count)` as in scikit-learn's "balanced"; labels absent from training weigh 0.
         class_counts: train rows per label, from the DataModule.
         pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway.
-        response_bank: label -> responses of the train split, for the retrieval chatbot (`maeum.retrieval`);
-            kept in the checkpoint, unused in training.
+        response_bank: label -> responses of the train split, for the retrieval chatbot
+            (`maeum.inference.retrieval`); kept in the checkpoint, unused in training.
         backbone_config: fields of the backbone's config to override (`hidden_dropout_prob: 0.0`, ...).
         gradient_checkpointing: recompute the backbone's activations in the backward pass instead of
             keeping them (`transformers`' gradient checkpointing): less memory, about a third more compute.
@@ -82,7 +82,9 @@ class EmotionClassifier(BestSurvivesResume, LightningModule):
         if response_bank is not None:
             response_bank = {str(label): [str(r) for r in texts] for label, texts in response_bank.items()}
         # Plain containers, so that checkpoints load with torch.load(weights_only=True).
-        labels, optimizer, scheduler = list(labels), plain_dict(optimizer), plain_dict(scheduler)
+        labels = list(labels)
+        optimizer = plain_dict(optimizer)
+        scheduler = plain_dict(scheduler)
         class_counts = [int(c) for c in class_counts] if class_counts is not None else None
         backbone_config = plain_dict(backbone_config) or {}
         self.save_hyperparameters(logger=False)

@@ -34,9 +34,14 @@ class PerExampleReport(Callback):
         self._rows = []
 
     def on_test_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
         dataloader_idx: int = 0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if isinstance(outputs, dict) and self.KEYS[0] in outputs:
             tensors = [outputs[key].detach().cpu() for key in self.KEYS]
             self._rows.append([t.float() if t.is_floating_point() else t for t in tensors])
@@ -67,7 +72,8 @@ class ClassificationReport(PerExampleReport):
     def report(self, trainer: Trainer, pl_module: LightningModule, *tensors: torch.Tensor) -> None:
         probs, target = tensors
         labels = list(pl_module.labels)
-        texts, ids = _test_texts(trainer, len(target)), _test_ids(trainer, len(target))
+        texts = _test_texts(trainer, len(target))
+        ids = _test_ids(trainer, len(target))
         paths, tables = write_reports(self.output_dir, probs, target, labels, texts, ids)
         log.info("Test reports: %s", ", ".join(str(p) for p in paths.values()))
         for logger in trainer.loggers:
@@ -95,13 +101,15 @@ class ResponseReport(PerExampleReport):
         references = references()[: len(nll)] if references is not None else []
         if len(references) != len(nll):
             references = [("", "")] * len(nll)
-        frame = pd.DataFrame({
-            "id": _test_ids(trainer, len(nll)),
-            "condition": [c for c, _ in references],
-            "reference": [r for _, r in references],
-            "response_tokens": tokens.tolist(),
-            "response_nll": nll.tolist(),
-        })  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "id": _test_ids(trainer, len(nll)),
+                "condition": [c for c, _ in references],
+                "reference": [r for _, r in references],
+                "response_tokens": tokens.tolist(),
+                "response_nll": nll.tolist(),
+            }
+        )
         self.output_dir.mkdir(parents=True, exist_ok=True)
         path = self.output_dir / TEST_PREDICTIONS
         frame.to_csv(path, index=False)
@@ -122,7 +130,9 @@ class GenerationSamples(Callback):
     FILENAME = "generation_samples.txt"
 
     def __init__(self, output_dir: str, num_prompts: int = 8, settings: dict[str, Any] | None = None) -> None:
-        self.output_dir, self.num_prompts, self.settings = Path(output_dir), num_prompts, settings
+        self.output_dir = Path(output_dir)
+        self.num_prompts = num_prompts
+        self.settings = settings
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         datamodule = getattr(trainer, "datamodule", None)
@@ -137,9 +147,12 @@ class GenerationSamples(Callback):
             return
         samples = datamodule.sample_prompts(self.num_prompts)
         generator = ReplyGenerator(
-            model, datamodule.tokenizer, max_length=datamodule.max_length, template=datamodule.template,
+            model,
+            datamodule.tokenizer,
+            max_length=datamodule.max_length,
+            template=datamodule.template,
             settings=self.settings,
-        )  # fmt: skip
+        )
         was_training = model.training
         model.eval()
         try:
@@ -147,10 +160,17 @@ class GenerationSamples(Callback):
         finally:
             model.train(was_training)
         rows = [
-            [trainer.current_epoch, trainer.global_step, prompt.condition or "", _history(prompt), reference,
-             reply.text, reply.condition or ""]
+            [
+                trainer.current_epoch,
+                trainer.global_step,
+                prompt.condition or "",
+                _history(prompt),
+                reference,
+                reply.text,
+                reply.condition or "",
+            ]
             for (prompt, reference), reply in zip(samples, replies, strict=True)
-        ]  # fmt: skip
+        ]
         self._write(trainer, rows)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):

@@ -123,8 +123,10 @@ def write_reports(
     output_dir.mkdir(parents=True, exist_ok=True)
     preds = probs.argmax(dim=-1)
     ids = list(ids) if ids is not None else [f"{n}{UNKNOWN_ID}" for n in range(len(target))]
-    tables = {"per_class": per_class(preds, target, labels),
-              "test_predictions": predictions(probs, target, labels, ids, texts)}  # fmt: skip
+    tables = {
+        "per_class": per_class(preds, target, labels),
+        "test_predictions": predictions(probs, target, labels, ids, texts),
+    }
     if texts is not None:
         tables["errors"] = errors(tables["test_predictions"])
     paths = {name: output_dir / f"{name}.csv" for name in tables}  # test_predictions: TEST_PREDICTIONS

@@ -83,14 +83,20 @@ class ResumeCallback(Callback):
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._resumed_at is not None and trainer.global_step == self._resumed_at:
-            log.info("Nothing was left to train in %s (step %d, epoch %d): no step was trained (raise "
-                     "trainer.max_epochs or max_steps, or drop callbacks.early_stopping, to train on)",
-                     trainer.ckpt_path, trainer.global_step, trainer.current_epoch)  # fmt: skip
+            log.info(
+                "Nothing was left to train in %s (step %d, epoch %d): no step was trained (raise "
+                "trainer.max_epochs or max_steps, or drop callbacks.early_stopping, to train on)",
+                trainer.ckpt_path,
+                trainer.global_step,
+                trainer.current_epoch,
+            )
         self._resumed_at = None
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        rng, self._to_restore = self._to_restore, None
-        states, self._loader_states = self._loader_states, None
+        rng = self._to_restore
+        self._to_restore = None
+        states = self._loader_states
+        self._loader_states = None
         fit_loop = trainer.fit_loop
         if fit_loop._data_fetcher is None:
             return
@@ -157,15 +163,19 @@ def _restart_before_epoch_end(trainer: Trainer, fit: dict[str, Any], epoch: int)
         val["total"] = {"ready": done + 1, "started": done + 1, "processed": done, "completed": done}
     else:
         fit["epoch_loop.state_dict"]["_batches_that_stepped"] += 1
-    log.info("Resuming after the last training batch of epoch %d: its %s runs now", epoch,
-             "validation and epoch end" if validates else "epoch end")  # fmt: skip
+    log.info(
+        "Resuming after the last training batch of epoch %d: its %s runs now",
+        epoch,
+        "validation and epoch end" if validates else "epoch end",
+    )
     return validates
 
 
 def _validates_after(trainer: Trainer, batches: dict[str, Any], epoch: int) -> bool:
     """Whether the batch a checkpoint ends on is followed by a validation: Lightning's own rule
     (`TrainingEpochLoop._should_check_val_fx`) for a batch of `batches["current"]["ready"]` in its epoch."""
-    every, interval = trainer.check_val_every_n_epoch, trainer.val_check_interval
+    every = trainer.check_val_every_n_epoch
+    interval = trainer.val_check_interval
     if every is None:  # every `val_check_interval` batches, counted over the whole run
         return isinstance(interval, int) and batches["total"]["ready"] % interval == 0
     if (epoch + 1) % every:
@@ -205,8 +215,12 @@ def _bring_best_checkpoints(trainer: Trainer, states: dict[str, Any]) -> None:
         for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
             state[key] = here.get(state.get(key) or "", state.get(key))
         if here:
-            log.info("Resumed into %s: brought the best checkpoints along from %s: %s", callback.dirpath,
-                     state["dirpath"], ", ".join(Path(t).name for t in here.values()))  # fmt: skip
+            log.info(
+                "Resumed into %s: brought the best checkpoints along from %s: %s",
+                callback.dirpath,
+                state["dirpath"],
+                ", ".join(Path(t).name for t in here.values()),
+            )
         state["dirpath"] = callback.dirpath
 
 

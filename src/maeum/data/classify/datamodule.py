@@ -61,7 +61,9 @@ class EncodedDataset(Dataset):
     """Rows of one split: token ids (unpadded) and a label id."""
 
     def __init__(self, input_ids: Ragged, label_ids: np.ndarray, indices: Sequence[int]) -> None:
-        self.input_ids, self.label_ids, self.indices = input_ids, label_ids, list(indices)
+        self.input_ids = input_ids
+        self.label_ids = label_ids
+        self.indices = list(indices)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -106,11 +108,21 @@ class ClassificationDataModule(SplitDataModule):
         shuffle_seed: int | None = None,
     ) -> None:
         super().__init__(
-            reader=reader, path=path, tokenizer=tokenizer, val_path=val_path, test_path=test_path,
-            batch_size=batch_size, eval_batch_size=eval_batch_size, val_fraction=val_fraction,
-            test_fraction=test_fraction, seed=seed, num_workers=num_workers, pin_memory=pin_memory,
-            cache_dir=cache_dir, shuffle_seed=shuffle_seed,
-        )  # fmt: skip
+            reader=reader,
+            path=path,
+            tokenizer=tokenizer,
+            val_path=val_path,
+            test_path=test_path,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            cache_dir=cache_dir,
+            shuffle_seed=shuffle_seed,
+        )
         self.fixed_labels = list(labels) if labels is not None else None
         self.max_length = max_length
 
@@ -129,7 +141,7 @@ class ClassificationDataModule(SplitDataModule):
 
     def model_kwargs(self) -> dict[str, object]:
         """What the model must know about this data: the label names, the train rows per label and, for
-        corpora with responses, the response bank of the train split (`maeum.retrieval`)."""
+        corpora with responses, the response bank of the train split (`build_response_bank`)."""
         rows = self.corpus.indices["train"]
         kwargs: dict[str, object] = {
             "labels": self.labels,
@@ -138,8 +150,12 @@ class ClassificationDataModule(SplitDataModule):
         bank = build_response_bank((self.corpus.examples[i] for i in rows), self.labels)
         if bank is not None:
             kwargs["response_bank"] = bank
-            log.info("Response bank: %d responses over %d of %d labels", sum(map(len, bank.values())),
-                     sum(bool(v) for v in bank.values()), len(bank))  # fmt: skip
+            log.info(
+                "Response bank: %d responses over %d of %d labels",
+                sum(map(len, bank.values())),
+                sum(bool(v) for v in bank.values()),
+                len(bank),
+            )
         return kwargs
 
     def _test_keys(self) -> list[str]:
@@ -170,8 +186,12 @@ class ClassificationDataModule(SplitDataModule):
         for read in reads.values():
             log.info("%s", read.summary())
         stats = corpus.stats()
-        log.info("Kept %d rows (%d duplicate rows kept within one split); dropped %s", stats["rows_kept"],
-                 splits.duplicate_rows, stats["dropped"] or "none")  # fmt: skip
+        log.info(
+            "Kept %d rows (%d duplicate rows kept within one split); dropped %s",
+            stats["rows_kept"],
+            splits.duplicate_rows,
+            stats["dropped"] or "none",
+        )
         log.info("Splits %s, labels %s", stats["splits"], stats["labels"])
         if splits.conflicting_groups:
             log.warning("%d duplicated texts carry different labels", splits.conflicting_groups)

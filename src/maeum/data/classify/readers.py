@@ -33,8 +33,12 @@ def read_table(
 ) -> ReadResult[Example]:
     """Read (text, label) rows from a CSV, TSV or xlsx file; the extension picks the format.
 
-    `label_names` renames raw label values (e.g. NSMC's `{0: 부정, 1: 긍정}`); others are kept as they are.
-    `response_column` also reads each row's response (the wellness script's 챗봇), which may be empty.
+    Args:
+        text_column: the column of the texts.
+        label_column: the column of the labels.
+        sheet: an Excel file's sheet (name or index).
+        label_names: renames raw label values (e.g. NSMC's `{0: 부정, 1: 긍정}`); others are kept as they are.
+        response_column: also read each row's response (the wellness script's 챗봇), which may be empty.
     """
     path = Path(path).expanduser().resolve()
     frame = read_frame(path, sheet=sheet)
@@ -75,7 +79,8 @@ def read_aihub_emotion(
 
 def _read_aihub_json(path: Path, *, label: str, text: str) -> ReadResult[Example]:
     records = aihub_json_records(path)
-    texts, labels = [], []
+    texts = []
+    labels = []
     for code, major, content in records:
         keys = sorted(k for k in content if re.fullmatch(r"HS\d+", k)) if text == "all_human" else ["HS01"]
         texts.append(" ".join(str(content.get(k) or "").strip() for k in keys).strip())
@@ -94,7 +99,9 @@ def _examples(
     dropped: Counter[str] = Counter()
     examples = []
     n = 0
-    texts, labels, rows = list(texts), list(labels), list(rows)
+    texts = list(texts)
+    labels = list(labels)
+    rows = list(rows)
     responses = list(responses) if responses is not None else [""] * len(texts)
     for text, label, row, response in zip(texts, labels, rows, responses, strict=True):
         n += 1

@@ -61,7 +61,8 @@ class DialogueCorpus:
 
 class EncodedDialogues(Dataset):
     def __init__(self, encoded: dict[str, Ragged], indices: Sequence[int]) -> None:
-        self.encoded, self.indices = encoded, list(indices)
+        self.encoded = encoded
+        self.indices = list(indices)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -84,7 +85,8 @@ class DialogueCollator:
             ("response_input_ids", "response_labels", "response_"),
         ):
             padded = self.tokenizer.pad({"input_ids": [r[ids] for r in rows]}, return_tensors="pt")
-            batch[ids], batch[f"{prefix}attention_mask"] = padded["input_ids"], padded["attention_mask"]
+            batch[ids] = padded["input_ids"]
+            batch[f"{prefix}attention_mask"] = padded["attention_mask"]
             label_rows = [torch.tensor(r[labels]) for r in rows]
             batch[labels] = pad_sequence(label_rows, batch_first=True, padding_value=IGNORE_INDEX)
         return batch
@@ -127,14 +129,26 @@ class DialogueDataModule(SplitDataModule):
         if label_mask not in LABEL_MASKS:
             raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
         super().__init__(
-            reader=reader, path=path, tokenizer=tokenizer, val_path=val_path, test_path=test_path,
-            batch_size=batch_size, eval_batch_size=eval_batch_size, val_fraction=val_fraction,
-            test_fraction=test_fraction, seed=seed, num_workers=num_workers, pin_memory=pin_memory,
-            cache_dir=cache_dir, shuffle_seed=shuffle_seed,
-        )  # fmt: skip
-        self.label_mask, self.max_length = label_mask, max_length
+            reader=reader,
+            path=path,
+            tokenizer=tokenizer,
+            val_path=val_path,
+            test_path=test_path,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            cache_dir=cache_dir,
+            shuffle_seed=shuffle_seed,
+        )
+        self.label_mask = label_mask
+        self.max_length = max_length
         self.template = template_from(template)
-        self.turn_prefixes, self.preprocess = turn_prefixes, preprocess
+        self.turn_prefixes = turn_prefixes
+        self.preprocess = preprocess
 
     def model_kwargs(self) -> dict[str, object]:
         """What the model keeps about this data: the conditions of the training dialogues (sorted) and
@@ -150,8 +164,10 @@ class DialogueDataModule(SplitDataModule):
 
     def _test_keys(self) -> list[str]:
         dialogues = self.corpus.split("test")
-        return [json.dumps([d.condition, [[t.speaker, t.text] for t in d.turns]], ensure_ascii=False)
-                for d in dialogues]  # fmt: skip
+        return [
+            json.dumps([d.condition, [[t.speaker, t.text] for t in d.turns]], ensure_ascii=False)
+            for d in dialogues
+        ]
 
     def test_references(self) -> list[tuple[str, str]]:
         """Each test dialogue's condition and final reply, in loader order."""
@@ -175,7 +191,8 @@ class DialogueDataModule(SplitDataModule):
             key=lambda d: d.turns[0].text,
             stratum=lambda d: d.condition or "",
         )
-        dialogues, indices = list(splits.examples), {k: list(v) for k, v in splits.indices.items()}
+        dialogues = list(splits.examples)
+        indices = {k: list(v) for k, v in splits.indices.items()}
         whole = {split: list(rows) for split, rows in indices.items()}  # before turn_prefixes
         if self.turn_prefixes:  # training only: val/test keep whole dialogues
             expanded = [p for i in indices["train"] for p in turn_prefixes(dialogues[i])]
@@ -202,15 +219,22 @@ class DialogueDataModule(SplitDataModule):
         whole = [corpus.dialogues[i] for split in SPLITS for i in corpus.whole[split]]
         examples = [d for split in SPLITS for d in corpus.split(split)]
         turns = [len(d.turns) for d in whole]
-        targets, cuts, truncated = Counter(), Counter(), 0
+        targets = Counter()
+        cuts = Counter()
+        truncated = 0
         pretokenized = pretokenize(examples, self.tokenizer)
         for d in examples:
             cut: Counter[str] = Counter()
             for mask in LABEL_MASKS:
                 encoded = encode_dialogue(
-                    d, self.tokenizer, label_mask=mask, max_length=self.max_length, template=self.template,
-                    stats=cut if mask == "last_sys" else None, pretokenized=pretokenized,
-                )  # fmt: skip
+                    d,
+                    self.tokenizer,
+                    label_mask=mask,
+                    max_length=self.max_length,
+                    template=self.template,
+                    stats=cut if mask == "last_sys" else None,
+                    pretokenized=pretokenized,
+                )
                 targets[mask] += sum(label != IGNORE_INDEX for label in encoded["labels"])
             truncated += bool(cut)
             cuts.update(cut)
@@ -233,8 +257,14 @@ class DialogueDataModule(SplitDataModule):
     def _encoded(self) -> dict[str, Ragged]:
         dialogues = self.corpus.dialogues
         turns = [([(t.speaker, t.text) for t in d.turns], d.condition) for d in dialogues]
-        key = fingerprint("dialogue", tokenizer_fingerprint(self.tokenizer), self.label_mask, self.max_length,
-                          repr(self.template), turns)  # fmt: skip
+        key = fingerprint(
+            "dialogue",
+            tokenizer_fingerprint(self.tokenizer),
+            self.label_mask,
+            self.max_length,
+            repr(self.template),
+            turns,
+        )
 
         def encode() -> dict[str, Ragged]:
             stats: Counter[str] = Counter()

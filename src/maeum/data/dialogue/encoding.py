@@ -60,9 +60,14 @@ def encode_dialogue(
 ) -> dict[str, list[int]]:
     """`{"input_ids", "labels"}` of one dialogue: equal-length lists, unpadded (padding is the collator's).
 
-    `stats`, when given, counts what truncation did: `dropped_exchanges`, `cut_user_texts`,
-    `cut_replies`. `pretokenized` maps texts to their ids (from one batched tokenizer call, see
-    `pretokenize`); texts missing from it are tokenized here.
+    Args:
+        label_mask: which tokens are targets: `input`, `last_sys`, `all_sys` or `shift` (module docstring).
+        max_length: the longest row; older exchanges go first (module docstring).
+        template: where markers, condition and the closing token go.
+        stats: when given, counts what truncation did: `dropped_exchanges`, `cut_user_texts`,
+            `cut_replies`.
+        pretokenized: texts → their ids, from one batched tokenizer call (`pretokenize`); texts missing
+            from it are tokenized here.
     """
     if label_mask not in LABEL_MASKS:
         raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
@@ -72,7 +77,8 @@ def encode_dialogue(
     layout = _truncate(layout, budget, stats)
     tokens = [t for s in layout.segments for t in s.ids]
     if label_mask == "shift":
-        bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+        bos = tokenizer.bos_token_id
+        eos = tokenizer.eos_token_id
         return {"input_ids": [bos, *tokens], "labels": [*tokens, eos]}
     labels = [t if label_mask in s.target_in else IGNORE_INDEX for s in layout.segments for t in s.ids]
     return {"input_ids": tokens, "labels": labels}

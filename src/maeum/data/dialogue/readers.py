@@ -116,7 +116,9 @@ def read_dialogue_jsonl(path: str | Path) -> ReadResult[Dialogue]:
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise DataError(f"{path}: file not found. Set data.path to an existing corpus file.")
-    items, dropped, n = [], Counter(), 0
+    items = []
+    dropped = Counter()
+    n = 0
     for line_no, line in enumerate(decode_text(path)[0].splitlines(), start=1):
         if not line.strip():
             continue
@@ -149,12 +151,15 @@ def _collect(
 ) -> ReadResult[Dialogue]:
     """Dialogues from (user, system) pairs: a pair with an empty side (or a "NULL" reply) ends the
     dialogue there; a dialogue with no complete pair is dropped."""
-    dialogues, dropped, n = [], Counter(), 0
+    dialogues = []
+    dropped = Counter()
+    n = 0
     for pairs, condition in items:
         n += 1
         turns = []
         for user, reply in pairs:
-            user, reply = str(user).strip(), str(reply).strip()
+            user = str(user).strip()
+            reply = str(reply).strip()
             if not user or not reply or (null_ends and reply == "NULL"):
                 break
             turns += [Turn("usr", user), Turn("sys", reply)]
