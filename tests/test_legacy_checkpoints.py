@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +53,38 @@ def _run(cmd: list[str], cwd: Path, legacy: Path | None = None) -> str:
     return proc.stdout
 
 
+# One process of the legacy code does everything the old way (through its own job functions, as its
+# command lines would): train, export, predict and chat. Process start-ups are most of this test's time.
+LEGACY_SCRIPT = """
+import json, sys
+from pathlib import Path
+from hydra import compose, initialize_config_dir
+import maeum.runtime
+from maeum.chat import chat
+from maeum.export import export
+from maeum.paths import config_dir
+from maeum.predict import predict
+from maeum.train import train
+
+root = Path(sys.argv[1])
+def config(name, run, *overrides):
+    paths = [f"paths.root_dir={run}", f"paths.log_dir={run}/logs", f"paths.output_dir={run}"]
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        return compose(name, overrides=[*paths, "extras.print_config=false", *overrides])
+for task, extra in (("classifier", []), ("chatbot", ["experiment=chatbot/sample_tiny"])):
+    train(config("train", root / task, *extra, "trainer.max_epochs=1", "logger=csv"))
+    (ckpt,) = (root / task / "checkpoints").glob("epoch_*.ckpt")
+    export(config("export", root / task, f"ckpt_path={ckpt}", f"output_dir={root / task / 'export'}"))
+ckpt = next((root / "classifier" / "checkpoints").glob("epoch_*.ckpt"))
+predictions = predict(config("predict", root, f"ckpt_path={ckpt}", f"input={sys.argv[2]}",
+                             f"output={root / 'predictions.jsonl'}"))
+ckpt = next((root / "chatbot" / "checkpoints").glob("epoch_*.ckpt"))
+answers = chat(config("chat", root, f"ckpt_path={ckpt}", f"input={sys.argv[3]}", "output_format=jsonl"))
+lines = [json.dumps(a.record, ensure_ascii=False) + "\\n" for a in answers]
+(root / "replies.jsonl").write_text("".join(lines), encoding="utf-8")
+"""
+
+
 @pytest.fixture(scope="module")
 def legacy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Runs, exports and answers of the `LEGACY` code: `classifier`, `chatbot` (run dirs), their `*_ckpt`
@@ -61,41 +92,20 @@ def legacy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("legacy")
     code = _legacy_source(root)
     if code is None:
-        pytest.skip(
-            f"needs a git checkout that holds commit {LEGACY} (the code the old checkpoints come from)"
-        )
-    texts, turns = root / "텍스트 (예시).txt", root / "대화 (예시).txt"
+        pytest.skip(f"needs a git checkout that holds {LEGACY} (the code the old checkpoints come from)")
+    texts = root / "텍스트 (예시).txt"
+    turns = root / "대화 (예시).txt"
     texts.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
     turns.write_text("\n".join(TURNS) + "\n", encoding="utf-8")
-    py = [sys.executable, "-m"]
-    runs = {"classifier": root / "classifier", "chatbot": root / "chatbot"}
-    overrides = {"classifier": [], "chatbot": ["experiment=chatbot/sample_tiny"]}
-    with ThreadPoolExecutor(2) as pool:
-        trained = [
-            pool.submit(_run, [*py, "maeum.train", *overrides[task], "trainer.max_epochs=1", "logger=csv",
-                               f"hydra.run.dir={run}"], code, code)
-            for task, run in runs.items()
-        ]  # fmt: skip
-        for job in trained:
-            job.result()
-        out = {**runs, "texts": texts, "turns": turns}
-        for task, run in runs.items():
-            (out[f"{task}_ckpt"],) = (run / "checkpoints").glob("epoch_*.ckpt")
-            out[f"{task}_export"] = run / "export"
-        answers = [
-            pool.submit(_run, [*py, "maeum.export", f"ckpt_path={out[f'{t}_ckpt']}",
-                               f"output_dir={out[f'{t}_export']}"], code, code)
-            for t in runs
-        ] + [
-            pool.submit(_run, [*py, "maeum.predict", f"ckpt_path={out['classifier_ckpt']}", f"input={texts}",
-                               f"output={root / 'predictions.jsonl'}"], code, code),
-            pool.submit(_run, [*py, "maeum.chat", f"ckpt_path={out['chatbot_ckpt']}", f"input={turns}",
-                               "output_format=jsonl"], code, code),
-        ]  # fmt: skip
-        replies = [job.result() for job in answers][-1]
-    out["predictions"] = root / "predictions.jsonl"
-    out["replies"] = root / "replies.jsonl"
-    out["replies"].write_text(replies, encoding="utf-8")
+    runs = root / "runs"
+    _run([sys.executable, "-c", LEGACY_SCRIPT, str(runs), str(texts), str(turns)], code, code)
+    out = {"texts": texts, "turns": turns}
+    for task in ("classifier", "chatbot"):
+        out[task] = runs / task
+        (out[f"{task}_ckpt"],) = (runs / task / "checkpoints").glob("epoch_*.ckpt")
+        out[f"{task}_export"] = runs / task / "export"
+    out["predictions"] = runs / "predictions.jsonl"
+    out["replies"] = runs / "replies.jsonl"
     return out
 
 

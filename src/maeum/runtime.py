@@ -24,6 +24,7 @@ from hydra.types import RunMode
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning import LightningModule, Trainer
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from maeum.data.files import ENCODINGS, decode_text
 from maeum.errors import DataError, MaeumError
@@ -31,6 +32,14 @@ from maeum.paths import cache_dir, resource
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class RankZeroFilter(logging.Filter):
+    """Under DDP every rank runs the same code: keep the info and debug lines of rank 0 only (warnings and
+    errors of every rank pass). Set on Hydra's log handlers in `conf/hydra/default.yaml`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or rank_zero_only.rank == 0
 
 
 # --------------------------------------------------------------------------------------------- resolvers

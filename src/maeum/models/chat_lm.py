@@ -104,14 +104,16 @@ class ChatLM(BestSurvivesResume, LightningModule):
         n = len(batch["labels"])
         loss = self(batch["input_ids"], batch["attention_mask"], batch["labels"]).loss
         self.metrics[f"{stage}_loss"].update(loss, weight=n)
-        logits = self(batch["response_input_ids"], batch["response_attention_mask"]).logits[:, :-1]
-        target = batch["response_labels"][:, 1:]
-        keep = target != IGNORE_INDEX
+        # position i predicts token i + 1: drop the last logit and the first label
+        out = self(batch["response_input_ids"], batch["response_attention_mask"])
+        logits = out.logits[:, :-1]  # (B, T, V) -> (B, T-1, V)
+        target = batch["response_labels"][:, 1:]  # (B, T) -> (B, T-1)
+        keep = target != IGNORE_INDEX  # (B, T-1)
         token_nll = F.cross_entropy(
             logits.transpose(1, 2), target, ignore_index=IGNORE_INDEX, reduction="none"
-        )
-        row_nll = token_nll.sum(dim=1)
-        row_tokens = keep.sum(dim=1)
+        )  # (B, T-1), 0 where ignored
+        row_nll = token_nll.sum(dim=1)  # (B,)
+        row_tokens = keep.sum(dim=1)  # (B,)
         tokens = int(row_tokens.sum())
         if tokens:
             self.metrics[f"{stage}_response_nll"].update(row_nll.sum() / tokens, weight=tokens)

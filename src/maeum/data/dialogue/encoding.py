@@ -79,7 +79,7 @@ def encode_dialogue(
     if label_mask == "shift":
         bos = tokenizer.bos_token_id
         eos = tokenizer.eos_token_id
-        return {"input_ids": [bos, *tokens], "labels": [*tokens, eos]}
+        return {"input_ids": [bos, *tokens], "labels": [*tokens, eos]}  # both len(tokens) + 1
     labels = [t if label_mask in s.target_in else IGNORE_INDEX for s in layout.segments for t in s.ids]
     return {"input_ids": tokens, "labels": labels}
 
