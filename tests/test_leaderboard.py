@@ -17,7 +17,9 @@ import yaml
 from conftest import REPO
 
 from maeum import leaderboard
-from maeum.leaderboard import find_runs, read_run, read_wandb_records
+from maeum.analysis.leaderboard import find_runs, read_run, read_wandb_records
+from maeum.analysis.leaderboard.runs import _csv_rows, _per_epoch
+from maeum.analysis.leaderboard.wandb_records import wandb_rows
 
 MASKS = ("input", "last_sys")
 SEEDS = (1, 2, 3)
@@ -98,7 +100,8 @@ def test_the_grid_gives_one_row_per_mask_with_three_seeds_and_a_paired_column(
 
 
 def test_the_paired_delta_is_the_log_ratio_of_the_pooled_test_perplexities(grids: dict[str, Path]) -> None:
-    """Independently of maeum.stats: from the runs' test_predictions.csv, pooled over seeds per dialogue."""
+    """Independently of maeum.analysis.stats: from the runs' test_predictions.csv, pooled over seeds per
+    dialogue."""
     runs = [read_run(p) for p in find_runs([grids["chatbot"]])]
     (chatbots,) = leaderboard.build(runs)
     pooled = {}
@@ -197,8 +200,8 @@ def test_rows_on_other_tokens_are_not_compared_per_token(grids: dict[str, Path],
 
 def test_wandb_run_files_give_the_csv_trajectories_and_carry_tags_and_group(grids: dict[str, Path]) -> None:
     run_dir = grids["chatbot"] / "0"
-    from_csv = leaderboard._per_epoch(leaderboard._csv_rows(run_dir))[0]
-    from_wandb = leaderboard._per_epoch(leaderboard._wandb_rows(run_dir))[0]
+    from_csv = _per_epoch(_csv_rows(run_dir))[0]
+    from_wandb = _per_epoch(wandb_rows(run_dir))[0]
     assert from_wandb["val/response_ppl"] == pytest.approx(from_csv["val/response_ppl"], rel=1e-5)
     assert from_wandb["train/loss_epoch"] == pytest.approx(from_csv["train/loss_epoch"], rel=1e-5)
     (run_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")

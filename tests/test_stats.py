@@ -1,4 +1,5 @@
-"""maeum.stats against closed forms on fixed numbers: t intervals, McNemar's exact test, paired bootstraps."""
+"""maeum.analysis.stats against closed forms on fixed numbers: t intervals, McNemar's exact test, paired
+bootstraps."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import statistics
 import numpy as np
 import pytest
 
-from maeum.stats import accuracy_delta, mcnemar_exact, paired_bootstrap, response_nll_delta, seed_interval
+from maeum.analysis.stats import (
+    accuracy_delta,
+    mcnemar_exact,
+    paired_bootstrap,
+    response_nll_delta,
+    seed_interval,
+)
 
 
 def t_quantile_975(df: int) -> float:

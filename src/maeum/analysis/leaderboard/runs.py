@@ -1,0 +1,152 @@
+"""Training runs on disk: `find_runs` below some directories, `read_run` for one run's identity (its saved
+config and Hydra's choices) and its per-epoch metrics (its CSV log, or else its W&B run file)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from maeum.analysis.leaderboard.tasks import TASKS, Task
+from maeum.analysis.leaderboard.wandb_records import wandb_rows
+from maeum.errors import MaeumError
+
+OVERFIT_TOLERANCE = 1.05  # the last epoch is worse than the best by more than 5%
+
+
+@dataclass
+class Run:
+    path: Path
+    task: Task
+    backbone: str
+    data: str
+    label_mask: str
+    max_epochs: int
+    experiment: str
+    seed: int | None = None
+    curves: dict[str, list[float]] = field(default_factory=dict)  # metric → value per epoch
+    final: dict[str, float] = field(default_factory=dict)  # last value of every metric
+
+    @property
+    def name(self) -> str:
+        """The run's directory with its parent's (`<multirun>/<job>`), as the leaderboard names it."""
+        return f"{self.path.parent.name}/{self.path.name}"
+
+    @property
+    def epochs(self) -> int:
+        return len(self.curves.get(self.task.metric, []))
+
+    def best_epoch(self) -> int | None:
+        """The 0-based epoch of the best comparable metric (the first on ties), or None if none is finite."""
+        values = self.curves.get(self.task.metric, [])
+        finite = [i for i, v in enumerate(values) if math.isfinite(v)]
+        if not finite:
+            return None
+        pick = min if self.task.mode == "min" else max
+        return pick(finite, key=lambda i: values[i])
+
+    def overfitting(self) -> bool:
+        best = self.best_epoch()
+        if best is None:
+            return False
+        values = self.curves[self.task.metric]
+        last = values[-1]
+        top = values[best]
+        return last > top * OVERFIT_TOLERANCE if self.task.mode == "min" else last < top / OVERFIT_TOLERANCE
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Path]:
+    """Every training run at or below `paths` (a directory with the `config.yaml` maeum-train saves)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.is_dir():
+            raise MaeumError(f"{path}: not a directory. Give run or multirun directories under logs/train/.")
+        if (path / "config.yaml").is_file() and not _is_train_run(path / "config.yaml"):
+            raise MaeumError(f"{path}: not a maeum-train run (its config.yaml has another task_name).")
+        runs = [path] if (path / "config.yaml").is_file() else sorted(_run_dirs(path), key=_natural)
+        if not runs:
+            raise MaeumError(f"{path}: no maeum-train run below it (no config.yaml).")
+        found += [r for r in runs if r not in found]
+    return found
+
+
+def _run_dirs(root: Path) -> Iterable[Path]:
+    """Directories below `root` with a saved run config (not Hydra's `.hydra/` copy, not W&B's files)."""
+    for config in root.rglob("config.yaml"):
+        inside = config.relative_to(root).parts[:-1]
+        if not any(part in (".hydra", "wandb") for part in inside) and _is_train_run(config):
+            yield config.parent
+
+
+def _is_train_run(config: Path) -> bool:
+    """A config saved by maeum-train (eval and data-stats runs save one too)."""
+    return OmegaConf.load(config).get("task_name") == "train"
+
+
+def _natural(path: Path) -> tuple:
+    return tuple(int(part) if part.isdigit() else part for part in path.parts)
+
+
+def read_run(path: Path) -> Run:
+    """A run's identity (from its saved config) and its per-epoch metrics."""
+    cfg = OmegaConf.load(path / "config.yaml")
+    choices = _hydra_choices(path)
+    masked = "label_mask" in cfg.data
+    run = Run(
+        path=path,
+        task=next(task for task in TASKS if task.label_mask == masked),
+        backbone=str(cfg.get("backbone", {}).get("name_or_path", "?")),
+        data=choices.get("data") or Path(str(cfg.data.get("path", "?"))).name,
+        label_mask=str(cfg.data.label_mask) if masked else "",
+        max_epochs=int(cfg.trainer.get("max_epochs") or 0),
+        experiment=choices.get("experiment") or "",
+        seed=cfg.get("seed"),
+    )
+    rows = _csv_rows(path) or wandb_rows(path)
+    if rows is None:
+        raise MaeumError(
+            f"{path}: no metrics logged (neither csv/version_*/metrics.csv nor a W&B run file). Train with "
+            "logger=default (CSV and W&B) or logger=csv."
+        )
+    run.curves, run.final = _per_epoch(rows)
+    return run
+
+
+def _hydra_choices(path: Path) -> dict[str, str]:
+    hydra_file = path / ".hydra" / "hydra.yaml"
+    if not hydra_file.is_file():
+        return {}
+    choices = OmegaConf.load(hydra_file).hydra.runtime.choices
+    return {k: str(v) for k, v in choices.items() if v is not None}
+
+
+def _csv_rows(path: Path) -> list[dict[str, float]] | None:
+    files = sorted(path.glob("csv/version_*/metrics.csv"), key=_natural)
+    if not files:
+        return None
+    frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    return [{k: float(v) for k, v in row.items() if pd.notna(v)} for row in frame.to_dict("records")]
+
+
+def _per_epoch(rows: Sequence[dict[str, float]]) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Each metric's last value within each epoch (epochs in order), and each metric's last value."""
+    by_epoch: dict[int, dict[str, float]] = {}
+    final: dict[str, float] = {}
+    for row in rows:
+        final.update(row)
+        if "epoch" in row:
+            by_epoch.setdefault(int(row["epoch"]), {}).update(
+                {k: v for k, v in row.items() if k.startswith(("train/", "val/"))}
+            )
+    metrics = sorted({k for values in by_epoch.values() for k in values})
+    curves = {
+        m: [by_epoch[e][m] for e in sorted(by_epoch) if m in by_epoch[e]]
+        for m in metrics
+        if not m.endswith(("_step", "_best"))
+    }
+    return curves, final

@@ -1,0 +1,97 @@
+"""What a leaderboard ranks, pairs and shows for each kind of run: `CHATBOT` and `CLASSIFIER`.
+
+Everything that differs between the two kinds is a field of `Task`; the rest of the package reads, pairs
+and renders the rows of either kind the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from maeum.analysis.stats import Paired, accuracy_delta, response_nll_delta
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a leaderboard ranks for one kind of run, and how it pairs and shows its rows."""
+
+    name: str
+    label_mask: bool  # its runs train under a `data.label_mask` (a run is of the task that matches)
+    metric: str  # the comparable metric, per epoch
+    mode: str  # "min" or "max"
+    log_scale: bool  # the figure's y axis
+    trajectories: tuple[str, ...]  # per-epoch columns, in order
+    tests: tuple[str, ...]  # test metrics shown when logged
+    # (`test_predictions.csv` column, its name in `read_predictions`): the paired test's arguments in order
+    paired_columns: tuple[tuple[str, str], ...]
+    parse: Callable[[pd.Series], pd.Series]  # a paired column as floats, nan where a value is invalid
+    shared: tuple[str, ...]  # paired columns a row's seeds and its reference must hold equal
+    shared_note: str  # why a row is not paired when its seeds differ in them
+    paired_test: Callable[..., Paired]  # (*values, *reference values), each in `paired_columns` order
+    mcnemar: str | None  # the pooled 0/1 value McNemar's exact test also reads (the `mcnemar_p` column)
+    paired_delta: str  # the csv column of the paired difference with the best row
+    paired_label: str  # the markdown header of the paired column
+    what: str  # what the paired column holds, for the notes
+    note: str
+
+
+def _numbers(column: pd.Series) -> pd.Series:
+    return pd.to_numeric(column, errors="coerce")
+
+
+def _truths(column: pd.Series) -> pd.Series:
+    return column.astype(str).str.lower().map({"true": 1.0, "false": 0.0})
+
+
+CHATBOT = Task(
+    name="chatbot",
+    label_mask=True,
+    metric="val/response_ppl",
+    mode="min",
+    log_scale=True,
+    trajectories=("train/loss_epoch", "val/loss", "val/response_ppl"),
+    tests=("test/response_ppl", "test/response_acc"),
+    paired_columns=(("response_nll", "nll"), ("response_tokens", "tokens")),
+    parse=_numbers,
+    shared=("response_tokens",),  # per-token NLLs compare only under one tokenization
+    shared_note="its seeds tokenized the test dialogues differently",
+    paired_test=response_nll_delta,
+    mcnemar=None,
+    paired_delta="paired_delta_nll",
+    paired_label="Δ NLL/token vs best [95%]",
+    what=(
+        "the difference in mean per-token response NLL on the test dialogues (nats, row minus best: "
+        "positive is worse; exp of it is the test perplexity ratio)"
+    ),
+    note=(
+        "Ranked by the best val/response_ppl: perplexity over the final reply and its </s>, computed the "
+        "same way under every label mask. val/loss is taken over each mask's own target tokens, so it only "
+        "compares runs of one mask."
+    ),
+)
+CLASSIFIER = Task(
+    name="classifier",
+    label_mask=False,
+    metric="val/f1_macro",
+    mode="max",
+    log_scale=False,
+    trajectories=("train/loss_epoch", "val/loss", "val/acc", "val/f1_macro"),
+    tests=("test/acc", "test/f1_macro"),
+    paired_columns=(("correct", "correct"),),
+    parse=_truths,
+    shared=(),
+    shared_note="",
+    paired_test=accuracy_delta,
+    mcnemar="correct",
+    paired_delta="paired_delta_acc",
+    paired_label="Δ acc vs best [95%]",
+    what=(
+        "the test accuracy difference (row minus best), plus McNemar's exact p on each example's "
+        "majority vote over seeds"
+    ),
+    note="Ranked by the best val/f1_macro (macro-F1 on the validation split).",
+)
+TASKS = (CHATBOT, CLASSIFIER)  # in the leaderboard's order
