@@ -18,7 +18,7 @@ from maeum.analysis.leaderboard.pairing import pair_rows
 from maeum.analysis.leaderboard.runs import Run
 from maeum.analysis.leaderboard.tasks import TASKS, Task
 from maeum.analysis.stats import Interval
-from maeum.reports import hangul_font
+from maeum.training.reports import hangul_font
 
 NOTES = (
     "Runs that differ only in `seed` are one row (`seeds`). ± is the sample standard deviation over the "
