@@ -32,7 +32,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "maeum.prediction": ("maeum.inference.prediction",),
     "maeum.precision": ("maeum.inference.precision",),
     "maeum.retrieval": ("maeum.inference.retrieval", "maeum.data.classify.datamodule"),
-    "maeum.session": ("maeum.inference.session",),
+    "maeum.session": ("maeum.inference.session", "maeum.inference.responders"),
     "maeum.stats": ("maeum.analysis.stats",),
     "maeum.data.classification": ("maeum.data.classify.datamodule",),
     "maeum.data.readers": ("maeum.data.classify.readers", "maeum.data.files"),

@@ -23,7 +23,8 @@ from omegaconf import DictConfig
 
 from maeum.cli import hydra_main
 from maeum.errors import MaeumError
-from maeum.inference.session import COMMANDS, Answer, ChatSession, responder_from
+from maeum.inference.responders import Answer
+from maeum.inference.session import COMMANDS, ChatSession, responder_from
 from maeum.runtime import extras, read_lines, task_wrapper
 
 log = logging.getLogger(__name__)

@@ -24,14 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from maeum.cli import hydra_main
 from maeum.data.dialogue.records import Turn
 from maeum.errors import MaeumError
-from maeum.inference.session import (
-    Answer,
-    ChatSession,
-    GeneratorResponder,
-    Responder,
-    RetrievalResponder,
-    responder_from,
-)
+from maeum.inference.responders import Answer, GeneratorResponder, Responder, RetrievalResponder
+from maeum.inference.session import ChatSession, responder_from
 from maeum.runtime import extras, task_wrapper
 
 log = logging.getLogger(__name__)
