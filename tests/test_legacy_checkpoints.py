@@ -76,10 +76,10 @@ for task, extra in (("classifier", []), ("chatbot", ["experiment=chatbot/sample_
     (ckpt,) = (root / task / "checkpoints").glob("epoch_*.ckpt")
     export(config("export", root / task, f"ckpt_path={ckpt}", f"output_dir={root / task / 'export'}"))
 ckpt = next((root / "classifier" / "checkpoints").glob("epoch_*.ckpt"))
-predictions = predict(config("predict", root, f"ckpt_path={ckpt}", f"input={sys.argv[2]}",
+predictions = predict(config("predict", root, f"ckpt_path={ckpt}", f"input='{sys.argv[2]}'",
                              f"output={root / 'predictions.jsonl'}"))
 ckpt = next((root / "chatbot" / "checkpoints").glob("epoch_*.ckpt"))
-answers = chat(config("chat", root, f"ckpt_path={ckpt}", f"input={sys.argv[3]}", "output_format=jsonl"))
+answers = chat(config("chat", root, f"ckpt_path={ckpt}", f"input='{sys.argv[3]}'", "output_format=jsonl"))
 lines = [json.dumps(a.record, ensure_ascii=False) + "\\n" for a in answers]
 (root / "replies.jsonl").write_text("".join(lines), encoding="utf-8")
 """
