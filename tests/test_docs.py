@@ -250,8 +250,13 @@ def compose_run(config_name: str, overrides: list[str]) -> DictConfig:
         parent, leaf = key.rsplit(".", 1)
         if OmegaConf.is_missing(OmegaConf.select(cfg, parent), leaf):
             OmegaConf.update(cfg, key, value)
-    HydraConfig.instance().set_config(cfg)
-    OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    hydra_config = HydraConfig.instance()
+    saved = hydra_config.cfg
+    hydra_config.set_config(cfg)  # for ${hydra:...}; put back at once, other tests run jobs in-process
+    try:
+        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    finally:
+        hydra_config.cfg = saved
     return cfg
 
 
@@ -303,9 +308,15 @@ def parse_leaderboard(command: Command, monkeypatch: pytest.MonkeyPatch) -> argp
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_only)
     monkeypatch.setattr(sys, "argv", ["maeum-leaderboard", *command.args])
-    with pytest.raises(ParseOnlyError) as parsed:
+    try:
         maeum.leaderboard.main()
-    return parsed.value.args[0]
+    except ParseOnlyError as parsed:
+        return parsed.args[0]
+    except SystemExit as err:  # argparse's own error, printed on stderr
+        pytest.fail(
+            f"{command.where}: {command.text}\n  maeum-leaderboard refuses its arguments (exit {err})"
+        )
+    pytest.fail(f"{command.where}: maeum-leaderboard's main never parsed its arguments")
 
 
 def test_the_site_builds_strictly(tmp_path: Path) -> None:
