@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import corpus_fixtures as fx
 import pytest
+from helpers import corpora as fx
 from omegaconf import OmegaConf
 
 from maeum.paths import config_dir
@@ -28,6 +28,7 @@ def options(group: str) -> list[str]:
     return sorted(str(p.relative_to(CONF / group).with_suffix("")) for p in (CONF / group).glob("**/*.yaml"))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "override",
     [
@@ -48,10 +49,11 @@ def test_every_config_option_composes_and_resolves(train_cfg, override: str) -> 
     }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("root", sorted(p.stem for p in CONF.glob("*.yaml")))
 def test_every_entry_point_config_composes_and_resolves(root: str, tmp_path: Path) -> None:
     """Only `ckpt_path` (and train's corpus-free defaults) is left for the user of each entry point."""
-    from conftest import compose_config
+    from helpers.configs import compose_config
 
     cfg = compose_config(root, tmp_path)
     OmegaConf.to_container(cfg, resolve=False)
@@ -61,6 +63,7 @@ def test_every_entry_point_config_composes_and_resolves(root: str, tmp_path: Pat
         assert set(cfg.presets) == {p.stem for p in (CONF / "generation").glob("*.yaml")}
 
 
+@pytest.mark.unit
 def test_every_hub_experiment_has_an_offline_twin() -> None:
     assert {"emotion/sample_tiny", "chatbot/sample_tiny"} <= set(EXPERIMENTS)
     for name in EXPERIMENTS:
@@ -75,6 +78,7 @@ def experiment_text(name: str) -> str:
     return text + "".join(experiment_text(base) for base in re.findall(r"- /experiment/([\w/]+)", text))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_a_fast_dev_run(train_cfg, tmp_path: Path, experiment: str) -> None:
     """Each experiment as shipped, on its tiny twin's backbone (no hub here) and a fixture of its corpus."""
@@ -92,6 +96,7 @@ def test_every_experiment_runs_a_fast_dev_run(train_cfg, tmp_path: Path, experim
     assert 0 <= metrics.get("test/acc", metrics.get("test/response_acc", -1)) <= 1
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("preset", ["fdr", "overfit", "limit", "profiler"])
 def test_debug_presets_run(train_cfg, preset: str) -> None:
     shorten = ["trainer.max_epochs=2"] if preset in ("overfit", "limit") else []
@@ -99,11 +104,13 @@ def test_debug_presets_run(train_cfg, preset: str) -> None:
     assert metrics["test/acc"] >= 0
 
 
+@pytest.mark.e2e
 def test_overfitting_a_few_batches_drives_the_loss_down(train_cfg) -> None:
     metrics = train(train_cfg("debug=overfit", "test=false"))
     assert metrics["train/loss_epoch"] < 0.1
 
 
+@pytest.mark.unit
 def test_cpu_trainer_takes_bf16_only_where_the_cpu_has_it(train_cfg, monkeypatch) -> None:
     import torch
 
@@ -118,6 +125,7 @@ def test_cpu_trainer_takes_bf16_only_where_the_cpu_has_it(train_cfg, monkeypatch
         assert cpu_precision() == expected
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", [e for e in EXPERIMENTS if e.endswith("_tiny")])
 def test_tiny_experiments_train_in_fp32(train_cfg, name: str) -> None:
     assert train_cfg(f"experiment={name}").trainer.precision == "32-true"  # measured: bf16 does not pay

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SHARED_DATA, compose_config
+from helpers.configs import SHARED_DATA, compose_config
 from hydra.utils import instantiate
 
 from maeum.data.dialogue.datamodule import DialogueDataModule
 from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.data.splits import normalize_text
+
+pytestmark = pytest.mark.unit
 
 
 def datamodule(tmp_path: Path, *overrides: str) -> DialogueDataModule:
