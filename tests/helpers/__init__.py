@@ -6,6 +6,6 @@
 - `helpers.corpora`: small corpus files in the exact schemas of the real corpora
 - `helpers.resume`: ways to die, for the kill-safe resume tests (loaded by `maeum.train` subprocesses)
 
-Fixtures stay in `tests/conftest.py`; no test imports from conftest. This package imports nothing heavy
+Fixtures stay in `tests/conftest.py`, which no test imports. This package imports nothing heavy
 itself, so that a subprocess that needs `helpers.resume` loads only that.
 """
