@@ -1,27 +1,47 @@
-"""Shared fixtures: an isolated cache, offline W&B, and Hydra configs composed into tmp_path.
+"""Fixtures only: an isolated cache, offline W&B, composed configs, and the session's trained runs.
 
-Configs are composed the way lightning-hydra-template's tests do it: real `compose()`, with the paths
-that Hydra would fill at run time pointed at a temporary directory.
+What the tests share besides fixtures is in `tests/helpers/` (`from helpers.configs import compose_config`);
+no test imports from this file. Every test is marked `unit` or `e2e` (see `pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
 
-import csv
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-import corpus_fixtures as fx
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from helpers import corpora
+from helpers.configs import compose_config
+from helpers.runs import best_checkpoint
 
-import maeum.runtime  # noqa: F401  (registers the ${maeum.*} resolvers)
-from maeum.paths import config_dir
 from maeum.train import train
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+KINDS = ("unit", "e2e")
+TRAINING_FIXTURES = {"main_run", "chatbot_run", "wellness"}  # the session's trained runs (below)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: every collected test is checked
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every collected test says what kind it is, by a module's `pytestmark` or its own mark: exactly one
+    of `unit` (fast, trains nothing, uses no fixture that trains) and `e2e` (trains, evaluates or serves a
+    model). Every `slow` test is also `e2e`. A file that mixes kinds marks each test, not the module."""
+    wrong = []
+    for item in items:
+        kinds = [kind for kind in KINDS if item.get_closest_marker(kind)]
+        if len(kinds) != 1:
+            wrong.append(f"{item.nodeid}: marked {' and '.join(kinds) or 'neither unit nor e2e'}")
+        elif item.get_closest_marker("slow") and kinds != ["e2e"]:
+            wrong.append(f"{item.nodeid}: slow, so e2e, but marked {kinds[0]}")
+        elif kinds == ["unit"] and (
+            trains := TRAINING_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        ):
+            wrong.append(f"{item.nodeid}: marked unit but uses {', '.join(sorted(trains))}, which train")
+    if wrong:
+        raise pytest.UsageError(
+            "every test is marked exactly one of unit or e2e (`pytestmark = pytest.mark.unit` for a whole "
+            "module, `@pytest.mark.e2e` for one test):\n  " + "\n  ".join(wrong)
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,24 +59,10 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             os.environ[key] = value
 
 
-def compose_config(config_name: str, run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
-    """Compose `conf/<config_name>.yaml` with its run directory (and logs) under `run_dir`."""
-    paths = [f"paths.root_dir={run_dir}", f"paths.log_dir={run_dir}/logs", f"paths.output_dir={run_dir}"]
-    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
-        return compose(config_name, overrides=[*paths, "extras.print_config=false", *overrides])
-
-
 @pytest.fixture
 def train_cfg(tmp_path: Path):
     """Factory: `train_cfg(*overrides)` → a composed train config that writes under tmp_path."""
     return lambda *overrides: compose_config("train", tmp_path, overrides)
-
-
-def trained_epochs(run_dir: Path) -> list[int]:
-    """Epochs that logged a training loss, from the run's CSV log."""
-    (metrics,) = run_dir.glob("csv/version_*/metrics.csv")
-    with metrics.open() as f:
-        return sorted({int(row["epoch"]) for row in csv.DictReader(f) if row.get("train/loss_epoch")})
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +86,7 @@ def wellness(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(checkpoint, run dir) of experiment=emotion/wellness_intent_tiny on a wellness-schema fixture with
     a Korean file name: a classifier with a response bank, the retrieval chatbot."""
     run_dir = tmp_path_factory.mktemp("wellness")
-    data = fx.wellness_bank_xlsx(run_dir / "웰니스 대화 스크립트 (fixture).xlsx")
+    data = corpora.wellness_bank_xlsx(run_dir / "웰니스 대화 스크립트 (fixture).xlsx")
     overrides = [
         "experiment=emotion/wellness_intent_tiny",
         f"data.path='{data}'",
@@ -89,9 +95,3 @@ def wellness(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     ]
     train(compose_config("train", run_dir, overrides))
     return best_checkpoint(run_dir), run_dir
-
-
-def best_checkpoint(run_dir: Path) -> Path:
-    """The run's best checkpoint (`checkpoints/epoch_NNN.ckpt`)."""
-    (best,) = (run_dir / "checkpoints").glob("epoch_*.ckpt")
-    return best

@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import corpus_fixtures as fx
 import huggingface_hub
 import pandas as pd
 import pytest
 import torch
-from conftest import SHARED_DATA
+from helpers import corpora as fx
+from helpers.configs import SHARED_DATA
 
 from maeum import backbones
 from maeum.backbones import (
@@ -31,6 +31,7 @@ from maeum.errors import BackboneError
 TEXT = "오늘 친구가 내 생일을 잊어버려서 너무 서운했어."
 
 
+@pytest.mark.unit
 def test_tiny_bert_is_saved_in_kobert_format() -> None:
     directory = build_tiny("tiny_bert")
     assert (directory / "spiece.model").is_file()
@@ -39,6 +40,7 @@ def test_tiny_bert_is_saved_in_kobert_format() -> None:
     )
 
 
+@pytest.mark.unit
 def test_tiny_bert_keeps_kobert_special_ids() -> None:
     tok = load_tokenizer("tiny_bert")
     assert [tok.convert_tokens_to_ids(t) for t in KOBERT_SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
@@ -58,6 +60,7 @@ def test_tiny_bert_keeps_kobert_special_ids() -> None:
     assert tok.decode(ids, skip_special_tokens=True) == TEXT
 
 
+@pytest.mark.unit
 def test_tiny_gpt2_keeps_kogpt2_special_ids() -> None:
     tok = load_tokenizer("tiny_gpt2")
     assert [tok.convert_tokens_to_ids(t) for t in KOGPT2_SPECIAL_TOKENS] == list(range(109))
@@ -72,6 +75,7 @@ def test_tiny_gpt2_keeps_kogpt2_special_ids() -> None:
     assert tok.decode(tok(TEXT)["input_ids"]) == TEXT  # no bos/eos added, lossless round trip
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", ["tiny_bert", "tiny_gpt2"])
 def test_tiny_backbones_know_the_common_korean_alphabet(name: str) -> None:
     """Every printable ASCII character, compatibility jamo and KS X 1001 syllable is a known piece."""
@@ -87,6 +91,7 @@ def unk_share(name: str, texts: list[str]) -> float:
     return sum(ids.count(tok.unk_token_id) for ids in rows) / sum(map(len, rows))
 
 
+@pytest.mark.unit
 def test_tiny_bert_unk_share_on_korean_fixtures(tmp_path: Path) -> None:
     """Reviews (NSMC's bound, 1.0%) and chatbot questions (ChatbotData's, 0.5%), written in their style."""
     from maeum.data.classify.readers import read_table
@@ -97,6 +102,7 @@ def test_tiny_bert_unk_share_on_korean_fixtures(tmp_path: Path) -> None:
     assert unk_share("tiny_bert", questions + fx.CHAT_STYLE) <= 0.005
 
 
+@pytest.mark.unit
 @pytest.mark.skipif(
     not (SHARED_DATA / "nsmc").is_dir(), reason="../shared/data (NSMC, ChatbotData) is absent"
 )
@@ -108,6 +114,7 @@ def test_tiny_bert_unk_share_on_real_corpora() -> None:
     assert unk_share("tiny_bert", list(questions)) <= 0.005
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", ["tiny_bert", "tiny_gpt2"])
 def test_tiny_build_is_deterministic(name: str, tmp_path: Path) -> None:
     first, second = build_tiny(name, tmp_path / "a"), build_tiny(name, tmp_path / "b")
@@ -119,6 +126,7 @@ def test_tiny_build_is_deterministic(name: str, tmp_path: Path) -> None:
     assert build_tiny(name, tmp_path / "a") == first  # built once, then reused
 
 
+@pytest.mark.unit
 def test_tiny_build_leaves_the_global_rng_alone(tmp_path: Path) -> None:
     torch.manual_seed(123)
     expected = torch.rand(3)
@@ -127,6 +135,7 @@ def test_tiny_build_leaves_the_global_rng_alone(tmp_path: Path) -> None:
     assert torch.equal(torch.rand(3), expected)
 
 
+@pytest.mark.unit
 def test_a_local_directory_loads_like_the_name() -> None:
     directory = str(build_tiny("tiny_gpt2"))
     assert load_tokenizer(directory)(TEXT)["input_ids"] == load_tokenizer("tiny_gpt2")(TEXT)["input_ids"]
@@ -140,6 +149,7 @@ def test_a_local_directory_loads_like_the_name() -> None:
     assert not torch.equal(trained.transformer.h[0].mlp.c_fc.weight, fresh.transformer.h[0].mlp.c_fc.weight)
 
 
+@pytest.mark.unit
 def test_a_missing_local_directory_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "no" / "such-model"
     with pytest.raises(BackboneError, match="backbone directory not found") as err:
@@ -147,6 +157,7 @@ def test_a_missing_local_directory_is_named(tmp_path: Path) -> None:
     assert str(missing) in str(err.value)
 
 
+@pytest.mark.e2e
 def test_unreachable_hub_fails_at_once_with_one_message(tmp_path: Path) -> None:
     """`backbone=kobert` with no network: one message naming the id, in seconds, no stack trace."""
     env = {
@@ -166,6 +177,7 @@ def test_unreachable_hub_fails_at_once_with_one_message(tmp_path: Path) -> None:
     assert len(errors) == 1 and "skt/kobert-base-v1" in errors[0] and "backbone.name_or_path=" in errors[0]
 
 
+@pytest.mark.unit
 def test_hub_probe_is_not_used_for_tiny_or_local(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("the hub was contacted")
@@ -181,6 +193,7 @@ needs_kobert = pytest.mark.skipif(
 )
 
 
+@pytest.mark.unit
 @needs_kobert
 def test_real_kobert_tokenizer_gives_kobert_ids() -> None:
     tok = load_tokenizer(str(KOBERT_DIR))
@@ -192,6 +205,7 @@ def test_real_kobert_tokenizer_gives_kobert_ids() -> None:
     assert batch["attention_mask"][1] == [1, 1, 1, 1, 0, 0, 0, 0, 0]
 
 
+@pytest.mark.unit
 @needs_kobert
 def test_real_kobert_fast_tokenizer_agrees_with_sentencepiece() -> None:
     """The fast path against sentencepiece itself, on 2,000 real NSMC reviews."""
@@ -205,6 +219,7 @@ def test_real_kobert_fast_tokenizer_agrees_with_sentencepiece() -> None:
     assert agree >= 0.99  # the rest: ties on runs of dots, and unknown characters
 
 
+@pytest.mark.unit
 def test_a_kogpt2_directory_resaved_as_gpt2tokenizer_keeps_its_metaspace_pieces(tmp_path: Path) -> None:
     """transformers 5 rebuilds a byte-level BPE for `GPT2Tokenizer`; maeum loads tokenizer.json as written."""
     from transformers import AutoTokenizer
@@ -222,6 +237,7 @@ def test_a_kogpt2_directory_resaved_as_gpt2tokenizer_keeps_its_metaspace_pieces(
     assert (tok.pad_token, tok.unk_token) == ("<pad>", "<unk>")
 
 
+@pytest.mark.unit
 def test_a_byte_level_tokenizer_over_a_metaspace_vocabulary_is_refused(tmp_path: Path) -> None:
     """Without tokenizer.json, GPT2Tokenizer reads KoGPT2's vocab.json + merges.txt byte-level: refused."""
     directory = tmp_path / "kogpt2-vocab-only"
@@ -236,6 +252,7 @@ def test_a_byte_level_tokenizer_over_a_metaspace_vocabulary_is_refused(tmp_path:
         load_tokenizer(str(directory))
 
 
+@pytest.mark.unit
 def test_byte_level_vocabularies_are_not_refused(tmp_path: Path) -> None:
     """A genuinely byte-level tokenizer (no Hangul pieces in its vocabulary) is left alone."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, SHARED_DATA
+from helpers.configs import REPO, SHARED_DATA
+
+pytestmark = pytest.mark.e2e
 
 CHATBOTDATA = SHARED_DATA / "chatbotdata" / "ChatbotData.csv"
 KOBERT = SHARED_DATA / "kobert-tokenizer" / "spiece.model"

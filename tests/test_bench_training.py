@@ -9,7 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from helpers.configs import REPO
+
+pytestmark = pytest.mark.e2e
 
 
 def test_checkpointing_keeps_the_losses_and_lowers_peak_memory() -> None:

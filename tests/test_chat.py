@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, best_checkpoint, compose_config
+from helpers.configs import REPO, compose_config
+from helpers.runs import best_checkpoint
 
 from maeum.chat import chat
 from maeum.cli import hydra_override
@@ -18,6 +19,8 @@ from maeum.errors import MaeumError
 from maeum.export import export
 from maeum.inference.loading import load_chatbot
 from maeum.inference.session import ChatSession, load_responder
+
+pytestmark = pytest.mark.e2e
 
 TURNS = ["안녕하세요", "", "/condition 슬픔", "요즘 너무 힘들어요", "/reset", "시험에 떨어졌어요", "고마워요"]
 USER_TURNS = [t for t in TURNS if t and not t.startswith("/")]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
+from helpers.configs import compose_config
 from hydra.utils import instantiate
 
 from maeum.backbones import build_tiny, load_tokenizer
@@ -26,6 +26,7 @@ def validate(model: ChatLM, tmp_path: Path, mask: str) -> dict[str, float]:
     return metrics
 
 
+@pytest.mark.e2e
 def test_response_ppl_is_the_same_whatever_the_mask(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = ChatLM(backbone="tiny_gpt2", optimizer=OPTIMIZER)
@@ -41,6 +42,7 @@ def test_response_ppl_is_the_same_whatever_the_mask(tmp_path: Path) -> None:
     assert results["last_sys"]["val/loss"] == pytest.approx(torch.log(torch.tensor(ppl)).item(), rel=0.02)
 
 
+@pytest.mark.unit
 def test_embeddings_grow_to_the_tokenizer(tmp_path: Path, caplog) -> None:
     directory = tmp_path / "gpt2-plus"
     shutil.copytree(build_tiny("tiny_gpt2"), directory)
@@ -54,6 +56,7 @@ def test_embeddings_grow_to_the_tokenizer(tmp_path: Path, caplog) -> None:
     assert any("Resizing" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.unit
 def test_an_id_past_the_embeddings_is_refused_before_the_forward_pass() -> None:
     model = ChatLM(backbone="tiny_gpt2", optimizer=OPTIMIZER)
     size = model.model.get_input_embeddings().num_embeddings
@@ -62,6 +65,7 @@ def test_an_id_past_the_embeddings_is_refused_before_the_forward_pass() -> None:
         model(ids, torch.ones_like(ids))
 
 
+@pytest.mark.e2e
 def test_chatbot_train_then_eval_reproduces_the_response_metrics(tmp_path: Path) -> None:
     from maeum.eval import evaluate
     from maeum.train import train

@@ -13,6 +13,8 @@ from maeum.data.classify.readers import read_table
 from maeum.errors import DataError
 from maeum.paths import resource
 
+pytestmark = pytest.mark.unit
+
 LABELS = ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]
 
 

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import corpus_fixtures as fx
 import pytest
-from conftest import best_checkpoint
+from helpers import corpora as fx
+from helpers.runs import best_checkpoint
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
@@ -30,6 +30,7 @@ def parsed(arg: str):
     return PARSER.parse_override(arg)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "value",
     [
@@ -47,6 +48,7 @@ def test_a_korean_path_becomes_one_string(value: str) -> None:
     assert override.value() == value
 
 
+@pytest.mark.unit
 def test_a_sweep_over_korean_paths_stays_a_sweep() -> None:
     values = ["/data/감성대화말뭉치(최종데이터)_Training.xlsx", "/data/plain.xlsx", "/data/단발성 (2).xlsx"]
     override = parsed(hydra_override("data.path=" + ",".join(values), multirun=True))
@@ -54,12 +56,14 @@ def test_a_sweep_over_korean_paths_stays_a_sweep() -> None:
     assert [getattr(v, "text", v) for v in override.sweep_iterator()] == values  # QuotedString or str
 
 
+@pytest.mark.unit
 def test_outside_a_multirun_a_comma_is_part_of_the_path() -> None:
     value = "/data/감성(최종),v2.xlsx"
     override = parsed(hydra_override(f"data.path={value}"))
     assert not override.is_sweep_override() and override.value() == value
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -76,16 +80,19 @@ def test_sweep_functions_and_lists_keep_their_shape(value: str, expected: list) 
     assert swept == expected
 
 
+@pytest.mark.unit
 def test_korean_list_elements_are_quoted_inside_the_list() -> None:
     assert parsed(hydra_override("tags=[감정,기쁨 (1)]")).value() == ["감정", "기쁨 (1)"]
 
 
+@pytest.mark.unit
 def test_an_interpolation_inside_a_korean_path_still_resolves() -> None:
     assert (
         hydra_override("data.path=${paths.data_dir}/감성.xlsx") == "data.path='${paths.data_dir}/감성.xlsx'"
     )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "arg",
     [
@@ -106,6 +113,7 @@ def test_what_hydra_already_parses_passes_unchanged(arg: str) -> None:
     parsed(arg)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "text",
     [
@@ -121,16 +129,19 @@ def test_free_text_is_one_literal_string(text: str) -> None:
     assert OmegaConf.create({"text": value}).text == text  # resolved by OmegaConf: nothing interpolated
 
 
+@pytest.mark.unit
 def test_free_text_keeps_hydra_quoting_and_null() -> None:
     assert hydra_override("text='이미, 인용됨'", free_text=("text",)) == "text='이미, 인용됨'"
     assert hydra_override("condition=null", free_text=("condition",)) == "condition=null"
 
 
+@pytest.mark.unit
 def test_flags_and_their_values_pass_unchanged() -> None:
     args = ["-m", "--config-name", "train", "-c", "job", "data.path=/d/감정.xlsx", "--info", "config"]
     assert hydra_overrides(args) == [*args[:5], "data.path='/d/감정.xlsx'", "--info", "config"]
 
 
+@pytest.mark.unit
 def test_an_override_that_cannot_be_read_is_named_in_one_line() -> None:
     with pytest.raises(SystemExit) as stop:
         hydra_overrides(["seed=1", "감정.path=x"])
@@ -160,12 +171,14 @@ def korean_dir(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.e2e
 def test_data_stats_reads_a_korean_file_name(korean_dir: Path) -> None:
     data = fx.single_turn_xlsx(korean_dir / "한국어_단발성_대화_데이터셋(최종).xlsx")
     proc = run("maeum.data_stats", "data=classify/single_turn_emotion", f"data.path={data}", cwd=korean_dir)
     assert json.loads(proc.stdout.strip().splitlines()[-1])["rows_kept"] > 0
 
 
+@pytest.mark.e2e
 def test_train_and_a_sweep_over_korean_file_names(korean_dir: Path) -> None:
     a = fx.aihub_new_xlsx(korean_dir / KOREAN_NAME, copies=10)
     b = fx.aihub_new_xlsx(korean_dir / "감성대화말뭉치(최종데이터)_Validation.xlsx", copies=10)
@@ -192,6 +205,7 @@ def korean_checkpoints(main_run, chatbot_run: Path, korean_dir: Path) -> tuple[P
     return Path(classifier), Path(chatbot)
 
 
+@pytest.mark.e2e
 def test_eval_predict_chat_and_export_take_korean_file_names(korean_checkpoints, korean_dir: Path) -> None:
     classifier, chatbot = korean_checkpoints
     lines = korean_dir / "문장 (사용자&상담).txt"
@@ -210,6 +224,7 @@ def test_eval_predict_chat_and_export_take_korean_file_names(korean_checkpoints,
     assert (exported / "config.json").is_file()
 
 
+@pytest.mark.e2e
 def test_leaderboard_takes_korean_directories(korean_dir: Path) -> None:
     runs = korean_dir / "실험 (1)"
     limits = ["trainer.max_epochs=2", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1"]
@@ -281,6 +296,7 @@ def bad_input(main_run, chatbot_run: Path, tmp_path_factory: pytest.TempPathFact
     return results
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("row", list(BAD_INPUT))
 def test_bad_input_gets_one_line_that_names_it(bad_input: dict[str, Any], row: str) -> None:
     returncode, out, err = bad_input[row]
@@ -291,6 +307,7 @@ def test_bad_input_gets_one_line_that_names_it(bad_input: dict[str, Any], row: s
         assert expected in error, error
 
 
+@pytest.mark.e2e
 def test_cp949_files_are_read_and_a_20000_character_line_is_cut_without_a_warning(
     bad_input: dict[str, Any],
 ) -> None:

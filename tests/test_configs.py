@@ -1,18 +1,21 @@
-"""Every shipped config composes, and every experiment and debug preset runs."""
+"""Every shipped config composes, every experiment and debug preset runs, and the experiments are what
+Hydra composes them into: their groups (`hydra.runtime.choices`), learning rates and tiny twins."""
 
 from __future__ import annotations
 
-import re
+import copy
+import functools
 from pathlib import Path
+from typing import Any
 
-import corpus_fixtures as fx
 import pytest
-from omegaconf import OmegaConf
+from helpers import corpora as fx
+from helpers.configs import CONF, REPO, compose_config
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
 
-from maeum.paths import config_dir
 from maeum.train import train
 
-CONF = config_dir()
 EXPERIMENTS = sorted(
     str(p.relative_to(CONF / "experiment").with_suffix("")) for p in CONF.glob("experiment/**/*.yaml")
 )
@@ -22,17 +25,37 @@ OFFLINE = {
     "kcbert": "tiny_bert",
     "kogpt2": "tiny_gpt2",
 }  # twins
+# experiments whose recipe has its own learning rate, not their backbone's (`backbone.lr`)
+PINNED_LR = {"chatbot/wellness_kogpt2": 3e-5}  # the wellness chatbot recipe's, below kogpt2's 5e-5
+# tiny twin -> the full-size experiment it inherits (`- /experiment/<full>` in its defaults)
+TWINS = {
+    name: full
+    for name in EXPERIMENTS
+    if name.endswith("_tiny")
+    for full in (name.replace("_tiny", hub) for hub in ("_kobert", "_kogpt2"))
+    if full in EXPERIMENTS
+}
+
+
+@functools.cache
+def composed(experiment: str, *overrides: str) -> DictConfig:
+    """`experiment=<experiment>` composed with its Hydra config (`cfg.hydra.runtime.choices`: the group
+    options chosen, after the experiment's own and its parents' overrides). Cached: read, never change."""
+    return compose_config(
+        "train", REPO / "logs" / "unused", [f"experiment={experiment}", *overrides], return_hydra_config=True
+    )
 
 
 def options(group: str) -> list[str]:
     return sorted(str(p.relative_to(CONF / group).with_suffix("")) for p in (CONF / group).glob("**/*.yaml"))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "override",
     [
         f"{group}={name}"
-        for group in ("data", "backbone", "trainer", "callbacks", "debug")
+        for group in ("data", "backbone", "trainer", "callbacks", "debug", "local")
         for name in options(group)
     ]
     + [f"logger={name}" for name in options("logger")],
@@ -48,11 +71,10 @@ def test_every_config_option_composes_and_resolves(train_cfg, override: str) -> 
     }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("root", sorted(p.stem for p in CONF.glob("*.yaml")))
 def test_every_entry_point_config_composes_and_resolves(root: str, tmp_path: Path) -> None:
     """Only `ckpt_path` (and train's corpus-free defaults) is left for the user of each entry point."""
-    from conftest import compose_config
-
     cfg = compose_config(root, tmp_path)
     OmegaConf.to_container(cfg, resolve=False)
     assert set(OmegaConf.missing_keys(cfg)) <= {"ckpt_path"}
@@ -61,6 +83,7 @@ def test_every_entry_point_config_composes_and_resolves(root: str, tmp_path: Pat
         assert set(cfg.presets) == {p.stem for p in (CONF / "generation").glob("*.yaml")}
 
 
+@pytest.mark.unit
 def test_every_hub_experiment_has_an_offline_twin() -> None:
     assert {"emotion/sample_tiny", "chatbot/sample_tiny"} <= set(EXPERIMENTS)
     for name in EXPERIMENTS:
@@ -69,29 +92,83 @@ def test_every_hub_experiment_has_an_offline_twin() -> None:
                 assert name.replace(hub, "_tiny") in EXPERIMENTS
 
 
-def experiment_text(name: str) -> str:
-    """An experiment's YAML followed by the YAML of the experiments it starts from."""
-    text = (CONF / "experiment" / f"{name}.yaml").read_text(encoding="utf-8")
-    return text + "".join(experiment_text(base) for base in re.findall(r"- /experiment/([\w/]+)", text))
-
-
+@pytest.mark.e2e
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_a_fast_dev_run(train_cfg, tmp_path: Path, experiment: str) -> None:
     """Each experiment as shipped, on its tiny twin's backbone (no hub here) and a fixture of its corpus."""
-    text = experiment_text(experiment)
-    backbone = re.search(r"override /backbone: (\w+)", text).group(1)
-    data = re.search(r"override /data: \w+/(\w+)", text).group(1)
+    choices = composed(experiment).hydra.runtime.choices
+    backbone, data = choices.backbone, choices.data.split("/")[-1]
     overrides = [f"experiment={experiment}", "debug=fdr", f"backbone={OFFLINE.get(backbone, backbone)}"]
     if data in fx.BY_DATA_CONFIG:  # dialogue corpora share the classification corpora's files
         write, suffix = fx.BY_DATA_CONFIG[data]
         path = write(tmp_path / f"corpus{suffix}", copies=20)
         overrides += [f"data.path={path}", "data.test_path=null"]
-    if "trainer: gpu" in text:
+    if choices.trainer == "gpu":
         overrides.append("trainer=cpu")
     metrics = train(train_cfg(*overrides))
     assert 0 <= metrics.get("test/acc", metrics.get("test/response_acc", -1)) <= 1
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_follows_its_backbones_learning_rate_and_tiny_ones_train_in_fp32(
+    experiment: str,
+) -> None:
+    """`backbone=...` changes the rate (`model.optimizer.lr: ${backbone.lr}`) unless the recipe pins its own;
+    tiny experiments train on CPU in fp32 (measured: bf16 autocast does not pay at this size)."""
+    cfg = composed(experiment)
+    assert cfg.model.optimizer.lr == PINNED_LR.get(experiment, cfg.backbone.lr)
+    other = copy.deepcopy(cfg)
+    other.backbone.lr = 1.5e-4  # as `backbone.lr=1.5e-4` (or another backbone) on the command line
+    assert other.model.optimizer.lr == PINNED_LR.get(experiment, 1.5e-4)
+    if experiment.endswith("_tiny"):
+        assert cfg.hydra.runtime.choices.backbone.startswith("tiny_") and cfg.trainer.precision == "32-true"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("twin", "full"), sorted(TWINS.items()))
+def test_a_tiny_twin_is_its_full_size_experiment_on_a_tiny_backbone(twin: str, full: str) -> None:
+    """A twin changes the backbone (and so the learning rate), the trainer (CPU, fp32), the epochs and the
+    tags; the data recipe, the model, the monitor, the callbacks and any sweep are the full-size one's."""
+    tiny, big = composed(twin), composed(full)
+    hub, backbone = big.hydra.runtime.choices.backbone, tiny.hydra.runtime.choices.backbone
+    assert backbone == OFFLINE[hub] and tiny.hydra.runtime.choices.trainer == "default"
+    assert list(tiny.tags) == [backbone if tag == hub else tag for tag in big.tags]
+    moved = composed(full, f"backbone={backbone}", "trainer=default")
+
+    def resolved(cfg: DictConfig, key: str) -> Any:
+        node = OmegaConf.select(cfg, key)
+        return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+    for key in ("data", "monitor", "callbacks", "seed", "hydra.sweeper.params"):
+        assert resolved(tiny, key) == resolved(moved, key), key
+    model, expected = resolved(tiny, "model"), resolved(moved, "model")
+    assert model["optimizer"].pop("lr") == tiny.backbone.lr  # a pinned full-size rate is not the tiny one's
+    expected["optimizer"].pop("lr")
+    assert model == expected
+    trainer, expected = resolved(tiny, "trainer"), resolved(moved, "trainer")
+    assert trainer.pop("max_epochs") >= expected.pop("max_epochs") and trainer == expected
+
+
+@pytest.mark.unit
+def test_data_dir_is_data_where_you_launch_unless_the_machine_or_the_run_says(tmp_path: Path) -> None:
+    """`paths.data_dir`: `<where you launch>/data` by default (`~local`: whatever this machine's own
+    conf/local/default.yaml says); conf/local/example.yaml (as that file, or `local=example`) points it at
+    ../shared/data; the command line wins. The tests' configs point it at `SHARED_DATA`."""
+
+    def data_dir(*overrides: str) -> str:
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+            cfg = compose("train", overrides=[f"paths.root_dir={tmp_path}", *overrides])
+        return cfg.paths.data_dir
+
+    assert data_dir("~local") == f"{tmp_path}/data"
+    assert data_dir("local=example") == f"{tmp_path}/../shared/data"
+    assert data_dir("local=example", "paths.data_dir=/corpora") == "/corpora"
+    hg_tods = compose_config("train", tmp_path, ["experiment=leaderboard/hg_tods_tiny"])
+    assert Path(hg_tods.data.path).parent.parent == Path(hg_tods.paths.data_dir)  # the tests' SHARED_DATA
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("preset", ["fdr", "overfit", "limit", "profiler"])
 def test_debug_presets_run(train_cfg, preset: str) -> None:
     shorten = ["trainer.max_epochs=2"] if preset in ("overfit", "limit") else []
@@ -99,11 +176,13 @@ def test_debug_presets_run(train_cfg, preset: str) -> None:
     assert metrics["test/acc"] >= 0
 
 
+@pytest.mark.e2e
 def test_overfitting_a_few_batches_drives_the_loss_down(train_cfg) -> None:
     metrics = train(train_cfg("debug=overfit", "test=false"))
     assert metrics["train/loss_epoch"] < 0.1
 
 
+@pytest.mark.unit
 def test_cpu_trainer_takes_bf16_only_where_the_cpu_has_it(train_cfg, monkeypatch) -> None:
     import torch
 
@@ -116,8 +195,3 @@ def test_cpu_trainer_takes_bf16_only_where_the_cpu_has_it(train_cfg, monkeypatch
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
         assert cpu_precision() == expected
-
-
-@pytest.mark.parametrize("name", [e for e in EXPERIMENTS if e.endswith("_tiny")])
-def test_tiny_experiments_train_in_fp32(train_cfg, name: str) -> None:
-    assert train_cfg(f"experiment={name}").trainer.precision == "32-true"  # measured: bf16 does not pay

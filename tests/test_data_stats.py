@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import corpus_fixtures as fx
 import pytest
-from conftest import SHARED_DATA, compose_config
+from helpers import corpora as fx
+from helpers.configs import SHARED_DATA, compose_config
 
 from maeum.data_stats import data_stats
+
+pytestmark = pytest.mark.unit
 
 KEYS = {"rows_read", "rows_kept", "dropped", "labels", "splits"}
 

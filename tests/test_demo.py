@@ -13,11 +13,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from conftest import REPO, best_checkpoint, compose_config
+from helpers.configs import REPO, compose_config
+from helpers.runs import best_checkpoint
 
 from maeum.data.dialogue.records import Turn
 from maeum.demo import app_from, build_demo, too_long
 from maeum.inference.session import FALLBACK, Answer, load_responder
+
+pytestmark = pytest.mark.e2e
 
 gradio_client = pytest.importorskip("gradio_client", reason="maeum[demo] (gradio) is not installed")
 EMOTIONS = ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]

@@ -11,6 +11,8 @@ from maeum.data.dialogue.encoding import encode_dialogue
 from maeum.data.dialogue.records import IGNORE_INDEX, TEMPLATES, Dialogue, Turn
 from maeum.errors import DataError
 
+pytestmark = pytest.mark.unit
+
 USR, SYS, EOS, COND = 2, 4, 1, 10  # <usr>, <sys>, </s>, <unused1> in KoGPT2 (and tiny_gpt2)
 TEXTS = [
     "시험에 떨어졌어.",
@@ -216,7 +218,7 @@ def test_a_long_history_keeps_the_newest_turns_within_max_length(tok) -> None:
 def test_the_readme_worked_example_is_what_the_code_does(tok) -> None:
     import re
 
-    from conftest import REPO
+    from helpers.configs import REPO
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     rows = re.findall(

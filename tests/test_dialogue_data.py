@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SHARED_DATA, compose_config
+from helpers.configs import SHARED_DATA, compose_config
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from maeum.data.dialogue.datamodule import DialogueDataModule
 from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.data.splits import normalize_text
+
+pytestmark = pytest.mark.unit
 
 
 def datamodule(tmp_path: Path, *overrides: str) -> DialogueDataModule:
@@ -64,14 +67,13 @@ def test_encoding_is_cached(tmp_path: Path) -> None:
     assert len(list((tmp_path / "cache" / "encoded").glob("*.npz"))) == 2
 
 
-@pytest.mark.parametrize("mask", ["input", "last_sys", "all_sys", "shift"])
-def test_every_mask_composes_for_every_dialogue_corpus(tmp_path: Path, mask: str) -> None:
-    for corpus in ("sample", "jsonl", "chatbotdata", "wellness", "aihub_emotion", "hg_tods"):
-        cfg = compose_config(
-            "train", tmp_path, [f"data=dialogue/{corpus}", f"data.label_mask={mask}", "data.path=x"]
-        )
-        assert cfg.data.label_mask == mask and cfg.data.reader._target_.startswith(
-            "maeum.data.dialogue_readers."
+@pytest.mark.parametrize("corpus", ["sample", "jsonl", "chatbotdata", "wellness", "aihub_emotion", "hg_tods"])
+def test_every_mask_composes_for_every_dialogue_corpus(tmp_path: Path, corpus: str) -> None:
+    cfg = compose_config("train", tmp_path, [f"data=dialogue/{corpus}", "data.path=x"])
+    assert cfg.data.reader._target_.startswith("maeum.data.dialogue_readers.")
+    for mask in ("input", "last_sys", "all_sys", "shift"):  # as data.label_mask=<mask> on the command line
+        assert (
+            OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"data.label_mask={mask}"])).data.label_mask == mask
         )
 
 

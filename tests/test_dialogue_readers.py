@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import corpus_fixtures as fx
 import pytest
-from conftest import SHARED_DATA
+from helpers import corpora as fx
+from helpers.configs import SHARED_DATA
 
 from maeum.data.dialogue.readers import (
     read_aihub_dialogues,
@@ -19,6 +19,8 @@ from maeum.data.dialogue.readers import (
 from maeum.data.dialogue.records import Dialogue, Turn
 from maeum.errors import DataError
 from maeum.paths import resource
+
+pytestmark = pytest.mark.unit
 
 
 def test_chatbotdata_single_turn_with_the_label_as_condition(tmp_path: Path) -> None:

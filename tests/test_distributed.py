@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, compose_config
+from helpers.configs import REPO, compose_config
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from transformers.models.bert.modeling_bert import BertLayer
@@ -45,6 +45,7 @@ def train_process(run_dir: Path, *overrides: str) -> dict[str, dict[int, float]]
     return metrics
 
 
+@pytest.mark.e2e
 def test_ddp_sim_trains_as_one_process_with_the_same_global_batch(tmp_path: Path) -> None:
     """Two gloo processes of batch 8 and one process of batch 16: the same rows per step (one seeded
     permutation, split over the processes), so the same validation and test metrics, within 1e-4. The CSV
@@ -67,6 +68,7 @@ def test_ddp_sim_trains_as_one_process_with_the_same_global_batch(tmp_path: Path
     assert errors and all(truth[row["text"]] == row["label"] for row in errors)  # aligned after the gather
 
 
+@pytest.mark.e2e
 def test_a_sweep_runs_through_submitit_on_this_machine(tmp_path: Path) -> None:
     """`hydra/launcher=submitit_local`: each run of the multirun is its own submitit job."""
     sweep = tmp_path / "sweep"
@@ -78,6 +80,7 @@ def test_a_sweep_runs_through_submitit_on_this_machine(tmp_path: Path) -> None:
     assert len(list((sweep / ".submitit").glob("*/*_result.pkl"))) == 2  # two submitit jobs, both done
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("experiment", "block"), [("emotion/sample_tiny", BertLayer), ("chatbot/sample_tiny", GPT2Block)]
 )
@@ -93,6 +96,7 @@ def test_fsdp_wraps_and_checkpoints_the_backbones_blocks(
     assert strategy._activation_checkpointing_kwargs["auto_wrap_policy"]._module_classes == {block}
 
 
+@pytest.mark.unit
 def test_deepspeed_and_ddp_compose_for_gpus(tmp_path: Path) -> None:
     ddp = compose_config("train", tmp_path, ["trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2"])
     assert (ddp.trainer.strategy, ddp.trainer.devices, ddp.trainer.num_nodes) == ("ddp", 8, 2)
@@ -102,6 +106,7 @@ def test_deepspeed_and_ddp_compose_for_gpus(tmp_path: Path) -> None:
     assert type(instantiate(deepspeed.trainer.strategy)).__name__ == "DeepSpeedStrategy"
 
 
+@pytest.mark.unit
 def test_slurm_launcher_takes_nodes_and_gpus_from_the_trainer(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_dir
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import compose_config
+from helpers.configs import compose_config
 
 from maeum.errors import MaeumError
 from maeum.eval import evaluate
@@ -18,6 +18,7 @@ def best_checkpoint(run_dir: Path) -> Path:
     return best
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("data", [None, "classify/sample"], ids=["data-from-checkpoint", "data-chosen"])
 def test_eval_reproduces_the_test_metrics(main_run, tmp_path: Path, data: str | None) -> None:
     run_dir, metrics = main_run
@@ -28,6 +29,7 @@ def test_eval_reproduces_the_test_metrics(main_run, tmp_path: Path, data: str | 
     assert (tmp_path / "config.yaml").is_file()
 
 
+@pytest.mark.e2e
 def test_eval_refuses_data_with_other_labels(main_run, tmp_path: Path, caplog) -> None:
     run_dir, _ = main_run
     corpus = tmp_path / "other.tsv"
@@ -50,6 +52,7 @@ def test_eval_refuses_data_with_other_labels(main_run, tmp_path: Path, caplog) -
     assert "differ from the data's ['긍정', '부정']" in error
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -66,6 +69,7 @@ def test_eval_without_a_checkpoint(tmp_path: Path, caplog, overrides: list[str],
     assert error.startswith(message)
 
 
+@pytest.mark.e2e
 def test_eval_writes_the_test_reports(main_run, tmp_path: Path) -> None:
     run_dir, _ = main_run
     evaluate(compose_config("eval", tmp_path, [f"ckpt_path={best_checkpoint(run_dir)}"]))
@@ -73,6 +77,7 @@ def test_eval_writes_the_test_reports(main_run, tmp_path: Path) -> None:
         assert (tmp_path / name).read_bytes() == (run_dir / name).read_bytes(), name
 
 
+@pytest.mark.e2e
 def test_eval_of_a_chatbot_writes_its_test_predictions(chatbot_run: Path, tmp_path: Path) -> None:
     evaluate(compose_config("eval", tmp_path, [f"ckpt_path={best_checkpoint(chatbot_run)}"]))
     written, trained = (pd.read_csv(d / "test_predictions.csv") for d in (tmp_path, chatbot_run))
@@ -80,6 +85,7 @@ def test_eval_of_a_chatbot_writes_its_test_predictions(chatbot_run: Path, tmp_pa
     assert written["response_nll"].to_numpy() == pytest.approx(trained["response_nll"].to_numpy(), rel=1e-5)
 
 
+@pytest.mark.e2e
 def test_resuming_on_another_split_than_the_checkpoints_is_refused(main_run, tmp_path: Path) -> None:
     run_dir, _ = main_run
     cfg = compose_config("train", tmp_path, [f"ckpt_path={best_checkpoint(run_dir)}", "data.seed=7"])

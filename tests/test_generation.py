@@ -11,6 +11,8 @@ from maeum.data.dialogue.records import TEMPLATES, Dialogue, Turn
 from maeum.inference.generation import ReplyGenerator
 from maeum.paths import config_dir
 
+pytestmark = pytest.mark.unit
+
 USR, SYS, EOS, UNUSED1, UNUSED2 = 2, 4, 1, 10, 11
 
 

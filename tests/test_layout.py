@@ -10,8 +10,6 @@ import pytest
 
 from maeum import _moved
 
-pytestmark = pytest.mark.unit
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "maeum"
 ENTRY_POINTS = ("train", "eval", "predict", "chat", "demo", "export", "data_stats", "leaderboard")
@@ -69,11 +67,13 @@ def maeum_imports(path: Path) -> list[tuple[int, str]]:
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 
+@pytest.mark.unit
 def test_every_source_file_is_on_a_floor() -> None:
     for path in SOURCES:
         floor(module_name(path))
 
 
+@pytest.mark.unit
 def test_imports_only_run_downward() -> None:
     """No module imports a floor above its own, no entry point imports another, and maeum's own code
     imports the new paths, never an old one kept for checkpoints (`maeum._moved`)."""
@@ -91,6 +91,7 @@ def test_imports_only_run_downward() -> None:
     assert not wrong, "wrong-way imports:\n" + "\n".join(wrong)
 
 
+@pytest.mark.unit
 def test_the_floors_check_catches_a_wrong_way_import(tmp_path: Path) -> None:
     """The rule itself: the four wrong-way imports that the old layout had are each caught."""
     cases = {
@@ -103,11 +104,13 @@ def test_the_floors_check_catches_a_wrong_way_import(tmp_path: Path) -> None:
     assert floor("maeum.demo") == floor("maeum.chat") == len(FLOORS) - 1  # demo imported chat
 
 
+@pytest.mark.unit
 def test_no_room_is_over_about_300_lines() -> None:
     long = {str(p.relative_to(SRC)): n for p in SOURCES if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"files over {MAX_LINES} lines: {long}"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("old", sorted(_moved.MOVED))
 def test_old_module_paths_still_resolve(old: str) -> None:
     """Every old path imports, and each name it had resolves to the object at its new home."""
@@ -119,6 +122,7 @@ def test_old_module_paths_still_resolve(old: str) -> None:
         module.no_such_name  # noqa: B018
 
 
+@pytest.mark.unit
 def test_old_targets_that_configs_and_checkpoints_name_resolve() -> None:
     """The `_target_`s that the configs of every earlier release wrote into checkpoints."""
     from hydra.utils import get_object
@@ -186,7 +190,7 @@ def test_using_a_model_loads_no_training_code_nor_plotting(main_run, chatbot_run
     import subprocess
     import sys
 
-    from conftest import best_checkpoint
+    from helpers.runs import best_checkpoint
 
     classifier = best_checkpoint(main_run[0])
     chatbot = best_checkpoint(chatbot_run)

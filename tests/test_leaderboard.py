@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers.configs import REPO
 
 from maeum import leaderboard
 from maeum.analysis.leaderboard import find_runs, read_run, read_wandb_records
@@ -62,6 +62,7 @@ def grids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"chatbot": root / "chatbot", "classifier": root / "classifier"}
 
 
+@pytest.mark.e2e
 def test_the_grid_gives_one_row_per_mask_with_three_seeds_and_a_paired_column(
     grids: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -99,6 +100,7 @@ def test_the_grid_gives_one_row_per_mask_with_three_seeds_and_a_paired_column(
     assert paths["png"].stat().st_size > 10_000
 
 
+@pytest.mark.e2e
 def test_the_paired_delta_is_the_log_ratio_of_the_pooled_test_perplexities(grids: dict[str, Path]) -> None:
     """Independently of maeum.analysis.stats: from the runs' test_predictions.csv, pooled over seeds per
     dialogue."""
@@ -119,6 +121,7 @@ def test_the_paired_delta_is_the_log_ratio_of_the_pooled_test_perplexities(grids
     )
 
 
+@pytest.mark.e2e
 def test_per_run_keeps_one_row_per_run_and_says_one_seed_has_no_interval(
     grids: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -131,6 +134,7 @@ def test_per_run_keeps_one_row_per_run_and_says_one_seed_has_no_interval(
     assert "(one seed: no interval)" in (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.e2e
 def test_runs_that_differ_in_more_than_the_seed_stay_apart_and_ids_must_match(
     grids: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -157,6 +161,7 @@ def test_runs_that_differ_in_more_than_the_seed_stay_apart_and_ids_must_match(
     assert any(r.pair_note.startswith("not paired: no test_predictions.csv") for r in rows)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
@@ -182,6 +187,7 @@ def test_a_broken_predictions_file_is_one_reason_not_a_traceback(
     assert row.paired is None and row.pair_note.startswith("not paired: ") and reason in row.pair_note
 
 
+@pytest.mark.e2e
 def test_rows_on_other_tokens_are_not_compared_per_token(grids: dict[str, Path], tmp_path: Path) -> None:
     """The same dialogue ids with other response token counts (another tokenizer or max_length): the
     per-token NLLs do not compare, so the row is not paired with the best."""
@@ -198,6 +204,7 @@ def test_rows_on_other_tokens_are_not_compared_per_token(grids: dict[str, Path],
     assert [r.pair_note for r in rows] == ["reference", "reference (other test examples or tokens)"]
 
 
+@pytest.mark.e2e
 def test_wandb_run_files_give_the_csv_trajectories_and_carry_tags_and_group(grids: dict[str, Path]) -> None:
     run_dir = grids["chatbot"] / "0"
     from_csv = _per_epoch(_csv_rows(run_dir))[0]
@@ -210,6 +217,7 @@ def test_wandb_run_files_give_the_csv_trajectories_and_carry_tags_and_group(grid
     assert {"experiment:chatbot/sample_tiny", "mask:input", "epochs:2"} <= set(run.tags)
 
 
+@pytest.mark.e2e
 def test_classifier_runs_rank_by_macro_f1(grids: dict[str, Path], tmp_path: Path, capsys) -> None:
     leaderboard.main([str(grids["classifier"]), str(grids["chatbot"]), "--output", str(tmp_path)])
     printed = capsys.readouterr().out
@@ -229,6 +237,7 @@ def test_classifier_runs_rank_by_macro_f1(grids: dict[str, Path], tmp_path: Path
         assert (predictions["correct"] == (predictions["label"] == predictions["predicted"])).all()
 
 
+@pytest.mark.e2e
 def test_leaderboard_goes_to_wandb_offline(grids: dict[str, Path], tmp_path: Path) -> None:
     leaderboard.main([str(grids["chatbot"]), "--output", str(tmp_path), "--wandb"])
     (table,) = tmp_path.glob("wandb/offline-run-*/files/media/table/leaderboard_*.table.json")
@@ -239,6 +248,7 @@ def test_leaderboard_goes_to_wandb_offline(grids: dict[str, Path], tmp_path: Pat
     assert list(tmp_path.glob("wandb/offline-run-*/files/media/images/leaderboard_curves_*.png"))
 
 
+@pytest.mark.unit
 def test_overfitting_flag_and_best_epoch() -> None:
     run = leaderboard.Run(Path("r"), leaderboard.CHATBOT, "tiny_gpt2", "d", "input", 5, "")
     run.curves = {"val/response_ppl": [90.0, 40.0, 38.0, 41.0, 45.0]}
@@ -247,12 +257,14 @@ def test_overfitting_flag_and_best_epoch() -> None:
     assert not run.overfitting()
 
 
+@pytest.mark.unit
 def test_a_directory_without_runs_is_one_message(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         leaderboard.main([str(tmp_path)])
     assert "no maeum-train run below it" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_optuna_search_of_three_trials_writes_its_results(tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the optional extra maeum[optuna]")
     sweep = tmp_path / "optuna"
@@ -271,6 +283,7 @@ def test_optuna_search_of_three_trials_writes_its_results(tmp_path: Path) -> Non
     assert "data.val_fraction=1.5" in log
 
 
+@pytest.mark.e2e
 def test_the_results_notebook_runs_on_the_grids(grids: dict[str, Path]) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
@@ -294,6 +307,7 @@ def test_the_results_notebook_runs_on_the_grids(grids: dict[str, Path]) -> None:
     assert len(images) == 2 + 4  # the curves and intervals of both tasks, four confusion matrices
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("search", "metric", "direction"),
     [
@@ -319,6 +333,7 @@ def test_searches_optimise_a_metric_their_runs_log(
     assert f'"{metric}"' in source  # the module logs the objective under this name
 
 
+@pytest.mark.e2e
 def test_config_files_of_wandb_hydra_and_other_tasks_are_not_runs(
     grids: dict[str, Path], tmp_path: Path
 ) -> None:

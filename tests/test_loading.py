@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SHARED_DATA, best_checkpoint, compose_config
+from helpers.configs import SHARED_DATA, compose_config
+from helpers.runs import best_checkpoint
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertModel, pipeline
 
 from maeum.backbones import load_tokenizer
@@ -55,6 +56,7 @@ def ours_ids(ckpt: Path) -> list[list[int]]:
     return load_classifier(ckpt).tokenizer(TEXTS)["input_ids"]
 
 
+@pytest.mark.e2e
 def test_tiny_bert_classifier_export(main_run, tmp_path: Path) -> None:
     ckpt = best_checkpoint(main_run[0])
     out = tmp_path / "감정 분류기 (export)"
@@ -69,6 +71,7 @@ def test_tiny_bert_classifier_export(main_run, tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not KOBERT.is_dir(), reason=f"KoBERT's tokenizer is not in {KOBERT} (../shared absent)")
 def test_kobert_shaped_classifier_export(tmp_path: Path) -> None:
     """A BERT with KoBERT's own tokenizer (spiece.model, KoBERTTokenizer) exports to a fast tokenizer.json."""
@@ -89,6 +92,7 @@ def test_kobert_shaped_classifier_export(tmp_path: Path) -> None:
     assert AutoTokenizer.from_pretrained(out)("한국어 모델을 공유합니다.")["input_ids"] == reference
 
 
+@pytest.mark.unit
 def test_an_encoder_whose_head_differs_is_not_exported(tmp_path: Path) -> None:
     """DistilBERT has no pooler and classifies through pre_classifier + ReLU: no one-to-one mapping."""
     from transformers import DistilBertConfig, DistilBertModel
@@ -103,6 +107,7 @@ def test_an_encoder_whose_head_differs_is_not_exported(tmp_path: Path) -> None:
         to_sequence_classification(classifier)
 
 
+@pytest.mark.e2e
 def test_a_chatbot_export_keeps_its_conditions(chatbot_run: Path, tmp_path: Path) -> None:
     out = export(compose_config("export", tmp_path, [f"ckpt_path={best_checkpoint(chatbot_run)}"]))
     meta = json.loads((out / "maeum.json").read_text(encoding="utf-8"))

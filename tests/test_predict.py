@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import compose_config
+from helpers.configs import compose_config
 
 from maeum.cli import hydra_override
 from maeum.inference.prediction import Predictor
 from maeum.predict import predict
+
+pytestmark = pytest.mark.e2e
 
 TEXTS = ["정말 화가 난다", "시험에 떨어져서 너무 슬퍼요. 눈물이 멈추지 않아.", "합격!", "내일 면접이라 떨려"]
 

@@ -8,6 +8,8 @@ import pytest
 
 from maeum.data.preprocess import DEFAULT_NAMES, TextCleaner
 
+pytestmark = pytest.mark.unit
+
 clean = TextCleaner()
 
 

@@ -6,12 +6,14 @@ import json
 from functools import partial
 from pathlib import Path
 
-import corpus_fixtures as fx
 import pandas as pd
 import pytest
+from helpers import corpora as fx
 
 from maeum.data.classify.readers import read_aihub_emotion, read_table
 from maeum.errors import DataError
+
+pytestmark = pytest.mark.unit
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:

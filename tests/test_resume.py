@@ -2,8 +2,8 @@
 `last.ckpt` ends bit for bit as the run that was never stopped (weights, test metrics, `test_predictions.csv`
 and the best checkpoint's epoch).
 
-The kill points are chosen by `resume_helpers.KillAt` (a callback that kills in a given hook at a given
-step) and `resume_helpers.DiesWhileWriting` (a checkpoint IO that dies half-way through a write), never by a
+The kill points are chosen by `helpers.resume.KillAt` (a callback that kills in a given hook at a given
+step) and `helpers.resume.DiesWhileWriting` (a checkpoint IO that dies half-way through a write), never by a
 timer. The boundary cases run by default; `pytest -m slow` sweeps every training step.
 """
 
@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO
+from helpers.configs import REPO
+
+pytestmark = pytest.mark.e2e
 
 HERE = Path(__file__).resolve().parent
 CHECKPOINTING = ["callbacks.last_checkpoint.every_n_train_steps=1", "logger=csv", "extras.print_config=false"]
@@ -122,12 +124,12 @@ def kill_after_step(run: Run, step: int) -> list[str]:
 def kill_in(hook: str, step: int | None = None) -> list[str]:
     """Killed in callback hook `hook` at `trainer.global_step == step` (the first time, for None)."""
     at_step = [] if step is None else [f"+callbacks.kill.step={step}"]
-    return ["+callbacks.kill._target_=resume_helpers.KillAt", f"+callbacks.kill.hook={hook}", *at_step]
+    return ["+callbacks.kill._target_=helpers.resume.KillAt", f"+callbacks.kill.hook={hook}", *at_step]
 
 
 def die_writing(save: int) -> list[str]:
     """Killed half-way through writing this process's `save`-th checkpoint."""
-    return [f"trainer.plugins=[{{_target_:resume_helpers.DiesWhileWriting,at_save:{save}}}]"]
+    return [f"trainer.plugins=[{{_target_:helpers.resume.DiesWhileWriting,at_save:{save}}}]"]
 
 
 @pytest.fixture(scope="module")

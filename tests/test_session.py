@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import corpus_fixtures as fx
 import pytest
-from conftest import REPO, best_checkpoint, compose_config
+from helpers import corpora as fx
+from helpers.configs import REPO, compose_config
+from helpers.runs import best_checkpoint
 from hydra.utils import instantiate
 
 from maeum.chat import chat
@@ -55,6 +56,7 @@ def chat_lines(tmp_path: Path, overrides: list[str], lines: list[str]) -> list[d
 
 
 # ------------------------------------------------------------------------------------------------- conditions
+@pytest.mark.e2e
 def test_a_condition_is_one_the_chatbot_was_trained_on(pair: tuple[Path, Path]) -> None:
     """`condition=` refuses a condition never seen in training, listing the known ones; `/condition` says
     so and keeps the session's condition. A name stands for its id (ChatbotData with `condition=id`)."""
@@ -78,6 +80,7 @@ def test_a_condition_is_one_the_chatbot_was_trained_on(pair: tuple[Path, Path]) 
 
 
 # ---------------------------------------------------------------------------------------------- emotion-aware
+@pytest.mark.e2e
 def test_every_reply_is_conditioned_on_the_classifiers_top_label(pair: tuple[Path, Path]) -> None:
     chatbot, classifier = pair
     responder = load_responder(chatbot, classifier_ckpt=classifier)
@@ -97,6 +100,7 @@ def test_every_reply_is_conditioned_on_the_classifiers_top_label(pair: tuple[Pat
     assert overridden.record["condition"] == "기쁨" and overridden.record["emotion"] == "분노"
 
 
+@pytest.mark.e2e
 def test_exported_models_answer_like_their_checkpoints(pair: tuple[Path, Path], tmp_path: Path) -> None:
     chatbot, classifier = pair
     exported = [export(compose_config("export", tmp_path, [f"ckpt_path={c}", f"output_dir={tmp_path / n}"]))
@@ -106,6 +110,7 @@ def test_exported_models_answer_like_their_checkpoints(pair: tuple[Path, Path], 
     assert from_exports == from_checkpoints
 
 
+@pytest.mark.e2e
 def test_scripted_jsonl_session_from_the_command_line(pair: tuple[Path, Path], tmp_path: Path) -> None:
     chatbot, classifier = pair
     source = tmp_path / "대화.txt"
@@ -125,6 +130,7 @@ def test_scripted_jsonl_session_from_the_command_line(pair: tuple[Path, Path], t
     assert all(r["reply"] and r["emotion"] in EMOTIONS for r in records)
 
 
+@pytest.mark.e2e
 def test_a_label_set_mismatch_is_refused_with_both_sets(pair, wellness, tmp_path: Path, caplog) -> None:
     chatbot, _ = pair
     with pytest.raises(SystemExit):
@@ -135,6 +141,7 @@ def test_a_label_set_mismatch_is_refused_with_both_sets(pair, wellness, tmp_path
     assert "감정/분노" in message and all(emotion in message for emotion in EMOTIONS)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("corpus", ["chatbotdata", "aihub_emotion"])
 def test_bundled_classifier_and_chatbot_recipes_pair(corpus: str, tmp_path: Path) -> None:
     """emotion/<corpus>_* labels are among chatbot/<corpus>_* conditions; ChatbotData's ids map to names."""
@@ -163,6 +170,7 @@ def test_bundled_classifier_and_chatbot_recipes_pair(corpus: str, tmp_path: Path
 
 
 # ---------------------------------------------------------------------------------------------- retrieval
+@pytest.mark.e2e
 def test_the_response_bank_comes_from_the_training_split(wellness: tuple[Path, Path]) -> None:
     ckpt, run_dir = wellness
     datamodule = instantiate(compose_config("train", run_dir, _wellness_overrides(run_dir)).data)
@@ -184,6 +192,7 @@ def test_the_response_bank_comes_from_the_training_split(wellness: tuple[Path, P
     assert not held_out & {r for texts in bank.values() for r in texts}  # every row's response is unique
 
 
+@pytest.mark.e2e
 def test_retrieval_replies_come_from_the_predicted_categorys_bank(wellness, tmp_path: Path) -> None:
     ckpt, _ = wellness
     bank = load_classifier(ckpt).response_bank
@@ -205,6 +214,7 @@ def test_retrieval_replies_come_from_the_predicted_categorys_bank(wellness, tmp_
     assert chat_lines(tmp_path, [f"ckpt_path={exported}"], WELLNESS_TURNS * 3) == records
 
 
+@pytest.mark.e2e
 def test_below_min_confidence_the_fallback_answers(wellness, tmp_path: Path) -> None:
     overrides = [
         f"ckpt_path={wellness[0]}",
@@ -215,6 +225,7 @@ def test_below_min_confidence_the_fallback_answers(wellness, tmp_path: Path) -> 
     assert all(r["fallback"] and r["reply"] == "잠시만요, 다시 말씀해 주세요 :)" for r in records)
 
 
+@pytest.mark.e2e
 def test_a_classifier_without_a_bank_names_the_fix(main_run, tmp_path: Path, caplog) -> None:
     with pytest.raises(SystemExit):
         chat_lines(tmp_path, [f"ckpt_path={best_checkpoint(main_run[0])}"], TURNS)
@@ -222,6 +233,7 @@ def test_a_classifier_without_a_bank_names_the_fix(main_run, tmp_path: Path, cap
     assert "data=classify/wellness" in message and "classifier_ckpt=" in message
 
 
+@pytest.mark.e2e
 def test_retrieval_session_ignores_conditions(wellness) -> None:
     session = ChatSession(load_responder(wellness[0], seed=1))
     assert isinstance(session.responder, RetrievalResponder) and session.history is False

@@ -8,6 +8,8 @@ import pytest
 
 from maeum.data.splits import group_split, normalize_text
 
+pytestmark = pytest.mark.unit
+
 LABELS = ["기쁨", "슬픔", "분노"]
 
 

@@ -17,6 +17,8 @@ from maeum.analysis.stats import (
     seed_interval,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def t_quantile_975(df: int) -> float:
     """Student's t 0.975 quantile in closed form: df 1 is Cauchy, df 2 has t = (2p - 1) / sqrt(2p(1 - p))."""

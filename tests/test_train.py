@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import compose_config, trained_epochs
+from helpers.configs import compose_config
+from helpers.runs import trained_epochs
 from omegaconf import DictConfig
 
 from maeum.errors import MaeumError
@@ -20,12 +21,14 @@ from maeum.runtime import check_argument_types
 from maeum.train import train
 
 
+@pytest.mark.e2e
 def test_main_job_beats_the_majority_baseline(main_run: tuple[Path, dict[str, float]]) -> None:
     _, metrics = main_run
     assert metrics["test/acc"] > metrics["test/majority_acc"] + 0.2
     assert metrics["test/f1_macro"] > metrics["test/majority_f1_macro"] + 0.2
 
 
+@pytest.mark.e2e
 def test_main_job_keeps_config_checkpoints_and_logs(main_run: tuple[Path, dict[str, float]]) -> None:
     run_dir, _ = main_run
     saved = (run_dir / "config.yaml").read_text(encoding="utf-8")
@@ -41,6 +44,7 @@ def test_main_job_keeps_config_checkpoints_and_logs(main_run: tuple[Path, dict[s
     assert best_state["maeum"]["config"]["model"]["_target_"] == "maeum.models.classifier.EmotionClassifier"
 
 
+@pytest.mark.e2e
 def test_resume_from_last_continues_at_the_next_epoch(train_cfg, tmp_path: Path) -> None:
     quick = ["logger=csv", "callbacks.early_stopping.patience=100"]
     first = train_cfg(*quick, "trainer.max_epochs=2")
@@ -57,12 +61,14 @@ def test_resume_from_last_continues_at_the_next_epoch(train_cfg, tmp_path: Path)
     assert state["global_step"] == 2 * torch.load(last, weights_only=True)["global_step"]
 
 
+@pytest.mark.unit
 def test_the_encoder_trains_with_dropout_on(train_cfg) -> None:
     cfg: DictConfig = train_cfg()
     model = EmotionClassifier(backbone="tiny_bert", labels=["a", "b"], optimizer=cfg.model.optimizer)
     assert all(module.training for module in model.modules())
 
 
+@pytest.mark.e2e
 def test_optimizer_exempts_biases_and_norms_from_weight_decay(train_cfg) -> None:
     cfg = train_cfg("debug=fdr")
     from hydra.utils import instantiate
@@ -84,6 +90,7 @@ def test_optimizer_exempts_biases_and_norms_from_weight_decay(train_cfg) -> None
     assert type(trainer.lr_scheduler_configs[0].scheduler).__name__ == "LambdaLR"
 
 
+@pytest.mark.unit
 def test_bad_data_path_ends_the_run_with_one_message(train_cfg, tmp_path: Path, caplog) -> None:
     missing = tmp_path / "nope.tsv"
     with pytest.raises(SystemExit) as exit_info:
@@ -93,6 +100,7 @@ def test_bad_data_path_ends_the_run_with_one_message(train_cfg, tmp_path: Path, 
     assert errors == [f"{missing}: file not found. Set data.path to an existing corpus file."]
 
 
+@pytest.mark.e2e
 def test_multirun_runs_one_job_per_value(tmp_path: Path) -> None:
     """`python -m maeum.train -m trainer.max_epochs=1,2`, run from tmp_path with the default sweep dir."""
     cmd = [sys.executable, "-m", "maeum.train", "-m", "trainer.max_epochs=1,2", "logger=csv"]
@@ -108,6 +116,7 @@ def test_multirun_runs_one_job_per_value(tmp_path: Path) -> None:
         assert config["paths"]["output_dir"] == str(sweep / job)
 
 
+@pytest.mark.e2e
 def test_learning_rate_warms_up_over_ten_percent_then_decays(main_run: tuple[Path, dict[str, float]]) -> None:
     """Linear warmup over 10% of all planned steps (30 epochs x 11 batches), then cosine decay."""
     run_dir, _ = main_run
@@ -122,6 +131,7 @@ def test_learning_rate_warms_up_over_ten_percent_then_decays(main_run: tuple[Pat
     assert after == sorted(after, reverse=True)
 
 
+@pytest.mark.e2e
 def test_test_reports_land_in_the_run_dir_and_in_wandb(main_run: tuple[Path, dict[str, float]]) -> None:
     run_dir, metrics = main_run
     per_class = list(csv.DictReader((run_dir / "per_class.csv").open(encoding="utf-8")))
@@ -138,6 +148,7 @@ def test_test_reports_land_in_the_run_dir_and_in_wandb(main_run: tuple[Path, dic
     )
 
 
+@pytest.mark.e2e
 def test_class_weighted_loss_uses_inverse_train_frequency(train_cfg) -> None:
     cfg = train_cfg()
     model = EmotionClassifier(
@@ -150,6 +161,7 @@ def test_class_weighted_loss_uses_inverse_train_frequency(train_cfg) -> None:
     assert train(train_cfg("debug=fdr", "model.class_weighted=true"))["test/acc"] >= 0
 
 
+@pytest.mark.unit
 def test_confusion_matrix_draws_every_hangul_label() -> None:
     """NanumGothic covers the label names: drawing them raises no missing-glyph warning."""
     import warnings
@@ -167,6 +179,7 @@ def test_confusion_matrix_draws_every_hangul_label() -> None:
     assert dict(matplotlib.rcParams) == before  # no global matplotlib setting changed
 
 
+@pytest.mark.unit
 def test_a_wrongly_typed_setting_is_named_before_anything_is_built(train_cfg) -> None:
     """Checked against the `_target_`'s signature: Lightning's Literal precisions, maeum's own floats."""
     with pytest.raises(MaeumError, match=r"trainer\.precision='bf16-mix' is not one of .*bf16-mixed"):
@@ -179,6 +192,7 @@ def test_a_wrongly_typed_setting_is_named_before_anything_is_built(train_cfg) ->
         check_argument_types(train_cfg(f"experiment={experiment}"), ["data", "model", "trainer"])
 
 
+@pytest.mark.unit
 def test_the_best_validation_value_survives_a_resume(train_cfg) -> None:
     """`val/f1_macro_best` rides in the checkpoint; the resumed fit forgets its sanity check, not the best."""
     optimizer = train_cfg().model.optimizer

@@ -8,6 +8,8 @@ import pytest
 
 from maeum.runtime import wandb_mode
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:

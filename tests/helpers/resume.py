@@ -1,5 +1,5 @@
 """Ways to die, for the kill-safe resume tests (`tests/test_resume.py`), loaded by `maeum.train` subprocesses
-through Hydra (`+callbacks.kill._target_=resume_helpers.KillAt`, with `tests/` on PYTHONPATH)."""
+through Hydra (`+callbacks.kill._target_=helpers.resume.KillAt`, with `tests/` on PYTHONPATH)."""
 
 from __future__ import annotations
 

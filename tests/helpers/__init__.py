@@ -1,0 +1,11 @@
+"""What the tests share besides fixtures, importable as `helpers.*` wherever `tests/` is on `sys.path`
+(pytest puts it there: `pythonpath = ["tests"]` in pyproject.toml; an IDE's pytest runner reads the same).
+
+- `helpers.configs`: the repository, the shared corpora, and `compose_config` (Hydra configs in tmp dirs)
+- `helpers.runs`: reading a finished run's directory (best checkpoint, trained epochs)
+- `helpers.corpora`: small corpus files in the exact schemas of the real corpora
+- `helpers.resume`: ways to die, for the kill-safe resume tests (loaded by `maeum.train` subprocesses)
+
+Fixtures stay in `tests/conftest.py`, which no test imports. This package imports nothing heavy
+itself, so that a subprocess that needs `helpers.resume` loads only that.
+"""

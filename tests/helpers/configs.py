@@ -1,0 +1,44 @@
+"""The repository, the shared corpora beside it, and Hydra configs composed into a temporary directory.
+
+Configs are composed the way lightning-hydra-template's tests do it: real `compose()`, with the paths
+that Hydra would fill at run time pointed at a temporary directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import maeum.runtime  # noqa: F401  (registers the ${maeum.*} resolvers)
+from maeum.paths import config_dir
+
+REPO = Path(__file__).resolve().parents[2]
+# the real corpora (not redistributable) beside the repository; tests that need them skip without them
+SHARED_DATA = REPO.parent / "shared" / "data"
+CONF = config_dir()
+
+
+def run_paths(run_dir: Path) -> list[str]:
+    """The overrides that put a run's directory, logs and `paths.data_dir` where the tests want them."""
+    return [
+        f"paths.root_dir={run_dir}",
+        f"paths.log_dir={run_dir}/logs",
+        f"paths.output_dir={run_dir}",
+        f"paths.data_dir={SHARED_DATA}",
+    ]
+
+
+def compose_config(
+    config_name: str, run_dir: Path, overrides: Sequence[str] = (), *, return_hydra_config: bool = False
+) -> DictConfig:
+    """Compose `conf/<config_name>.yaml` with its run directory (and logs) under `run_dir` and
+    `paths.data_dir` at the shared corpora (`SHARED_DATA`); `overrides` come last and win."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        return compose(
+            config_name,
+            overrides=[*run_paths(run_dir), "extras.print_config=false", *overrides],
+            return_hydra_config=return_hydra_config,
+        )
