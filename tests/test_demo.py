@@ -18,7 +18,8 @@ from helpers.runs import best_checkpoint
 
 from maeum.data.dialogue.records import Turn
 from maeum.demo import app_from, build_demo, too_long
-from maeum.inference.session import FALLBACK, Answer, load_responder
+from maeum.inference.responders import FALLBACK, Answer
+from maeum.inference.session import load_responder
 
 pytestmark = pytest.mark.e2e
 

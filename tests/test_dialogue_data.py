@@ -70,7 +70,7 @@ def test_encoding_is_cached(tmp_path: Path) -> None:
 @pytest.mark.parametrize("corpus", ["sample", "jsonl", "chatbotdata", "wellness", "aihub_emotion", "hg_tods"])
 def test_every_mask_composes_for_every_dialogue_corpus(tmp_path: Path, corpus: str) -> None:
     cfg = compose_config("train", tmp_path, [f"data=dialogue/{corpus}", "data.path=x"])
-    assert cfg.data.reader._target_.startswith("maeum.data.dialogue_readers.")
+    assert cfg.data.reader._target_.startswith("maeum.data.dialogue.readers.")
     for mask in ("input", "last_sys", "all_sys", "shift"):  # as data.label_mask=<mask> on the command line
         assert (
             OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"data.label_mask={mask}"])).data.label_mask == mask

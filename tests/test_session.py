@@ -21,16 +21,14 @@ from maeum.errors import MaeumError
 from maeum.export import export
 from maeum.inference.loading import Chatbot, load_classifier
 from maeum.inference.prediction import Predictor
-from maeum.inference.session import (
+from maeum.inference.responders import (
     FALLBACK,
-    ChatSession,
     EmotionAwareResponder,
     GeneratorResponder,
     KnownConditions,
     RetrievalResponder,
-    load_responder,
-    pair_conditions,
 )
+from maeum.inference.session import ChatSession, load_responder, pair_conditions
 
 EMOTIONS = ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]
 TURNS = [
