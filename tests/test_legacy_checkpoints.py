@@ -19,6 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.configs import compose_config
+
+from maeum.chat import chat
+from maeum.eval import evaluate
+from maeum.predict import predict
 
 pytestmark = pytest.mark.e2e
 
@@ -113,16 +118,19 @@ def _jsonl(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+# Each command meets each kind of old file: one in a fresh process through its console script (the old
+# paths resolve there from nothing), the other through the same job function in this process.
 @pytest.mark.parametrize("task", ["classifier", "chatbot"])
 def test_maeum_eval_retests_an_old_checkpoint_as_its_run_did(
-    legacy: dict[str, Path], task: str, tmp_path
+    legacy: dict[str, Path], task: str, tmp_path: Path
 ) -> None:
     """Today's maeum-eval instantiates the old `_target_`s the checkpoint names and writes the same
     per-example file as the legacy run's own test."""
-    _run(
-        [str(BIN / "maeum-eval"), f"ckpt_path={legacy[f'{task}_ckpt']}", f"hydra.run.dir={tmp_path}"],
-        tmp_path,
-    )
+    ckpt = legacy[f"{task}_ckpt"]
+    if task == "classifier":
+        _run([str(BIN / "maeum-eval"), f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path}"], tmp_path)
+    else:
+        evaluate(compose_config("eval", tmp_path, [f"ckpt_path={ckpt}"]))
     old = pd.read_csv(legacy[task] / "test_predictions.csv")
     new = pd.read_csv(tmp_path / "test_predictions.csv")
     assert len(new) == len(old) > 0
@@ -133,9 +141,12 @@ def test_maeum_eval_retests_an_old_checkpoint_as_its_run_did(
 def test_maeum_predict_answers_an_old_checkpoint_and_export_as_before(
     legacy: dict[str, Path], source: str, tmp_path: Path
 ) -> None:
-    output = tmp_path / "예측.jsonl"
-    _run([str(BIN / "maeum-predict"), f"ckpt_path={legacy[source]}", f"input={legacy['texts']}",
-          f"output={output}"], tmp_path)  # fmt: skip
+    output = tmp_path / "예측 (새 코드).jsonl"
+    args = [f"ckpt_path={legacy[source]}", f"input={legacy['texts']}", f"output={output}"]
+    if source == "classifier_ckpt":
+        _run([str(BIN / "maeum-predict"), *args], tmp_path)
+    else:
+        predict(compose_config("predict", tmp_path, [quoted(arg) for arg in args]))
     old = _jsonl(legacy["predictions"].read_text(encoding="utf-8"))
     new = _jsonl(output.read_text(encoding="utf-8"))
     assert [r["text"] for r in new] == list(TEXTS)
@@ -148,9 +159,18 @@ def test_maeum_predict_answers_an_old_checkpoint_and_export_as_before(
 def test_maeum_chat_replies_from_an_old_checkpoint_and_export_as_before(
     legacy: dict[str, Path], source: str, tmp_path: Path
 ) -> None:
-    replies = _run([str(BIN / "maeum-chat"), f"ckpt_path={legacy[source]}", f"input={legacy['turns']}",
-                    "output_format=jsonl"], tmp_path)  # fmt: skip
+    args = [f"ckpt_path={legacy[source]}", f"input={legacy['turns']}", "output_format=jsonl"]
+    if source == "chatbot_export":
+        new = _jsonl(_run([str(BIN / "maeum-chat"), *args], tmp_path))
+    else:
+        new = [answer.record for answer in chat(compose_config("chat", tmp_path, [quoted(a) for a in args]))]
     old = _jsonl(legacy["replies"].read_text(encoding="utf-8"))
-    new = _jsonl(replies)
     assert len(new) == len(TURNS)
     assert [r["reply"] for r in new] == [r["reply"] for r in old]  # greedy decoding: the same words
+
+
+def quoted(override: str) -> str:
+    """`key=value` with the value quoted for Hydra (the Korean file names hold spaces and parentheses), as
+    maeum's command line does."""
+    key, value = override.split("=", 1)
+    return f"{key}='{value}'"
