@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce README's leaderboards on CPU: tiny_gpt2 on the real HG-TODS (multi-turn: the four label masks)
+# Reproduce the leaderboards of docs/results.md on CPU: tiny_gpt2 on the real HG-TODS (multi-turn: the four label masks)
 # and ChatbotData (single turn: input, last_sys and shift; all_sys is last_sys there), each mask at 5 epochs
 # plus `input` at 10 epochs, every variant with seeds 1, 2 and 3 (the grid configs sweep them), then
 # maeum-leaderboard: one row per variant with the seeds' mean, std and 95% interval, and a paired bootstrap

@@ -1,6 +1,6 @@
 """The training benchmarks run on small shapes: gradient checkpointing in both LightningModules keeps the
-losses and lowers peak memory (the script's own measurement; README gives the 12 x 768 figures), and the
-bf16 benchmark runs. Their speed figures come from the scripts only."""
+losses and lowers peak memory (the script's own measurement; docs/benchmark.md gives the 12 x 768
+figures), and the bf16 benchmark runs. Their speed figures come from the scripts only."""
 
 from __future__ import annotations
 
