@@ -66,6 +66,8 @@ def test_ddp_sim_trains_as_one_process_with_the_same_global_batch(tmp_path: Path
     with (tmp_path / "ddp" / "errors.csv").open(encoding="utf-8") as f:
         errors = list(csv.DictReader(f))
     assert errors and all(truth[row["text"]] == row["label"] for row in errors)  # aligned after the gather
+    log = (tmp_path / "ddp" / "train.log").read_text(encoding="utf-8")
+    assert log.count("Splits {") == 1  # each rank reads the corpus; rank 1's info lines are not logged
 
 
 @pytest.mark.e2e
