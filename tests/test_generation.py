@@ -1,4 +1,5 @@
-"""maeum.generation: KV-cache decoding that matches a plain argmax loop, stops at markers, keeps emoticons."""
+"""maeum.inference.generation: KV-cache decoding that matches a plain argmax loop, stops at markers, keeps
+emoticons."""
 
 from __future__ import annotations
 

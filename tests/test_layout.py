@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,26 @@ def maeum_imports(path: Path) -> list[tuple[int, str]]:
 
 
 SOURCES = sorted(PACKAGE.rglob("*.py"))
+LEGACY = "b50198ed83551eedaa79c83547132ba29c682b41"  # the last flat layout (tests/test_legacy_checkpoints.py)
+OLD_FILES = {  # old module -> its file at LEGACY
+    **{old: f"src/{old.replace('.', '/')}.py" for old in _moved.MOVED},
+    "maeum.backbones": "src/maeum/backbones.py",
+    "maeum.data.dialogue": "src/maeum/data/dialogue.py",
+}
+
+
+def wrong_way_imports(path: Path, importer: str) -> list[str]:
+    """What is wrong with the maeum imports of `path`, the source of module `importer`."""
+    wrong = []
+    for line, target in maeum_imports(path):
+        where = f"{path.name}:{line} imports {target}"
+        if target in _moved.MOVED:
+            wrong.append(f"{where}, an old path: import {', '.join(_moved.MOVED[target])}")
+        elif floor(target) > floor(importer):
+            wrong.append(f"{where}, a floor above it")
+        elif floor(target) == len(FLOORS) - 1 and target != importer:
+            wrong.append(f"{where}, another entry point")
+    return wrong
 
 
 @pytest.mark.unit
@@ -77,31 +99,29 @@ def test_every_source_file_is_on_a_floor() -> None:
 def test_imports_only_run_downward() -> None:
     """No module imports a floor above its own, no entry point imports another, and maeum's own code
     imports the new paths, never an old one kept for checkpoints (`maeum._moved`)."""
-    wrong = []
-    for path in SOURCES:
-        importer = module_name(path)
-        for line, target in maeum_imports(path):
-            where = f"{path.relative_to(SRC)}:{line} imports {target}"
-            if target in _moved.MOVED:
-                wrong.append(f"{where}, an old path: import {', '.join(_moved.MOVED[target])}")
-            elif floor(target) > floor(importer):
-                wrong.append(f"{where}, a floor above it")
-            elif floor(target) == len(FLOORS) - 1 and target != importer:
-                wrong.append(f"{where}, another entry point")
+    wrong = [w for path in SOURCES for w in wrong_way_imports(path, module_name(path))]
     assert not wrong, "wrong-way imports:\n" + "\n".join(wrong)
 
 
 @pytest.mark.unit
-def test_the_floors_check_catches_a_wrong_way_import(tmp_path: Path) -> None:
-    """The rule itself: the four wrong-way imports that the old layout had are each caught."""
-    cases = {
-        "maeum.inference.loading": "maeum.training.resume",  # loading pulled in training callbacks
-        "maeum.data.classify.datamodule": "maeum.inference.retrieval",  # data depended on serving code
-        "maeum.models.chat_lm": "maeum.inference.generation",
-    }
-    for importer, target in cases.items():
-        assert floor(target) > floor(importer), (importer, target)
-    assert floor("maeum.demo") == floor("maeum.chat") == len(FLOORS) - 1  # demo imported chat
+@pytest.mark.parametrize(
+    ("importer", "source", "why"),
+    [
+        ("maeum.inference.loading", "from maeum.training.resume import ResumeCallback", "a floor above"),
+        ("maeum.data.classify.datamodule", "from maeum.inference import retrieval", "a floor above"),
+        ("maeum.models.chat_lm", "def f():\n    import maeum.analysis.stats", "a floor above"),
+        ("maeum.demo", "from maeum.chat import chat", "another entry point"),
+        ("maeum.inference.session", "from maeum.loading import load_chatbot", "an old path"),
+    ],
+)
+def test_the_check_catches_each_kind_of_wrong_way_import(
+    importer: str, source: str, why: str, tmp_path: Path
+) -> None:
+    """The wrong-way imports of the flat layout (and an old path), each written into a module and caught."""
+    path = tmp_path / "module.py"
+    path.write_text(source + "\n", encoding="utf-8")
+    (found,) = wrong_way_imports(path, importer)
+    assert why in found
 
 
 @pytest.mark.unit
@@ -110,16 +130,48 @@ def test_no_room_is_over_about_300_lines() -> None:
     assert not long, f"files over {MAX_LINES} lines: {long}"
 
 
+def _legacy_names(old: str) -> list[str]:
+    """The public top-level names of the old module at `LEGACY`, or a skip when git cannot show it."""
+    shown = subprocess.run(
+        ["git", "-C", str(SRC.parent), "show", f"{LEGACY}:{OLD_FILES[old]}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if shown.returncode != 0:
+        pytest.skip(f"needs a git checkout that holds {LEGACY} (the old module files)")
+    names = set()
+    for node in ast.parse(shown.stdout).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return sorted(n for n in names if not n.startswith("_") and n not in ("log", "T"))
+
+
 @pytest.mark.unit
-@pytest.mark.parametrize("old", sorted(_moved.MOVED))
-def test_old_module_paths_still_resolve(old: str) -> None:
-    """Every old path imports, and each name it had resolves to the object at its new home."""
+@pytest.mark.parametrize("old", sorted(OLD_FILES))
+def test_every_name_of_an_old_module_resolves_to_its_own_object(old: str) -> None:
+    """Every public name the old module defined resolves at its old path, to the function or class of that
+    name (or its renamed successor), never to a namesake from another home."""
     module = importlib.import_module(old)
-    for home in _moved.MOVED[old]:
-        for name in [n for n in vars(importlib.import_module(home)) if not n.startswith("__")]:
-            assert getattr(module, name) is not None
+    for name in _legacy_names(old):
+        obj = getattr(module, name)
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            renamed = _moved.RENAMED.get((old, name), (None, name))[1]
+            assert obj.__qualname__ in (name, renamed), (old, name, obj)
     with pytest.raises(AttributeError, match="has no attribute"):
         module.no_such_name  # noqa: B018
+
+
+@pytest.mark.unit
+def test_an_old_path_module_holds_only_its_own_dunders() -> None:
+    """`maeum.callbacks.__file__` is not training/callbacks.py's: an old path lends only its names."""
+    import maeum.callbacks
+
+    assert getattr(maeum.callbacks, "__file__", None) is None
+    assert "ResumeCallback" in dir(maeum.callbacks)
+    assert "ResumeCallback" in maeum.callbacks.__all__
 
 
 @pytest.mark.unit
@@ -144,9 +196,6 @@ def test_old_targets_that_configs_and_checkpoints_name_resolve() -> None:
     }
     for target, obj in expected.items():
         assert get_object(target) is obj, target
-    for target in ("maeum.callbacks.ClassificationReport", "maeum.data.readers.read_table",
-                   "maeum.data.dialogue.Template", "maeum.backbones.block_classes"):  # fmt: skip
-        assert callable(get_object(target)), target
 
 
 # what using a model must not load: maeum's training machinery and plotting, the leaderboard, W&B

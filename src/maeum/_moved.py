@@ -71,7 +71,25 @@ class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         old = module.__name__
         module.__doc__ = f"Moved to {', '.join(MOVED[old])}; this path stays for old checkpoints and imports."
-        module.__getattr__ = lambda name: lookup(old, name)  # PEP 562
+        module.__getattr__ = lambda name: _forward(old, name)  # PEP 562
+        module.__dir__ = lambda: sorted({*module.__dict__, *_public(old)})
+
+
+def _forward(old: str, name: str) -> Any:
+    if name.startswith("__"):  # __file__, __path__, __all__ ...: this module's own, never a home's
+        if name == "__all__":
+            return _public(old)
+        raise AttributeError(f"module {old!r} has no attribute {name!r}")
+    return lookup(old, name)
+
+
+def _public(old: str) -> list[str]:
+    """The public names of the old module's homes (what `from old import *` gives)."""
+    names = set()
+    for home in MOVED[old]:
+        module = importlib.import_module(home)
+        names.update(getattr(module, "__all__", None) or (n for n in vars(module) if not n.startswith("_")))
+    return sorted(names)
 
 
 def install() -> None:

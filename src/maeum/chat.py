@@ -15,7 +15,6 @@ responders.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Iterable
 
@@ -27,7 +26,6 @@ from maeum.inference.responders import Answer
 from maeum.inference.session import COMMANDS, ChatSession, responder_from
 from maeum.runtime import extras, read_lines, task_wrapper
 
-log = logging.getLogger(__name__)
 OUTPUT_FORMATS = ("plain", "jsonl")
 
 

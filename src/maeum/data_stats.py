@@ -14,7 +14,7 @@ import logging
 
 import rich
 import rich.table
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, open_dict
 
 from maeum.cli import hydra_main
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 def data_stats(cfg: DictConfig) -> dict[str, object]:
     """The corpus statistics of `cfg.data`."""
     extras(cfg)
-    dialogue = issubclass(get_class(cfg.data._target_), DialogueDataModule)
+    target = get_object(cfg.data._target_)  # a class (either path: maeum._moved) or a factory
+    dialogue = isinstance(target, type) and issubclass(target, DialogueDataModule)
     if dialogue and cfg.backbone.name_or_path == "tiny_bert":
         log.info(
             "Dialogue data: counting tokens with tiny_gpt2 (the KoGPT2 stand-in); backbone= picks another"

@@ -7,8 +7,6 @@ on other data.
 
 from __future__ import annotations
 
-import logging
-
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, open_dict
@@ -24,8 +22,6 @@ from maeum.runtime import (
     save_resolved_config,
     task_wrapper,
 )
-
-log = logging.getLogger(__name__)
 
 
 @task_wrapper

@@ -98,13 +98,16 @@ def log_to_wandb(paths: dict[str, Path], name: str) -> None:
     frame = pd.read_csv(paths["csv"])
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     frame[text] = frame[text].fillna("")  # numbers keep NaN (no interval for one seed)
-    run = wandb.init(project="maeum", job_type="leaderboard", name=name, mode=wandb_mode(),
-                     dir=str(paths["csv"].parent))  # fmt: skip
+    run = wandb.init(
+        project="maeum", job_type="leaderboard", name=name, mode=wandb_mode(), dir=str(paths["csv"].parent)
+    )
     try:
-        run.log({
-            "leaderboard": wandb.Table(dataframe=frame),
-            "leaderboard_curves": wandb.Image(str(paths["png"])),
-        })  # fmt: skip
+        run.log(
+            {
+                "leaderboard": wandb.Table(dataframe=frame),
+                "leaderboard_curves": wandb.Image(str(paths["png"])),
+            }
+        )
     finally:
         run.finish()
 

@@ -79,15 +79,23 @@ def paired_bootstrap(
     if np.ptp(np.stack(arrays), axis=1).max() == 0:  # constant columns: every resample gives `delta`
         return Paired(delta, delta, delta)
     result = stats.bootstrap(
-        arrays, statistic, paired=True, vectorized=True, n_resamples=resamples, batch=1_000,
-        confidence_level=CONFIDENCE, method="percentile", rng=np.random.default_rng(seed),
-    )  # fmt: skip
+        arrays,
+        statistic,
+        paired=True,
+        vectorized=True,
+        n_resamples=resamples,
+        batch=1_000,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     low, high = result.confidence_interval
     return Paired(delta, float(low), float(high))
 
 
-def _nll_delta(nll_a: np.ndarray, tokens_a: np.ndarray, nll_b: np.ndarray, tokens_b: np.ndarray,
-               axis: int = -1) -> np.ndarray:  # fmt: skip
+def _nll_delta(
+    nll_a: np.ndarray, tokens_a: np.ndarray, nll_b: np.ndarray, tokens_b: np.ndarray, axis: int = -1
+) -> np.ndarray:
     return nll_a.sum(axis) / tokens_a.sum(axis) - nll_b.sum(axis) / tokens_b.sum(axis)
 
 
@@ -112,8 +120,10 @@ def accuracy_delta(correct: np.ndarray, ref_correct: np.ndarray, **kwargs: int) 
 def mcnemar_exact(correct: Sequence[bool], ref_correct: Sequence[bool]) -> float:
     """McNemar's exact two-sided p-value: of the examples exactly one classifier gets right, is each side's
     share 1/2? (binomial test on the discordant counts; 1.0 when there are none)."""
-    a, b = np.asarray(correct, dtype=bool), np.asarray(ref_correct, dtype=bool)
-    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    a = np.asarray(correct, dtype=bool)
+    b = np.asarray(ref_correct, dtype=bool)
+    only_a = int((a & ~b).sum())
+    only_b = int((~a & b).sum())
     if only_a + only_b == 0:
         return 1.0
     return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)

@@ -13,13 +13,23 @@ KoBERT's sentencepiece tokenizer and KoGPT2's Metaspace `tokenizer.json` are rep
 
 from maeum.backbones.hub import HUB_TIMEOUT_S
 from maeum.backbones.loading import block_classes, load_model, load_tokenizer, resolve
-from maeum.backbones.tiny import KOREAN_ALPHABET, TINY_SPECS, TinySpec, build_tiny, common_korean_alphabet
+from maeum.backbones.tiny import (
+    BUILD_VERSION,
+    KOREAN_ALPHABET,
+    SAMPLE_FILES,
+    TINY_SPECS,
+    TinySpec,
+    build_tiny,
+    common_korean_alphabet,
+)
 from maeum.backbones.tokenizer import (
+    HANGUL,
     HANGUL_PROBE,
     KOBERT_SPECIAL_TOKENS,
     KOGPT2_EMOTICONS,
     KOGPT2_ROLES,
     KOGPT2_SPECIAL_TOKENS,
+    Piece,
     kobert_tokenizer,
     load_local_tokenizer,
     metaspace_tokenizer,
@@ -27,6 +37,8 @@ from maeum.backbones.tokenizer import (
 )
 
 __all__ = [
+    "BUILD_VERSION",
+    "HANGUL",
     "HANGUL_PROBE",
     "HUB_TIMEOUT_S",
     "KOBERT_SPECIAL_TOKENS",
@@ -34,7 +46,9 @@ __all__ = [
     "KOGPT2_ROLES",
     "KOGPT2_SPECIAL_TOKENS",
     "KOREAN_ALPHABET",
+    "SAMPLE_FILES",
     "TINY_SPECS",
+    "Piece",
     "TinySpec",
     "block_classes",
     "build_tiny",

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ from maeum.backbones.hub import looks_like_path, resolve_hub_id
 from maeum.backbones.tiny import TINY_SPECS, build_tiny
 from maeum.backbones.tokenizer import tokenizer_from
 from maeum.errors import BackboneError
-
-log = logging.getLogger(__name__)
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:

@@ -18,7 +18,6 @@ vocabulary holds Hangul pieces must also produce them: `tokenizer_from` refuses 
 from __future__ import annotations
 
 import json
-import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,6 @@ from transformers import (
 
 from maeum.backbones.hub import fetch
 from maeum.errors import BackboneError
-
-log = logging.getLogger(__name__)
 
 # skt/kobert-base-v1: sentencepiece unigram vocabulary, BERT-style template.
 KOBERT_SPECIAL_TOKENS = ("[UNK]", "[PAD]", "[CLS]", "[SEP]", "[MASK]")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +9,6 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from maeum.errors import MaeumError
-
-log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "maeum"
 EXPORT_META = "maeum.json"  # what maeum-export writes beside the model

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,9 +29,6 @@ from transformers import (
 from maeum.errors import MaeumError
 from maeum.inference.checkpoints import EXPORT_META
 from maeum.inference.loading import Classifier, load_chatbot, load_classifier, task_of
-
-log = logging.getLogger(__name__)
-
 
 # sentences that an export is checked on: the exported model must give the checkpoint's logits
 PROBE_TEXTS = (

@@ -9,7 +9,6 @@ What an export holds is described in `maeum.inference.hf_export`, which writes i
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,8 +28,6 @@ from maeum.errors import MaeumError
 from maeum.inference.checkpoints import EXPORT_META, describe_directory, load_run_config
 from maeum.models.chat_lm import ChatLM
 from maeum.models.classifier import EmotionClassifier
-
-log = logging.getLogger(__name__)
 
 Kind = Literal["classifier", "chatbot"]  # what a checkpoint or export holds
 

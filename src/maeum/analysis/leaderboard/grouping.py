@@ -50,8 +50,13 @@ def group_runs(runs: Sequence[Run], per_run: bool = False) -> list[list[Run]]:
         kept = seeds.get(run.seed)
         if kept is not None:
             keep = max((kept, run), key=lambda r: (any(k.startswith("test/") for k in r.final), r.epochs))
-            log.warning("%s and %s are one variant with seed %s: keeping %s (tested, more epochs)",
-                        kept.name, run.name, run.seed, keep.name)  # fmt: skip
+            log.warning(
+                "%s and %s are one variant with seed %s: keeping %s (tested, more epochs)",
+                kept.name,
+                run.name,
+                run.seed,
+                keep.name,
+            )
             run = keep
         seeds[run.seed] = run
     return [list(seeds.values()) for seeds in groups.values()]

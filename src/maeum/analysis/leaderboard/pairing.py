@@ -92,7 +92,8 @@ def pair_rows(rows: Sequence[Row]) -> None:
             continue
         ref_n, ref = references[key]
         row.pair_note = f"vs #{ref_n}"
-        row.paired = task.paired_test(*values.values(), *ref.values())
+        names = [name for _, name in task.paired_columns]
+        row.paired = task.paired_test(*(values[n] for n in names), *(ref[n] for n in names))
         if task.mcnemar:
             row.mcnemar_p = _majority_mcnemar(values[task.mcnemar], ref[task.mcnemar])
 

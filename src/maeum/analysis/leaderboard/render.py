@@ -56,9 +56,13 @@ def table(rows: Sequence[Row]) -> pd.DataFrame:
     for n, row in enumerate(rows, 1):
         first = row.first
         best_epoch = row.mean.best_epoch()
-        record: dict[str, object] = {"#": n, "backbone": first.backbone, "epochs": row.mean.epochs,
-                                     "data": first.data}  # fmt: skip
-        if task.label_mask:
+        record: dict[str, object] = {
+            "#": n,
+            "backbone": first.backbone,
+            "epochs": row.mean.epochs,
+            "data": first.data,
+        }
+        if task.masked:
             record["label mask"] = first.label_mask
         record["seeds"] = len(row.runs)
         record["seed values"] = " ".join(str(r.seed) for r in row.runs)
@@ -85,8 +89,12 @@ def table(rows: Sequence[Row]) -> pd.DataFrame:
 
 
 def _interval_columns(name: str, interval: Interval) -> dict[str, float]:
-    return {f"{name}_mean": interval.mean, f"{name}_std": interval.std,
-            f"{name}_ci95_low": interval.low, f"{name}_ci95_high": interval.high}  # fmt: skip
+    return {
+        f"{name}_mean": interval.mean,
+        f"{name}_std": interval.std,
+        f"{name}_ci95_low": interval.low,
+        f"{name}_ci95_high": interval.high,
+    }
 
 
 def markdown(frame: pd.DataFrame, task: Task) -> str:
@@ -101,17 +109,21 @@ def markdown(frame: pd.DataFrame, task: Task) -> str:
         shown = shown.drop(columns=columns)
     delta = task.paired_delta
     columns = [delta, "paired_delta_ci95_low", "paired_delta_ci95_high"]
-    shown.insert(shown.columns.get_loc(delta), task.paired_label, [
-        "" if not math.isfinite(d) else f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
-        for d, lo, hi in frame[columns].to_numpy(float)
-    ])  # fmt: skip
+    shown.insert(
+        shown.columns.get_loc(delta),
+        task.paired_label,
+        [
+            "" if not math.isfinite(d) else f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+            for d, lo, hi in frame[columns].to_numpy(float)
+        ],
+    )
     shown = shown.drop(columns=columns)
     if "mcnemar_p" in shown:
         shown["mcnemar_p"] = ["" if not math.isfinite(p) else f"{p:.3g}" for p in frame["mcnemar_p"]]
     shown["significant"] = [
         note if note.startswith(("reference", "not paired")) else ("yes" if sig is True else "no")
         for sig, note in zip(frame["significant"], frame["paired"], strict=True)
-    ]  # fmt: skip
+    ]
     shown = shown.drop(columns=["paired"])
     return shown.to_markdown(index=False)
 
@@ -129,8 +141,10 @@ def _spread(mean: float, std: float, low: float, high: float) -> str:
 def error_bars(intervals: Sequence[Interval]) -> list[list[float]]:
     """Matplotlib's `yerr`/`xerr` of 95% intervals: the half-widths below and above each mean (0 for one
     seed, which has no interval)."""
-    return [[i.mean - i.low if i.n > 1 else 0.0 for i in intervals],
-            [i.high - i.mean if i.n > 1 else 0.0 for i in intervals]]  # fmt: skip
+    return [
+        [i.mean - i.low if i.n > 1 else 0.0 for i in intervals],
+        [i.high - i.mean if i.n > 1 else 0.0 for i in intervals],
+    ]
 
 
 def figure(rows: Sequence[Row]) -> plt.Figure:

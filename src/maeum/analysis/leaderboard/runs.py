@@ -99,7 +99,7 @@ def read_run(path: Path) -> Run:
     masked = "label_mask" in cfg.data
     run = Run(
         path=path,
-        task=next(task for task in TASKS if task.label_mask == masked),
+        task=next(task for task in TASKS if task.masked == masked),
         backbone=str(cfg.get("backbone", {}).get("name_or_path", "?")),
         data=choices.get("data") or Path(str(cfg.data.get("path", "?"))).name,
         label_mask=str(cfg.data.label_mask) if masked else "",

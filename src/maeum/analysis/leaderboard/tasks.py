@@ -19,7 +19,7 @@ class Task:
     """What a leaderboard ranks for one kind of run, and how it pairs and shows its rows."""
 
     name: str
-    label_mask: bool  # its runs train under a `data.label_mask` (a run is of the task that matches)
+    masked: bool  # its runs train under a `data.label_mask` (a run is of the task that matches)
     metric: str  # the comparable metric, per epoch
     mode: str  # "min" or "max"
     log_scale: bool  # the figure's y axis
@@ -48,7 +48,7 @@ def _truths(column: pd.Series) -> pd.Series:
 
 CHATBOT = Task(
     name="chatbot",
-    label_mask=True,
+    masked=True,
     metric="val/response_ppl",
     mode="min",
     log_scale=True,
@@ -74,7 +74,7 @@ CHATBOT = Task(
 )
 CLASSIFIER = Task(
     name="classifier",
-    label_mask=False,
+    masked=False,
     metric="val/f1_macro",
     mode="max",
     log_scale=False,

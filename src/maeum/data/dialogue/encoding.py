@@ -19,7 +19,6 @@ long, and then its tail is cut (and counted).
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,8 +27,6 @@ from transformers import PreTrainedTokenizerBase
 
 from maeum.data.dialogue.records import IGNORE_INDEX, LABEL_MASKS, TEMPLATES, Dialogue, Template, Turn
 from maeum.errors import DataError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass

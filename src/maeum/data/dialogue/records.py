@@ -16,14 +16,11 @@ and `maeum.data.dialogue.encoding`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from maeum.errors import DataError
-
-log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 LABEL_MASKS = ("input", "last_sys", "all_sys", "shift")
