@@ -185,16 +185,13 @@ def test_train_and_a_sweep_over_korean_file_names(korean_dir: Path) -> None:
     common = ["data=classify/aihub_emotion", "debug=fdr", "~logger", "extras.print_config=false"]
     run("maeum.train", *common, f"data.path={a}", f"hydra.run.dir={korean_dir}/실행 (1)", cwd=korean_dir)
     assert (korean_dir / "실행 (1)" / "config.yaml").is_file()
-    run(
-        "maeum.train",
-        "-m",
-        *common,
-        f"data.path={a},{b}",
-        f"hydra.sweep.dir={korean_dir}/스윕",
-        cwd=korean_dir,
-    )
+    # the sweep through submitit on this machine (hydra/launcher=slurm's local twin): each run its own job
+    launcher = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]
+    sweep = [f"data.path={a},{b}", f"hydra.sweep.dir={korean_dir}/스윕"]
+    run("maeum.train", "-m", *common, *launcher, *sweep, cwd=korean_dir)
     saved = sorted((korean_dir / "스윕").glob("*/config.yaml"))
     assert [OmegaConf.load(p).data.path for p in saved] == [str(a), str(b)]
+    assert len(list((korean_dir / "스윕" / ".submitit").glob("*/*_result.pkl"))) == 2  # two jobs, both done
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from maeum.data.dialogue.datamodule import DialogueDataModule
-from maeum.data.dialogue.records import IGNORE_INDEX
+from maeum.data.dialogue.records import IGNORE_INDEX, LABEL_MASKS
 from maeum.data.splits import normalize_text
 
 pytestmark = pytest.mark.unit
@@ -68,13 +68,16 @@ def test_encoding_is_cached(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("corpus", ["sample", "jsonl", "chatbotdata", "wellness", "aihub_emotion", "hg_tods"])
-def test_every_mask_composes_for_every_dialogue_corpus(tmp_path: Path, corpus: str) -> None:
+def test_every_mask_builds_the_datamodule_of_every_dialogue_corpus(tmp_path: Path, corpus: str) -> None:
+    """Each corpus config with each mask (as `data.label_mask=<mask>` on the command line) instantiates
+    its DataModule, reader and template (nothing is read: the corpus loads on first use)."""
     cfg = compose_config("train", tmp_path, [f"data=dialogue/{corpus}", "data.path=x"])
     assert cfg.data.reader._target_.startswith("maeum.data.dialogue.readers.")
-    for mask in ("input", "last_sys", "all_sys", "shift"):  # as data.label_mask=<mask> on the command line
-        assert (
-            OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"data.label_mask={mask}"])).data.label_mask == mask
-        )
+    for mask in LABEL_MASKS:
+        data = instantiate(OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"data.label_mask={mask}"])).data)
+        assert isinstance(data, DialogueDataModule)
+        assert data.label_mask == mask
+        assert callable(data.reader)
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "hg-tods").is_dir(), reason=f"no real HG-TODS at {SHARED_DATA}")

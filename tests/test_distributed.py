@@ -70,18 +70,6 @@ def test_ddp_sim_trains_as_one_process_with_the_same_global_batch(tmp_path: Path
     assert log.count("Splits {") == 1  # each rank reads the corpus; rank 1's info lines are not logged
 
 
-@pytest.mark.e2e
-def test_a_sweep_runs_through_submitit_on_this_machine(tmp_path: Path) -> None:
-    """`hydra/launcher=submitit_local`: each run of the multirun is its own submitit job."""
-    sweep = tmp_path / "sweep"
-    overrides = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep}"]
-    cmd = [sys.executable, "-m", "maeum.train", "-m", *overrides, "seed=1,2", "debug=fdr", "~logger"]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=os.environ.copy())
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert sorted(OmegaConf.load(p).seed for p in sweep.glob("*/config.yaml")) == [1, 2]
-    assert len(list((sweep / ".submitit").glob("*/*_result.pkl"))) == 2  # two submitit jobs, both done
-
-
 @pytest.mark.unit
 @pytest.mark.parametrize(
     ("experiment", "block"), [("emotion/sample_tiny", BertLayer), ("chatbot/sample_tiny", GPT2Block)]

@@ -220,7 +220,8 @@ import maeum.chat, maeum.export, maeum.predict
 print(Predictor.from_path(sys.argv[1]).predict(["오늘 너무 기뻐요 ㅎㅎ"])[0]["label"], file=sys.stderr)
 print(ChatSession(load_responder(sys.argv[2])).say("요즘 너무 힘들어 ㅠㅠ").reply, file=sys.stderr)
 write_export(sys.argv[1], sys.argv[3])
-maeum_files = [m.__file__ for name, m in list(sys.modules.items()) if name.startswith("maeum") and m.__file__]
+loaded = [m for n, m in list(sys.modules.items()) if n.startswith("maeum")]
+maeum_files = [f for m in loaded if (f := getattr(m, "__file__", None))]  # old paths have none
 plotting = [f for f in maeum_files if "matplotlib" in {
     (n.module or "").split(".")[0] if isinstance(n, ast.ImportFrom) else a.name.split(".")[0]
     for n in ast.walk(ast.parse(Path(f).read_text(encoding="utf-8")))
