@@ -3,7 +3,6 @@ Hydra composes them into: their groups (`hydra.runtime.choices`), learning rates
 
 from __future__ import annotations
 
-import copy
 import functools
 from pathlib import Path
 from typing import Any
@@ -123,8 +122,8 @@ def test_every_experiment_follows_its_backbones_learning_rate_and_tiny_ones_trai
     tiny experiments train on CPU in fp32 (measured: bf16 autocast does not pay at this size)."""
     cfg = composed(experiment)
     assert cfg.model.optimizer.lr == PINNED_LR.get(experiment, cfg.backbone.lr)
-    other = copy.deepcopy(cfg)
-    other.backbone.lr = 1.5e-4  # as `backbone.lr=1.5e-4` (or another backbone) on the command line
+    # as `backbone.lr=1.5e-4` (or another backbone) on the command line; the model's own node, unresolved
+    other = OmegaConf.create({"backbone": {"lr": 1.5e-4}, "model": OmegaConf.to_container(cfg.model)})
     assert other.model.optimizer.lr == PINNED_LR.get(experiment, 1.5e-4)
     if experiment.endswith("_tiny"):
         assert cfg.hydra.runtime.choices.backbone.startswith("tiny_") and cfg.trainer.precision == "32-true"
