@@ -20,8 +20,8 @@ run (offline unless credentials are set).
     maeum-leaderboard logs/train/multiruns/2026-11-22_10-00-00 [more dirs...] [--output DIR] [--wandb]
         [--per-run]
 
-The leaderboard itself is `maeum.analysis.leaderboard`, re-exported here; this module is its command line
-and the W&B upload.
+The leaderboard itself is `maeum.analysis.leaderboard`; this module is its command line and the W&B
+upload. Its names stay reachable from here (`from maeum.leaderboard import build`), as before they moved.
 """
 
 from __future__ import annotations
@@ -34,59 +34,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from maeum.analysis.leaderboard import (
-    CHATBOT,
-    CLASSIFIER,
-    NOTES,
-    OVERFIT_TOLERANCE,
-    TASKS,
-    Row,
-    Run,
-    Task,
-    build,
-    error_bars,
-    figure,
-    find_runs,
-    group_runs,
-    markdown,
-    pair_rows,
-    rank,
-    read_predictions,
-    read_run,
-    read_wandb_records,
-    table,
-    variant_key,
-    write,
-)
+from maeum.analysis import leaderboard as board
 from maeum.errors import MaeumError
 from maeum.runtime import wandb_mode
-
-__all__ = [
-    "CHATBOT",
-    "CLASSIFIER",
-    "NOTES",
-    "OVERFIT_TOLERANCE",
-    "TASKS",
-    "Row",
-    "Run",
-    "Task",
-    "build",
-    "error_bars",
-    "figure",
-    "find_runs",
-    "group_runs",
-    "log_to_wandb",
-    "main",
-    "markdown",
-    "pair_rows",
-    "rank",
-    "read_predictions",
-    "read_run",
-    "read_wandb_records",
-    "table",
-    "variant_key",
-    "write",
-]
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +71,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        runs = [read_run(path) for path in find_runs(args.paths)]
+        runs = [board.read_run(path) for path in board.find_runs(args.paths)]
         output = args.output or Path(args.paths[0])
-        paths = write(runs, output, per_run=args.per_run)
+        paths = board.write(runs, output, per_run=args.per_run)
         if args.wandb:
             log_to_wandb(paths, name=f"leaderboard-{output.name}")
     except MaeumError as err:
         parser.exit(1, f"maeum-leaderboard: error: {err}\n")
     print(paths["md"].read_text(encoding="utf-8"))
     log.info("Wrote %s", ", ".join(str(p) for p in paths.values()))
+
+
+def __getattr__(name: str) -> object:  # PEP 562: the names of maeum.analysis.leaderboard, as before
+    return getattr(board, name)
 
 
 if __name__ == "__main__":
