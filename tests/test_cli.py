@@ -152,16 +152,20 @@ def test_an_override_that_cannot_be_read_is_named_in_one_line() -> None:
 # ------------------------------------------------------------------------------------- every entry point
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """A maeum entry point run as a user runs it, with `args` exactly as their shell passes them."""
-    proc = subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (proc,) = run_together([list(args)], cwd=cwd)
     return proc
+
+
+def run_together(commands: list[list[str]], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+    """Independent entry points started at once: they spend most of their time importing, one core each."""
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": os.environ.copy()}
+    started = [subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, **pipes) for args in commands]
+    done = []
+    for args, proc in zip(commands, started, strict=True):
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{args}\n{stdout[-3000:]}{stderr[-3000:]}"
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    return done
 
 
 @pytest.fixture
@@ -183,12 +187,19 @@ def test_train_and_a_sweep_over_korean_file_names(korean_dir: Path) -> None:
     a = fx.aihub_new_xlsx(korean_dir / KOREAN_NAME, copies=10)
     b = fx.aihub_new_xlsx(korean_dir / "감성대화말뭉치(최종데이터)_Validation.xlsx", copies=10)
     common = ["data=classify/aihub_emotion", "debug=fdr", "~logger", "extras.print_config=false"]
-    run("maeum.train", *common, f"data.path={a}", f"hydra.run.dir={korean_dir}/실행 (1)", cwd=korean_dir)
-    assert (korean_dir / "실행 (1)" / "config.yaml").is_file()
+    one = ["maeum.train", *common, f"data.path={a}", f"hydra.run.dir={korean_dir}/실행 (1)"]
     # the sweep through submitit on this machine (hydra/launcher=slurm's local twin): each run its own job
     launcher = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]
-    sweep = [f"data.path={a},{b}", f"hydra.sweep.dir={korean_dir}/스윕"]
-    run("maeum.train", "-m", *common, *launcher, *sweep, cwd=korean_dir)
+    sweep = [
+        "maeum.train",
+        "-m",
+        *common,
+        *launcher,
+        f"data.path={a},{b}",
+        f"hydra.sweep.dir={korean_dir}/스윕",
+    ]
+    run_together([one, sweep], cwd=korean_dir)
+    assert (korean_dir / "실행 (1)" / "config.yaml").is_file()
     saved = sorted((korean_dir / "스윕").glob("*/config.yaml"))
     assert [OmegaConf.load(p).data.path for p in saved] == [str(a), str(b)]
     assert len(list((korean_dir / "스윕" / ".submitit").glob("*/*_result.pkl"))) == 2  # two jobs, both done
@@ -207,18 +218,22 @@ def test_eval_predict_chat_and_export_take_korean_file_names(korean_checkpoints,
     classifier, chatbot = korean_checkpoints
     lines = korean_dir / "문장 (사용자&상담).txt"
     lines.write_text("오늘 너무 기뻐 ㅋㅋ\n시험에 떨어졌어 ㅠㅠ\n", encoding="utf-8")
-    run("maeum.eval", f"ckpt_path={classifier}", f"hydra.run.dir={korean_dir}/평가", cwd=korean_dir)
     out = korean_dir / "예측 (1).jsonl"
-    run("maeum.predict", f"ckpt_path={classifier}", f"input={lines}", f"output={out}", cwd=korean_dir)
-    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
-    proc = run(
-        "maeum.chat", f"ckpt_path={chatbot}", f"classifier_ckpt={classifier}", f"input={lines}",
-        "output_format=jsonl", cwd=korean_dir,
-    )  # fmt: skip
-    assert len(proc.stdout.strip().splitlines()) == 2
     exported = korean_dir / "내보내기 (hf)"
-    run("maeum.export", f"ckpt_path={classifier}", f"output_dir={exported}", cwd=korean_dir)
+    jsonl = ["output_format=jsonl"]
+    _, _, chatted, _ = run_together(
+        [
+            ["maeum.eval", f"ckpt_path={classifier}", f"hydra.run.dir={korean_dir}/평가"],
+            ["maeum.predict", f"ckpt_path={classifier}", f"input={lines}", f"output={out}"],
+            ["maeum.chat", f"ckpt_path={chatbot}", f"classifier_ckpt={classifier}", f"input={lines}", *jsonl],
+            ["maeum.export", f"ckpt_path={classifier}", f"output_dir={exported}"],
+        ],
+        cwd=korean_dir,
+    )
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    assert len(chatted.stdout.strip().splitlines()) == 2
     assert (exported / "config.json").is_file()
+    assert (korean_dir / "평가" / "test_predictions.csv").is_file()
 
 
 @pytest.mark.e2e
