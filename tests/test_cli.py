@@ -156,15 +156,24 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def run_together(commands: list[list[str]], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+def start_together(
+    commands: list[list[str]], cwd: Path, timeout: float = 300
+) -> list[subprocess.CompletedProcess[str]]:
     """Independent entry points started at once: they spend most of their time importing, one core each."""
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": os.environ.copy()}
     started = [subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, **pipes) for args in commands]
     done = []
-    for args, proc in zip(commands, started, strict=True):
-        stdout, stderr = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f"{args}\n{stdout[-3000:]}{stderr[-3000:]}"
+    for proc in started:
+        stdout, stderr = proc.communicate(timeout=timeout)
         done.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    return done
+
+
+def run_together(commands: list[list[str]], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+    """`start_together`, each command required to succeed."""
+    done = start_together(commands, cwd)
+    for args, proc in zip(commands, done, strict=True):
+        assert proc.returncode == 0, f"{args}\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
     return done
 
 
@@ -295,16 +304,10 @@ def bad_input(main_run, chatbot_run: Path, tmp_path_factory: pytest.TempPathFact
         "chat: a cp949 file": [*chat, f"input={notepad}", "output_format=jsonl"],
         "chat: a 20,000-character line": [*chat, f"input={long_line}"],
     }
-    procs = {
-        row: subprocess.Popen(
-            [sys.executable, "-m", *args], cwd=bad, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for row, args in commands.items()
-    }
+    done = start_together(list(commands.values()), cwd=bad, timeout=600)
     results: dict[str, Any] = {"dir": bad}
-    for row, proc in procs.items():
-        out, err = proc.communicate(timeout=600)
-        results[row] = (proc.returncode, out, err)
+    for row, proc in zip(commands, done, strict=True):
+        results[row] = (proc.returncode, proc.stdout, proc.stderr)
     return results
 
 

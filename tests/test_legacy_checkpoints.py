@@ -22,6 +22,7 @@ import pytest
 from helpers.configs import compose_config
 
 from maeum.chat import chat
+from maeum.cli import hydra_overrides
 from maeum.eval import evaluate
 from maeum.predict import predict
 
@@ -65,6 +66,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 import maeum.runtime
 from maeum.chat import chat
+from maeum.cli import hydra_overrides
 from maeum.export import export
 from maeum.paths import config_dir
 from maeum.predict import predict
@@ -74,16 +76,16 @@ root = Path(sys.argv[1])
 def config(name, run, *overrides):
     paths = [f"paths.root_dir={run}", f"paths.log_dir={run}/logs", f"paths.output_dir={run}"]
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
-        return compose(name, overrides=[*paths, "extras.print_config=false", *overrides])
+        return compose(name, overrides=hydra_overrides([*paths, "extras.print_config=false", *overrides]))
 for task, extra in (("classifier", []), ("chatbot", ["experiment=chatbot/sample_tiny"])):
     train(config("train", root / task, *extra, "trainer.max_epochs=1", "logger=csv"))
     (ckpt,) = (root / task / "checkpoints").glob("epoch_*.ckpt")
     export(config("export", root / task, f"ckpt_path={ckpt}", f"output_dir={root / task / 'export'}"))
 ckpt = next((root / "classifier" / "checkpoints").glob("epoch_*.ckpt"))
-predictions = predict(config("predict", root, f"ckpt_path={ckpt}", f"input='{sys.argv[2]}'",
+predictions = predict(config("predict", root, f"ckpt_path={ckpt}", f"input={sys.argv[2]}",
                              f"output={root / 'predictions.jsonl'}"))
 ckpt = next((root / "chatbot" / "checkpoints").glob("epoch_*.ckpt"))
-answers = chat(config("chat", root, f"ckpt_path={ckpt}", f"input='{sys.argv[3]}'", "output_format=jsonl"))
+answers = chat(config("chat", root, f"ckpt_path={ckpt}", f"input={sys.argv[3]}", "output_format=jsonl"))
 lines = [json.dumps(a.record, ensure_ascii=False) + "\\n" for a in answers]
 (root / "replies.jsonl").write_text("".join(lines), encoding="utf-8")
 """
@@ -126,7 +128,7 @@ def test_maeum_eval_retests_an_old_checkpoint_as_its_run_did(
 ) -> None:
     """Today's maeum-eval instantiates the old `_target_`s the checkpoint names and writes the same
     per-example file as the legacy run's own test."""
-    evaluate(compose_config("eval", tmp_path, [quoted(f"ckpt_path={legacy[f'{task}_ckpt']}")]))
+    evaluate(compose_config("eval", tmp_path, hydra_overrides([f"ckpt_path={legacy[f'{task}_ckpt']}"])))
     old = pd.read_csv(legacy[task] / "test_predictions.csv")
     new = pd.read_csv(tmp_path / "test_predictions.csv")
     assert len(new) == len(old) > 0
@@ -139,7 +141,7 @@ def test_maeum_predict_answers_an_old_checkpoint_and_export_as_before(
 ) -> None:
     output = tmp_path / "예측 (새 코드).jsonl"
     args = [f"ckpt_path={legacy[source]}", f"input={legacy['texts']}", f"output={output}"]
-    predict(compose_config("predict", tmp_path, [quoted(arg) for arg in args]))
+    predict(compose_config("predict", tmp_path, hydra_overrides(args)))
     old = _jsonl(legacy["predictions"].read_text(encoding="utf-8"))
     new = _jsonl(output.read_text(encoding="utf-8"))
     assert [r["text"] for r in new] == list(TEXTS)
@@ -153,15 +155,8 @@ def test_maeum_chat_replies_from_an_old_checkpoint_and_export_as_before(
     legacy: dict[str, Path], source: str, tmp_path: Path
 ) -> None:
     args = [f"ckpt_path={legacy[source]}", f"input={legacy['turns']}", "output_format=jsonl"]
-    new = [answer.record for answer in chat(compose_config("chat", tmp_path, [quoted(a) for a in args]))]
+    new = [answer.record for answer in chat(compose_config("chat", tmp_path, hydra_overrides(args)))]
     old = _jsonl(legacy["replies"].read_text(encoding="utf-8"))
     assert any(r["reply"] for r in old)  # a comparison of words, not of empty replies
     assert len(new) == len(TURNS)
     assert [r["reply"] for r in new] == [r["reply"] for r in old]  # greedy decoding: the same words
-
-
-def quoted(override: str) -> str:
-    """`key=value` with the value quoted for Hydra (the Korean file names hold spaces and parentheses), as
-    maeum's command line does."""
-    key, value = override.split("=", 1)
-    return f"{key}='{value}'"
