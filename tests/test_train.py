@@ -97,7 +97,10 @@ def test_bad_data_path_ends_the_run_with_one_message(train_cfg, tmp_path: Path, 
         train(train_cfg("logger=csv", f"data.path={missing}"))
     assert exit_info.value.code == 1
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert errors == [f"{missing}: file not found. Set data.path to an existing corpus file."]
+    assert errors == [
+        f"{missing}: file not found. Set data.path to an existing corpus file (configs that name a shipped "
+        "corpus look under paths.data_dir: set it, or use local=example)."
+    ]
 
 
 @pytest.mark.e2e

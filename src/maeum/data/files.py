@@ -23,10 +23,18 @@ EXCEL = {".xlsx", ".xlsm"}
 AIHUB_MAJOR_EMOTIONS = {"1": "분노", "2": "슬픔", "3": "불안", "4": "상처", "5": "당황", "6": "기쁨"}
 
 
+def require_file(path: Path) -> None:
+    """One `DataError` when the corpus file `path` does not exist."""
+    if not path.is_file():
+        raise DataError(
+            f"{path}: file not found. Set data.path to an existing corpus file (configs that name a "
+            "shipped corpus look under paths.data_dir: set it, or use local=example)."
+        )
+
+
 def read_frame(path: Path, *, sheet: str | int = 0) -> pd.DataFrame:
     """Load a whole table as strings (empty cells are ""), with one clear error for each way it can fail."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found. Set data.path to an existing corpus file.")
+    require_file(path)
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty (0 bytes).")
     suffix = path.suffix.lower()
@@ -110,8 +118,7 @@ def decode_text(path: Path) -> tuple[str, str]:
 
 
 def load_json(path: Path) -> object:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found. Set data.path to an existing corpus file.")
+    require_file(path)
     try:
         return json.loads(decode_text(path)[0])
     except json.JSONDecodeError as err:

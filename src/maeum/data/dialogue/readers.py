@@ -24,7 +24,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from maeum.data.dialogue.records import Dialogue, Turn
-from maeum.data.files import aihub_json_records, decode_text, load_json, read_frame, require_columns
+from maeum.data.files import (
+    aihub_json_records,
+    decode_text,
+    load_json,
+    read_frame,
+    require_columns,
+    require_file,
+)
 from maeum.data.records import ReadResult
 from maeum.errors import DataError
 
@@ -114,8 +121,7 @@ def read_hg_tods(path: str | Path) -> ReadResult[Dialogue]:
 def read_dialogue_jsonl(path: str | Path) -> ReadResult[Dialogue]:
     """One `{"turns": [{"speaker": "usr"|"sys", "text": ...}, ...], "condition": ...}` per line."""
     path = Path(path).expanduser().resolve()
-    if not path.is_file():
-        raise DataError(f"{path}: file not found. Set data.path to an existing corpus file.")
+    require_file(path)
     items = []
     dropped = Counter()
     n = 0
