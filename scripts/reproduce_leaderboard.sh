@@ -3,7 +3,10 @@
 # and ChatbotData (single turn: input, last_sys and shift; all_sys is last_sys there), each mask at 5 epochs
 # plus `input` at 10 epochs, every variant with seeds 1, 2 and 3 (the grid configs sweep them), then
 # maeum-leaderboard: one row per variant with the seeds' mean, std and 95% interval, and a paired bootstrap
-# against the best row on the same test dialogues.
+# against the best row on the same test dialogues. Every test also answers each test dialogue
+# (test_generations.csv: chrF, BLEU, distinct-n, empty/copy/repeat rates); on ChatbotData the replies'
+# emotion is judged by a ChatbotData sentiment classifier (tiny_bert, experiment=emotion/chatbotdata_tiny)
+# that the script trains first (emotion_classifier=...).
 # Run from anywhere after `make install`; the data is read from ../shared/data beside the repository
 # (DATA_DIR=... to change it) and everything goes to logs/leaderboard (OUT=...).
 #
@@ -27,9 +30,18 @@ grids=("$@")
 
 for grid in "${grids[@]}"; do
   start=$SECONDS
-  python -m maeum.train -m "experiment=leaderboard/$grid" "paths.data_dir=$DATA_DIR" \
+  judge=()
+  if [ "$grid" = chatbotdata_tiny ]; then  # the judge of the replies' emotion: sentiment of ChatbotData's Q
+    classifier="$OUT/chatbotdata-classifier"
+    if ! compgen -G "$classifier/checkpoints/epoch_*.ckpt" >/dev/null; then
+      python -m maeum.train experiment=emotion/chatbotdata_tiny \
+        "data.path=$DATA_DIR/chatbotdata/ChatbotData.csv" logger=csv "hydra.run.dir=$classifier"
+    fi
+    judge=("emotion_classifier=$(compgen -G "$classifier/checkpoints/epoch_*.ckpt" | head -n 1)")
+  fi
+  python -m maeum.train -m "experiment=leaderboard/$grid" "paths.data_dir=$DATA_DIR" "${judge[@]}" \
     "hydra.sweep.dir=$OUT/$grid-masks"
-  python -m maeum.train -m "experiment=leaderboard/$grid" "paths.data_dir=$DATA_DIR" \
+  python -m maeum.train -m "experiment=leaderboard/$grid" "paths.data_dir=$DATA_DIR" "${judge[@]}" \
     data.label_mask=input trainer.max_epochs=10 "hydra.sweep.dir=$OUT/$grid-input10"
   python -m maeum.leaderboard "$OUT/$grid-masks" "$OUT/$grid-input10" --output "$OUT/$grid"
   python -m maeum.leaderboard "$OUT/$grid-masks" --output "$OUT/$grid-masks"  # the masks alone, paired

@@ -33,6 +33,8 @@ GREEDY = {"do_sample": False, "min_new_tokens": 1, "max_new_tokens": 32}
 class Reply:
     text: str
     condition: str | None = None  # what the model wrote for the condition (label_response's category)
+    tokens: int = 0  # the tokens generated before the stop token (or all of them, without one)
+    stop: str = "eos"  # why it ended: "eos" (`</s>`), "usr" (the user marker) or "max_new_tokens"
 
 
 class ReplyGenerator:
@@ -120,7 +122,9 @@ class ReplyGenerator:
         """Plain text of generated ids: cut at the first stop id, markers dropped, spacing restored."""
         ids = list(ids)
         stop = next((n for n, i in enumerate(ids) if i in self.stop_ids), len(ids))
+        reason = "max_new_tokens" if stop == len(ids) else ("eos" if ids[stop] == self.stop_ids[0] else "usr")
         ids = ids[:stop]
+        tokens = len(ids)
         condition = None
         if self.template.condition_is_target:  # "{category}<unused2>{response}"
             if self.sys_id in ids:
@@ -130,7 +134,7 @@ class ReplyGenerator:
             else:  # the model never reached the response
                 condition = self.decode(ids)
                 ids = []
-        return Reply(self.decode(ids), condition)
+        return Reply(self.decode(ids), condition, tokens, reason)
 
     def decode(self, ids: Sequence[int]) -> str:
         text = self.tokenizer.decode([i for i in ids if i not in self.marker_ids], skip_special_tokens=False)
