@@ -86,6 +86,8 @@ class Predictor:
     @torch.inference_mode()
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """`{"text", "label", "probs": {label: p}}` for every text, in input order."""
+        if not texts:
+            return []
         ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         results: list[dict[str, Any]] = [{} for _ in texts]

@@ -187,7 +187,7 @@ class TestGenerations(Callback):
             metrics["condition_match"] = float((reply == conditions)[known].mean())
             metrics["condition_match_reference"] = float((reference == conditions)[known].mean())
             if lost := int((~known).sum()):
-                notes.append(f"condition_match leaves out {lost} dialogue(s) whose condition is no label")
+                notes.append(f"condition_match leaves out {lost} dialogue(s) without a condition among the labels")
         else:
             shown = sorted(set(conditions) - {""})[:10]
             notes.append(
