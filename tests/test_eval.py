@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -92,3 +93,64 @@ def test_resuming_on_another_split_than_the_checkpoints_is_refused(main_run, tmp
     with pytest.raises(MaeumError, match=r"add data\.seed=42 to resume it on its own split"):
         check_resume_split(cfg)
     check_resume_split(compose_config("train", tmp_path, [f"ckpt_path={best_checkpoint(run_dir)}"]))
+
+
+@pytest.mark.e2e
+def test_eval_of_the_bundled_pair_generates_scores_and_judges_every_test_reply(
+    chatbot_run: Path, main_run, tmp_path: Path
+) -> None:
+    """`maeum-eval ckpt_path=CHATBOT emotion_classifier=CLASSIFIER` on the bundled sample pair: one reply
+    per test dialogue under the ids of test_predictions.csv, scored, each labelled by the classifier."""
+    classifier = best_checkpoint(main_run[0])
+    overrides = [f"ckpt_path={best_checkpoint(chatbot_run)}", f"emotion_classifier={classifier}"]
+    metrics = evaluate(compose_config("eval", tmp_path, overrides))
+    generations = pd.read_csv(tmp_path / "test_generations.csv", keep_default_na=False)
+    predictions = pd.read_csv(tmp_path / "test_predictions.csv")
+    assert generations["id"].tolist() == predictions["id"].tolist() and len(generations) == 7
+    assert set(generations["stop"]) <= {"eos", "usr", "max_new_tokens"}
+    assert (generations["reply_tokens"] <= 32).all()  # the preset's max_new_tokens
+    labels = {"분노", "슬픔", "불안", "상처", "당황", "기쁨"}
+    assert set(generations["reference_label"]) <= labels and set(generations["reply_label"]) <= labels | {""}
+    for name in ("emotion_agreement", "condition_match", "condition_match_reference", "chrf", "distinct_2"):
+        assert 0 <= metrics[f"test/gen/{name}"] <= 100, name
+    shared = generations["reference_label"] != ""
+    agreement = (generations["reply_label"] == generations["reference_label"])[shared].mean()
+    assert metrics["test/gen/emotion_agreement"] == pytest.approx(agreement)
+    conditioned = generations["condition"].isin(labels)  # one sample dialogue has no condition
+    match = (generations["reply_label"] == generations["condition"])[conditioned].mean()
+    assert metrics["test/gen/condition_match"] == pytest.approx(match)
+    about = json.loads((tmp_path / "test_generations.json").read_text(encoding="utf-8"))
+    assert about["preset"] == {"do_sample": False, "min_new_tokens": 0, "max_new_tokens": 32}
+    assert sum(about["reference_labels"].values()) == pytest.approx(1, abs=1e-3)
+
+
+@pytest.mark.e2e
+def test_capped_and_switched_off_generation(chatbot_run: Path, tmp_path: Path) -> None:
+    ckpt = f"ckpt_path={best_checkpoint(chatbot_run)}"
+    evaluate(
+        compose_config("eval", tmp_path / "capped", [ckpt, "callbacks.test_generations.max_dialogues=3"])
+    )
+    assert not (tmp_path / "capped" / "test_generations.csv").exists()  # a capped file never pairs as whole
+    capped = pd.read_csv(tmp_path / "capped" / "test_generations.first-3.csv")
+    assert len(capped) == 3
+    metrics = evaluate(
+        compose_config("eval", tmp_path / "off", [ckpt, "callbacks.test_generations.enabled=false"])
+    )
+    assert not list((tmp_path / "off").glob("test_generations*")) and not any("/gen/" in m for m in metrics)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("judge", "message"),
+    [("chatbot", "is a chatbot: give a maeum classifier"), ("missing", "not found: ")],
+)
+def test_an_emotion_classifier_that_is_no_classifier_is_one_message(
+    chatbot_run: Path, tmp_path: Path, caplog, judge: str, message: str
+) -> None:
+    path = best_checkpoint(chatbot_run) if judge == "chatbot" else tmp_path / "없는 분류기 (v2).ckpt"
+    cfg = compose_config(
+        "eval", tmp_path, [f"ckpt_path={best_checkpoint(chatbot_run)}", f"emotion_classifier='{path}'"]
+    )
+    with pytest.raises(SystemExit):
+        evaluate(cfg)
+    assert message in caplog.text and "Traceback" not in caplog.text

@@ -17,7 +17,7 @@ PACKAGE = SRC / "maeum"
 ENTRY_POINTS = ("train", "eval", "predict", "chat", "demo", "export", "data_stats", "leaderboard")
 # lowest first: a module may import its own floor and the floors below it, never one above
 FLOORS: tuple[tuple[str, ...], ...] = (
-    # the Korean text metrics are a leaf: the test-time report (training) and the leaderboard both score with them
+    # the Korean text metrics are a leaf: the test-time report (training) and the leaderboard score with them
     ("maeum", "maeum._moved", "maeum.errors", "maeum.paths", "maeum.analysis.text_metrics"),
     ("maeum.backbones",),
     ("maeum.data",),

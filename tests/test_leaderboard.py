@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sacrebleu
 import yaml
 from helpers.configs import REPO
+from helpers.runs import best_checkpoint
 
 from maeum import leaderboard
 from maeum.analysis.leaderboard import find_runs, read_run, read_wandb_records
@@ -44,22 +46,29 @@ def finished(proc: subprocess.Popen, timeout: int = 600) -> subprocess.Completed
 
 
 @pytest.fixture(scope="session")
-def grids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two masks x three seeds x 2 epochs (2 batches each) on the bundled dialogues, and two classifier
-    variants x two seeds: the two sweeps side by side (two cores)."""
+def grids(tmp_path_factory: pytest.TempPathFactory, main_run) -> dict[str, Path]:
+    """Two masks x three seeds x 2 epochs (2 batches each) on the bundled dialogues, their replies judged
+    by the main job's emotion classifier; two classifier variants x two seeds; and a broken chatbot, whose
+    evaluation preset makes `</s>` win at once (tested untrained, `train=false`): the three side by side."""
     root = tmp_path_factory.mktemp("grids")
+    judge = f"emotion_classifier={best_checkpoint(main_run[0])}"
     chatbots = start_multirun(
         root / "chatbot", "experiment=chatbot/sample_tiny", f"data.label_mask={','.join(MASKS)}",
         f"seed={','.join(map(str, SEEDS))}", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
-        "callbacks.early_stopping=null", "logger=default",
+        "callbacks.early_stopping=null", "logger=default", judge,
     )  # fmt: skip
     classifiers = start_multirun(
         root / "classifier", "model.dropout=0.1,0.5", "seed=1,2", "trainer.max_epochs=2",
         "callbacks.early_stopping=null", "logger=csv",
     )  # fmt: skip
+    broken = start_multirun(
+        root / "broken", "experiment=chatbot/sample_tiny", "data.label_mask=input", "seed=1", "train=false",
+        "logger=csv", judge, "+callbacks.test_generations.preset.sequence_bias=[[[1],100.0]]",  # </s> is id 1
+    )  # fmt: skip
     finished(chatbots)
     finished(classifiers)
-    return {"chatbot": root / "chatbot", "classifier": root / "classifier"}
+    finished(broken)
+    return {"chatbot": root / "chatbot", "classifier": root / "classifier", "broken": root / "broken"}
 
 
 @pytest.mark.e2e
@@ -94,10 +103,111 @@ def test_the_grid_gives_one_row_per_mask_with_three_seeds_and_a_paired_column(
     assert other["paired_delta_ci95_low"] <= other["paired_delta_nll"] <= other["paired_delta_ci95_high"]
     assert other["significant"] == (other["paired_delta_ci95_low"] > 0 or other["paired_delta_ci95_high"] < 0)
     markdown = paths["md"].read_text(encoding="utf-8")
-    assert sum(line.startswith("|") for line in markdown.splitlines()) == 2 + 2  # header, rule, 2 rows
+    main_table = markdown.split("**What the replies say**")[0]
+    assert sum(line.startswith("|") for line in main_table.splitlines()) == 2 + 2  # header, rule, 2 rows
     assert " ± " in markdown and "Δ NLL/token vs best [95%]" in markdown and "reference" in markdown
     assert "only compares runs of one mask" in markdown
     assert paths["png"].stat().st_size > 10_000
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def _chrf_of(path: Path) -> float:
+    frame = pd.read_csv(path, keep_default_na=False)
+    return sacrebleu.corpus_chrf(frame["reply"].tolist(), [frame["reference"].tolist()]).score
+
+
+@pytest.mark.e2e
+def test_every_chatbot_row_carries_its_reply_metrics_paired_intervals_samples_and_flags(
+    grids: dict[str, Path], tmp_path: Path
+) -> None:
+    """2 masks x 3 seeds: every test/gen metric as mean ± std [interval], the four paired intervals
+    (recomputed here from the files with sacrebleu), 5 sample dialogues with the same ids in every row."""
+    runs = [read_run(p) for p in find_runs([grids["chatbot"]])]
+    for run in runs:  # one reply per test dialogue, under the ids of test_predictions.csv
+        generations = pd.read_csv(run.path / "test_generations.csv", keep_default_na=False)
+        predictions = pd.read_csv(run.path / "test_predictions.csv")
+        assert generations["id"].tolist() == predictions["id"].tolist()
+        assert run.final["test/gen/chrf"] == pytest.approx(_chrf_of(run.path / "test_generations.csv"))
+    paths = leaderboard.write(runs, tmp_path)
+    frame = pd.read_csv(paths["csv"])
+    for metric in leaderboard.CHATBOT.generated:  # all 15, the emotion ones from the main job's classifier
+        mean, low, high = (frame[f"{metric}_{s}"] for s in ("mean", "ci95_low", "ci95_high"))
+        assert mean.notna().all() and ((low <= mean + 1e-9) & (mean <= high + 1e-9)).all(), metric
+    best, other = leaderboard.build(runs)[0]
+    assert best.replies_note == "reference" and other.replies_note == "vs #1"
+    assert set(other.replies_paired) == {"chrf", "distinct_2", "empty_rate", "emotion_agreement"}
+    for metric, paired in other.replies_paired.items():
+        assert paired.low - 1e-9 <= paired.delta <= paired.high + 1e-9, metric
+        assert frame.loc[1, f"paired_{metric}"] == pytest.approx(paired.delta)
+    chrf = {row.first.label_mask: sum(_chrf_of(r.path / "test_generations.csv") for r in row.runs) / 3
+            for row in (best, other)}  # fmt: skip
+    assert other.replies_paired["chrf"].delta == pytest.approx(
+        chrf[other.first.label_mask] - chrf[best.first.label_mask], abs=1e-9
+    )
+    shares = {}
+    for row in (best, other):
+        frames = [pd.read_csv(r.path / "test_generations.csv", keep_default_na=False) for r in row.runs]
+        shares[row.first.label_mask] = sum(f["empty"].mean() for f in frames) / 3
+    assert other.replies_paired["empty_rate"].delta == pytest.approx(
+        shares[other.first.label_mask] - shares[best.first.label_mask], abs=1e-9
+    )
+    samples = pd.read_csv(paths["samples"])
+    ids = samples.groupby("#")["id"].apply(list)
+    assert len(ids) == 2 and ids.iloc[0] == ids.iloc[1] and len(ids.iloc[0]) == 5
+    markdown = paths["md"].read_text(encoding="utf-8")
+    assert "**Sample replies**" in markdown and all(f"`{i}`" in markdown for i in ids.iloc[0])
+    assert "Δ chrF [95%]" in markdown and "Δ emotion agreement [95%]" in markdown and "flags" in frame
+
+
+@pytest.mark.e2e
+def test_a_broken_chatbot_is_flagged_and_its_other_preset_is_not_paired(
+    grids: dict[str, Path], tmp_path: Path
+) -> None:
+    """A chatbot whose evaluation preset makes it stop at once: empty replies, flagged in words; its
+    preset differs from the grid's, so its replies are not paired (its NLL still is)."""
+    runs = [read_run(p) for p in find_runs([grids["chatbot"], grids["broken"]])]
+    rows = leaderboard.build(runs)[0]
+    (broken,) = [r for r in rows if r.first.path.parent == grids["broken"]]
+    assert broken.test("test/gen/empty_rate").mean == 1.0
+    assert "empty replies 100%" in leaderboard.row_flags(broken)
+    assert broken.pair_note.startswith("vs #") and broken.paired is not None
+    assert broken.replies_note == "not paired: another evaluation preset or cap than its reference"
+    leaderboard.write(runs, tmp_path)
+    frame = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert frame["flags"].fillna("").str.contains("empty replies 100%").sum() >= 1
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda p: p.unlink(), "no test_generations.csv in"),
+        (lambda p: p.with_suffix(".json").unlink(), "its evaluation preset is unknown"),
+        (lambda p: p.write_text("\n".join(p.read_text(encoding="utf-8").splitlines()[:3]), encoding="utf-8"),
+         "is truncated: 2 rows of the 7"),
+        (lambda p: _edit(p.with_suffix(".json"), '"max_new_tokens": 32', '"max_new_tokens": 8'),
+         "its seeds generated under different evaluation presets"),
+        (lambda p: p.write_bytes("id,응답\n".encode("cp949")), "is not readable"),
+    ],
+    ids=["missing", "no-preset", "truncated", "other-preset", "cp949"],
+)  # fmt: skip
+def test_a_broken_generations_file_is_one_reason_not_a_traceback(
+    grids: dict[str, Path], tmp_path: Path, damage, reason: str
+) -> None:
+    grid = tmp_path / "실험 (복사본)"
+    shutil.copytree(grids["chatbot"], grid)
+    runs = [read_run(p) for p in find_runs([grid])]
+    damage(runs[-1].path / "test_generations.csv")
+    rows = leaderboard.build([read_run(p) for p in find_runs([grid])])[0]
+    (row,) = [r for r in rows if runs[-1].path in [run.path for run in r.runs]]
+    assert row.replies_note.startswith("not paired: ") and reason in row.replies_note
+    assert not row.replies_paired and row.paired is not None  # the NLL still pairs
+    leaderboard.write([read_run(p) for p in find_runs([grid])], tmp_path / "board")  # and renders
 
 
 @pytest.mark.e2e

@@ -127,3 +127,42 @@ def mcnemar_exact(correct: Sequence[bool], ref_correct: Sequence[bool]) -> float
     if only_a + only_b == 0:
         return 1.0
     return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+CORPUS_RESAMPLES = 1_000  # corpus-level metrics re-score every resample (as sacrebleu's paired bootstrap)
+
+
+def paired_corpus_bootstrap(
+    statistic: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    *,
+    resamples: int = CORPUS_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> Paired:
+    """A corpus-level difference between two variants over the same `n` examples, with a seeded paired
+    percentile bootstrap over examples (`scipy.stats.bootstrap` on the examples' indices).
+
+    `statistic(weights)` takes a (resamples, n) array of how often each example is drawn and returns
+    each resample's difference, re-scored from per-example statistics (chrF's n-gram counts, a reply's
+    n-grams): a corpus metric is recomputed on every resample, never averaged per sentence. The
+    difference on the data is `statistic` of all ones."""
+    delta = float(statistic(np.ones((1, n)))[0])
+
+    def on_indices(indices: np.ndarray, axis: int = -1) -> np.ndarray:
+        rows = np.asarray(indices, dtype=int).reshape(-1, n)
+        weights = np.zeros(rows.shape)
+        np.add.at(weights, (np.repeat(np.arange(len(rows)), n), rows.ravel()), 1.0)
+        return statistic(weights)
+
+    result = stats.bootstrap(
+        (np.arange(n),),
+        on_indices,
+        vectorized=True,
+        n_resamples=resamples,
+        batch=100,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = result.confidence_interval
+    return Paired(delta, float(low), float(high))

@@ -99,7 +99,7 @@ def chrf_from_statistics(statistics: np.ndarray) -> float:
     """chrF of a corpus from the sum of its replies' `chrf_statistics`."""
     from sacrebleu.metrics import CHRF
 
-    return float(CHRF()._compute_score_from_stats([int(round(v)) for v in statistics]).score)
+    return float(CHRF()._compute_score_from_stats([round(v) for v in statistics]).score)
 
 
 def bleu4(replies: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> float:

@@ -68,7 +68,9 @@ class TestGenerations(Callback):
         emotion_classifier: str | None = None,
     ) -> None:
         if max_dialogues is not None and max_dialogues < 1:
-            raise MaeumError(f"callbacks.test_generations.max_dialogues must be 1 or more, not {max_dialogues}")
+            raise MaeumError(
+                f"callbacks.test_generations.max_dialogues must be 1 or more, not {max_dialogues}"
+            )
         self.output_dir = Path(output_dir)
         self.enabled = enabled
         self.max_dialogues = max_dialogues
@@ -134,7 +136,8 @@ class TestGenerations(Callback):
             }
         )
         if datamodule.template.condition_is_target:
-            frame.insert(frame.columns.get_loc("reply"), "generated_condition", [r.condition for r in replies])
+            generated = [r.condition for r in replies]
+            frame.insert(frame.columns.get_loc("reply"), "generated_condition", generated)
         last_user = [p.turns[-1].text if p.turns else "" for p, _ in prompts]
         scored = score_replies(frame["reply"], frame["reference"], last_user, frame["stop"])
         frame = pd.concat([frame, scored.per_reply], axis=1)
@@ -187,12 +190,14 @@ class TestGenerations(Callback):
             metrics["condition_match"] = float((reply == conditions)[known].mean())
             metrics["condition_match_reference"] = float((reference == conditions)[known].mean())
             if lost := int((~known).sum()):
-                notes.append(f"condition_match leaves out {lost} dialogue(s) without a condition among the labels")
+                notes.append(
+                    f"condition_match leaves out {lost} dialogue(s) without a condition among the labels"
+                )
         else:
             shown = sorted(set(conditions) - {""})[:10]
             notes.append(
-                f"condition_match is skipped: the dialogues' conditions {shown or '(none)'} are not among the "
-                f"classifier's labels {sorted(labels)}"
+                f"condition_match is skipped: the dialogues' conditions {shown or '(none)'} are not among "
+                f"the classifier's labels {sorted(labels)}"
             )
         shares = Counter(label for label in reference if label)
         total = sum(shares.values())
@@ -227,5 +232,6 @@ class TestGenerations(Callback):
             **summary,
             "notes": list(notes),
         }
-        path.with_suffix(".json").write_text(json.dumps(about, ensure_ascii=False, indent=2), encoding="utf-8")
+        text = json.dumps(about, ensure_ascii=False, indent=2)
+        path.with_suffix(".json").write_text(text, encoding="utf-8")
         log.info("Test generations: %s (%d dialogues)", path, len(frame))

@@ -6,15 +6,32 @@ across seeds and a paired comparison with the best row tested on the same exampl
 - `wandb_records`: metrics from a W&B run file, for runs without a CSV log (`read_wandb_records`).
 - `grouping`: runs into variants (`variant_key`, `group_runs`, `Row`).
 - `pairing`: per-example test predictions and the paired tests (`read_predictions`, `pair_rows`).
+- `replies`: each run's `test_generations.csv`, the paired reply metrics and the sample dialogues
+  (`read_replies`, `pair_replies`, `sample_ids`).
+- `flags`: the `flags` column and its thresholds (`THRESHOLDS`, `row_flags`).
 - `render`: ranked table, markdown, figure and the files (`rank`, `table`, `markdown`, `figure`, `build`,
   `write`).
 
 `maeum.leaderboard` is the command line on top (and the W&B upload).
 """
 
+from maeum.analysis.leaderboard.flags import THRESHOLDS, row_flags
 from maeum.analysis.leaderboard.grouping import Row, group_runs, variant_key
 from maeum.analysis.leaderboard.pairing import pair_rows, read_predictions
-from maeum.analysis.leaderboard.render import NOTES, build, error_bars, figure, markdown, rank, table, write
+from maeum.analysis.leaderboard.render import (
+    NOTES,
+    build,
+    error_bars,
+    figure,
+    markdown,
+    rank,
+    replies_markdown,
+    samples,
+    samples_markdown,
+    table,
+    write,
+)
+from maeum.analysis.leaderboard.replies import pair_replies, read_replies, sample_ids
 from maeum.analysis.leaderboard.runs import OVERFIT_TOLERANCE, Run, find_runs, read_run
 from maeum.analysis.leaderboard.tasks import CHATBOT, CLASSIFIER, TASKS, Task
 from maeum.analysis.leaderboard.wandb_records import read_wandb_records
@@ -25,6 +42,7 @@ __all__ = [
     "NOTES",
     "OVERFIT_TOLERANCE",
     "TASKS",
+    "THRESHOLDS",
     "Row",
     "Run",
     "Task",
@@ -34,11 +52,18 @@ __all__ = [
     "find_runs",
     "group_runs",
     "markdown",
+    "pair_replies",
     "pair_rows",
     "rank",
     "read_predictions",
+    "read_replies",
     "read_run",
     "read_wandb_records",
+    "replies_markdown",
+    "row_flags",
+    "sample_ids",
+    "samples",
+    "samples_markdown",
     "table",
     "variant_key",
     "write",

@@ -13,8 +13,10 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from maeum.analysis.leaderboard.flags import THRESHOLDS, row_flags
 from maeum.analysis.leaderboard.grouping import Row, group_runs
 from maeum.analysis.leaderboard.pairing import pair_rows
+from maeum.analysis.leaderboard.replies import PAIRED, Said, pair_replies, sample_ids
 from maeum.analysis.leaderboard.runs import Run
 from maeum.analysis.leaderboard.tasks import TASKS, Task
 from maeum.analysis.stats import Interval
@@ -27,6 +29,17 @@ NOTES = (
     "bootstrap 95% interval over test examples (10,000 resamples, seeded); `significant` is yes when the "
     "interval excludes 0."
 )
+
+
+REPLY_NOTES = (
+    "The reply metrics are each run's test/gen/* (one greedy reply per test dialogue; see docs/compare.md), "
+    "mean ± std [95% t interval] over the seeds. The Δ columns compare a row with its reference on the same "
+    "dialogues under the same evaluation preset: each metric is recomputed on every one of 1,000 paired "
+    "resamples of the dialogues (seeds pooled per dialogue), row minus reference. `flags`: "
+    + ", ".join(f"{text.split(' {')[0]} at {threshold:.0%} or more of {metric}" for metric, threshold, text
+                in THRESHOLDS)
+    + "; overfitting: the last epoch more than 5% worse than the best."
+)  # fmt: skip
 
 
 def rank(rows: Sequence[Row]) -> list[Row]:
@@ -45,6 +58,7 @@ def build(runs: Sequence[Run], per_run: bool = False) -> list[list[Row]]:
         if mine:
             rows = rank([Row(group) for group in group_runs(mine, per_run)])
             pair_rows(rows)
+            pair_replies(rows)
             sections.append(rows)
     return sections
 
@@ -83,6 +97,16 @@ def table(rows: Sequence[Row]) -> pd.DataFrame:
         record["significant"] = paired.significant if paired else ""
         record["paired"] = row.pair_note
         record["overfitting"] = f"yes (after epoch {best_epoch + 1})" if row.mean.overfitting() else ""
+        record["flags"] = row_flags(row)
+        for metric in task.generated:
+            record.update(_interval_columns(metric, row.test(metric)))
+        if task.generated:
+            for metric, _ in PAIRED:
+                replies = row.replies_paired.get(metric)
+                record[f"paired_{metric}"] = replies.delta if replies else math.nan
+                record[f"paired_{metric}_ci95_low"] = replies.low if replies else math.nan
+                record[f"paired_{metric}_ci95_high"] = replies.high if replies else math.nan
+            record["replies paired"] = row.replies_note
         record["runs"] = " ".join(r.name for r in row.runs)
         records.append(record)
     return pd.DataFrame(records)
@@ -98,8 +122,11 @@ def _interval_columns(name: str, interval: Interval) -> dict[str, float]:
 
 
 def markdown(frame: pd.DataFrame, task: Task) -> str:
-    """The table for reading: `mean ± std [low, high]` per metric and the paired comparison."""
-    shown = frame.drop(columns=["seed values"])
+    """The table for reading: `mean ± std [low, high]` per metric, the paired comparison and the flags;
+    for chatbots, then what the replies say (`replies_markdown`)."""
+    generated = [c for c in frame.columns if c.startswith(("test/gen/", "paired_")) and c not in
+                 (task.paired_delta, "paired_delta_ci95_low", "paired_delta_ci95_high")]  # fmt: skip
+    shown = frame.drop(columns=["seed values", "overfitting", *generated, "replies paired"], errors="ignore")
     for name in (f"{task.metric}_best", *task.tests):
         columns = [f"{name}_{s}" for s in ("mean", "std", "ci95_low", "ci95_high")]
         title = f"best {task.metric}" if name.endswith("_best") else name
@@ -125,7 +152,67 @@ def markdown(frame: pd.DataFrame, task: Task) -> str:
         for sig, note in zip(frame["significant"], frame["paired"], strict=True)
     ]
     shown = shown.drop(columns=["paired"])
-    return shown.to_markdown(index=False)
+    table = shown.to_markdown(index=False)
+    return f"{table}\n\n{replies_markdown(frame, task)}" if _has_replies(frame, task) else table
+
+
+def _has_replies(frame: pd.DataFrame, task: Task) -> bool:
+    return bool(task.generated) and any(frame[f"{m}_mean"].notna().any() for m in task.generated)
+
+
+def replies_markdown(frame: pd.DataFrame, task: Task) -> str:
+    """What the replies say, per row: each test-time metric over the seeds, and the paired differences
+    of chrF, distinct-2, the empty rate and the emotion agreement from the row's reference."""
+    shown = frame[["#", "epochs", *(["label mask"] if task.masked else []), "seeds"]].copy()
+    for metric in task.generated:
+        columns = [f"{metric}_{s}" for s in ("mean", "std", "ci95_low", "ci95_high")]
+        if frame[columns[0]].notna().any():
+            shown[metric.removeprefix("test/gen/")] = [_spread(*v) for v in frame[columns].to_numpy(float)]
+    for metric, label in PAIRED:
+        columns = [f"paired_{metric}", f"paired_{metric}_ci95_low", f"paired_{metric}_ci95_high"]
+        if frame[columns[0]].notna().any():
+            shown[f"{label} [95%]"] = [
+                "" if not math.isfinite(d) else f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+                for d, lo, hi in frame[columns].to_numpy(float)
+            ]
+    shown["paired"] = frame["replies paired"]
+    title = "**What the replies say** (test/gen/*, one reply per test dialogue)"
+    return f"{title}\n\n{shown.to_markdown(index=False)}"
+
+
+def samples(rows: Sequence[Row]) -> pd.DataFrame:
+    """The replies of every row to `SAMPLES` test dialogues fixed by id (`sample_ids`), one line per
+    dialogue and row: the dialogue's history and reference, and the row's first seed's reply."""
+    said = [(n, row.said) for n, row in enumerate(rows, 1) if isinstance(row.said, Said)]
+    if not said:
+        return pd.DataFrame()
+    first = said[0][1].frames[0].set_index("id")
+    records = []
+    for dialogue in sample_ids(list(first.index)):
+        for n, replies in said:
+            frame = replies.frames[0].set_index("id")
+            records.append(
+                {
+                    "id": dialogue,
+                    "history": first.at[dialogue, "history"] if "history" in first else "",
+                    "reference": first.at[dialogue, "reference"],
+                    "#": n,
+                    "label mask": rows[n - 1].first.label_mask,
+                    "seed": rows[n - 1].first.seed,
+                    "reply": frame.at[dialogue, "reply"] if dialogue in frame.index else "(not generated)",
+                }
+            )
+    return pd.DataFrame(records)
+
+
+def samples_markdown(table: pd.DataFrame) -> str:
+    """The sample replies for reading: per dialogue its history and reference, then each row's reply."""
+    parts = ["**Sample replies** (the same test dialogues for every row, chosen by id; its first seed's)"]
+    for dialogue, group in table.groupby("id", sort=False):
+        parts.append(f"`{dialogue}` {group['history'].iloc[0]}\n\nreference: {group['reference'].iloc[0]}")
+        replies = group[["#", "label mask", "seed", "reply"]].replace({"reply": {"": "(empty)"}})
+        parts.append(replies.to_markdown(index=False))
+    return "\n\n".join(parts)
 
 
 def _spread(mean: float, std: float, low: float, high: float) -> str:
@@ -186,18 +273,26 @@ def write(runs: Sequence[Run], output: Path, per_run: bool = False) -> dict[str,
     texts = []
     frames = []
     sections = build(runs, per_run)
+    sampled = []
     for rows in sections:
         task = rows[0].task
         frame = table(rows)
         frames.append(frame.assign(task=task.name))
         title = f"## {task.name} runs\n\n" if len(sections) > 1 else ""
         notes = f"{task.note} {NOTES.format(what=task.what)}"
-        texts.append(f"{title}{markdown(frame, task)}\n\n{notes}\n")
+        if _has_replies(frame, task):
+            notes += f" {REPLY_NOTES}"
+        sample = samples(rows)
+        tail = f"\n\n{samples_markdown(sample)}" if len(sample) else ""
+        sampled.append(sample)
+        texts.append(f"{title}{markdown(frame, task)}\n\n{notes}{tail}\n")
     paths = {
         "md": output / "leaderboard.md",
         "csv": output / "leaderboard.csv",
         "png": output / "leaderboard.png",
+        "samples": output / "leaderboard_samples.csv",
     }
+    pd.concat(sampled, ignore_index=True).to_csv(paths["samples"], index=False, encoding="utf-8")
     paths["md"].write_text("\n".join(texts), encoding="utf-8")
     pd.concat(frames, ignore_index=True).to_csv(paths["csv"], index=False)
     fig = figure(sections[0])

@@ -25,6 +25,7 @@ class Task:
     log_scale: bool  # the figure's y axis
     trajectories: tuple[str, ...]  # per-epoch columns, in order
     tests: tuple[str, ...]  # test metrics shown when logged
+    generated: tuple[str, ...]  # test-time reply metrics (`test/gen/<name>`), in their own table
     # (`test_predictions.csv` column, its name in `read_predictions`): the paired test's arguments in order
     paired_columns: tuple[tuple[str, str], ...]
     parse: Callable[[pd.Series], pd.Series]  # a paired column as floats, nan where a value is invalid
@@ -46,6 +47,14 @@ def _truths(column: pd.Series) -> pd.Series:
     return column.astype(str).str.lower().map({"true": 1.0, "false": 0.0})
 
 
+GENERATED = tuple(
+    f"test/gen/{name}"
+    for name in (
+        "chrf", "bleu4", "distinct_1", "distinct_2", "empty_rate", "reply_length", "reply_chars",
+        "repeat_rate", "copy_rate", "exact_copy_rate", "top_reply_share", "max_length_rate",
+        "emotion_agreement", "condition_match", "condition_match_reference",
+    )
+)  # fmt: skip
 CHATBOT = Task(
     name="chatbot",
     masked=True,
@@ -54,6 +63,7 @@ CHATBOT = Task(
     log_scale=True,
     trajectories=("train/loss_epoch", "val/loss", "val/response_ppl"),
     tests=("test/response_ppl", "test/response_acc"),
+    generated=GENERATED,
     paired_columns=(("response_nll", "nll"), ("response_tokens", "tokens")),
     parse=_numbers,
     shared=("response_tokens",),  # per-token NLLs compare only under one tokenization
@@ -80,6 +90,7 @@ CLASSIFIER = Task(
     log_scale=False,
     trajectories=("train/loss_epoch", "val/loss", "val/acc", "val/f1_macro"),
     tests=("test/acc", "test/f1_macro"),
+    generated=(),
     paired_columns=(("correct", "correct"),),
     parse=_truths,
     shared=(),
