@@ -356,6 +356,9 @@ def test_leaderboard_goes_to_wandb_offline(grids: dict[str, Path], tmp_path: Pat
     assert len(logged["data"]) == 2 and [row[seeds] for row in logged["data"]] == [3, 3]
     assert {"paired_delta_nll", "val/response_ppl_best_ci95_low", "significant"} <= set(logged["columns"])
     assert list(tmp_path.glob("wandb/offline-run-*/files/media/images/leaderboard_curves_*.png"))
+    (samples,) = tmp_path.glob("wandb/offline-run-*/files/media/table/leaderboard_samples_*.table.json")
+    logged = json.loads(samples.read_text(encoding="utf-8"))  # 5 dialogues x 2 rows, their replies
+    assert len(logged["data"]) == 10 and {"id", "history", "reference", "reply"} <= set(logged["columns"])
 
 
 @pytest.mark.unit

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 
 def log_to_wandb(paths: dict[str, Path], name: str) -> None:
-    """The table and the figure as a W&B run (`job_type=leaderboard`), offline unless credentials exist."""
+    """The table, the figure and the sample replies as a W&B run (`job_type=leaderboard`), offline unless
+    credentials exist."""
     import wandb
 
     frame = pd.read_csv(paths["csv"])
@@ -51,13 +52,15 @@ def log_to_wandb(paths: dict[str, Path], name: str) -> None:
     run = wandb.init(
         project="maeum", job_type="leaderboard", name=name, mode=wandb_mode(), dir=str(paths["csv"].parent)
     )
+    logged = {
+        "leaderboard": wandb.Table(dataframe=frame),
+        "leaderboard_curves": wandb.Image(str(paths["png"])),
+    }
+    samples = paths.get("samples")
+    if samples is not None and samples.is_file() and samples.stat().st_size > 1:
+        logged["leaderboard_samples"] = wandb.Table(dataframe=pd.read_csv(samples, keep_default_na=False))
     try:
-        run.log(
-            {
-                "leaderboard": wandb.Table(dataframe=frame),
-                "leaderboard_curves": wandb.Image(str(paths["png"])),
-            }
-        )
+        run.log(logged)
     finally:
         run.finish()
 
