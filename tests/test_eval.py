@@ -154,3 +154,19 @@ def test_an_emotion_classifier_that_is_no_classifier_is_one_message(
     with pytest.raises(SystemExit):
         evaluate(cfg)
     assert message in caplog.text and "Traceback" not in caplog.text
+
+
+@pytest.mark.e2e
+def test_a_classifier_whose_labels_are_no_conditions_still_gives_the_agreement(
+    chatbot_run: Path, wellness, tmp_path: Path, caplog
+) -> None:
+    """The wellness intent classifier judging the emotion-conditioned sample chatbot: no condition is one
+    of its labels, so the condition match is skipped with the reason, once; the agreement is computed."""
+    classifier, _ = wellness
+    overrides = [f"ckpt_path={best_checkpoint(chatbot_run)}", f"emotion_classifier='{classifier}'"]
+    with caplog.at_level("INFO"):
+        metrics = evaluate(compose_config("eval", tmp_path, overrides))
+    assert 0 <= metrics["test/gen/emotion_agreement"] <= 1 and "test/gen/condition_match" not in metrics
+    assert caplog.text.count("condition_match is skipped: the dialogues' conditions") == 1
+    about = json.loads((tmp_path / "test_generations.json").read_text(encoding="utf-8"))
+    assert any("condition_match is skipped" in note for note in about["notes"])

@@ -362,6 +362,28 @@ def test_leaderboard_goes_to_wandb_offline(grids: dict[str, Path], tmp_path: Pat
 
 
 @pytest.mark.unit
+def test_flags_say_in_words_what_the_reply_metrics_show() -> None:
+    """Each threshold of `flags.THRESHOLDS` on the mean over seeds, and overfitting, in words."""
+    runs = []
+    for seed, empty in ((1, 0.85), (2, 0.89)):
+        run = leaderboard.Run(Path(f"r{seed}"), leaderboard.CHATBOT, "tiny_gpt2", "d", "shift", 3, "", seed)
+        run.curves = {"val/response_ppl": [300.0, 400.0, 460.0]}
+        run.final = {"test/gen/empty_rate": empty, "test/gen/copy_rate": 0.41, "test/gen/repeat_rate": 0.1,
+                     "test/gen/top_reply_share": 0.35, "test/gen/max_length_rate": 0.6}  # fmt: skip
+        runs.append(run)
+    assert leaderboard.row_flags(leaderboard.Row(runs)) == (
+        "overfitting (after epoch 1); empty replies 87%; repeats the user 41%; one reply for 35%; "
+        "never stops 60%"
+    )
+    for run in runs:
+        run.curves = {"val/response_ppl": [300.0, 200.0, 150.0]}
+        run.final = {
+            f"test/gen/{metric}": threshold * 0.99 for metric, threshold, _ in leaderboard.THRESHOLDS
+        }
+    assert leaderboard.row_flags(leaderboard.Row(runs)) == ""  # just under every threshold
+
+
+@pytest.mark.unit
 def test_overfitting_flag_and_best_epoch() -> None:
     run = leaderboard.Run(Path("r"), leaderboard.CHATBOT, "tiny_gpt2", "d", "input", 5, "")
     run.curves = {"val/response_ppl": [90.0, 40.0, 38.0, 41.0, 45.0]}
