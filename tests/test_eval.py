@@ -11,7 +11,7 @@ from helpers.configs import compose_config
 
 from maeum.errors import MaeumError
 from maeum.eval import evaluate
-from maeum.train import check_resume_split
+from maeum.train import check_resume_split, train
 
 
 def best_checkpoint(run_dir: Path) -> Path:
@@ -170,3 +170,12 @@ def test_a_classifier_whose_labels_are_no_conditions_still_gives_the_agreement(
     assert caplog.text.count("condition_match is skipped: the dialogues' conditions") == 1
     about = json.loads((tmp_path / "test_generations.json").read_text(encoding="utf-8"))
     assert any("condition_match is skipped" in note for note in about["notes"])
+
+
+@pytest.mark.e2e
+def test_an_empty_test_split_says_that_no_reply_was_generated(tmp_path: Path, caplog) -> None:
+    overrides = ["experiment=chatbot/sample_tiny", "train=false", "data.test_fraction=0", "~logger"]
+    with caplog.at_level("WARNING"):
+        train(compose_config("train", tmp_path, overrides))
+    assert caplog.text.count("The test split has no dialogues: no replies generated") == 1
+    assert not list(tmp_path.glob("test_generations*"))

@@ -81,7 +81,14 @@ class TestGenerations(Callback):
         self._predictor: Predictor | None = None
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Load the emotion classifier before training starts: a wrong path fails at once, not at test."""
+        """Load the emotion classifier before training starts: a wrong path fails at once, not at test.
+        Before a test, say so when the test split is empty (Lightning then skips the test loop)."""
+        corpus = getattr(getattr(trainer, "datamodule", None), "corpus", None)
+        if stage == "test" and self.enabled and hasattr(corpus, "dialogues") and not corpus.split("test"):
+            log.warning(
+                "The test split has no dialogues: no replies generated (test_generations). Give "
+                "data.test_path or a data.test_fraction above 0."
+            )
         if self.enabled and self.emotion_classifier and self._predictor is None:
             if task_of(self.emotion_classifier) != "classifier":
                 raise MaeumError(
@@ -102,8 +109,7 @@ class TestGenerations(Callback):
         ):
             return
         total = len(datamodule.corpus.split("test"))
-        if total == 0:
-            log.warning("The test split has no dialogues: no replies generated (test_generations)")
+        if total == 0:  # said in `setup`
             return
         n = min(total, self.max_dialogues or total)
         prompts = datamodule.sample_prompts(n, split="test")
