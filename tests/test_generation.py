@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from maeum.backbones import KOGPT2_EMOTICONS, load_model, load_tokenizer
 from maeum.data.dialogue.records import TEMPLATES, Dialogue, Turn
+from maeum.inference import generation
 from maeum.inference.generation import ReplyGenerator
 from maeum.paths import config_dir
 
@@ -99,3 +100,23 @@ def test_generation_presets_drive_generate(tok, model, preset: str) -> None:
     torch.manual_seed(1)
     assert generator.generate(DIALOGUES) == first  # seeded sampling is reproducible
     assert generator.config.do_sample == (preset == "sampling")
+
+
+def test_finished_replies_drop_out_after_the_first_pass_and_the_rest_go_on_unchanged(
+    tok, model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two passes (every reply up to `FIRST_PASS` of the budget, then only the unfinished ones) give
+    exactly the replies of one pass over the whole budget, for replies that stop anywhere in it."""
+    texts = ["안녕하세요", "오늘 너무 힘들었어요", "시험에 떨어져서 너무 슬퍼요", "배달이 늦었어요 ㅠㅠ",
+             "기분이 좋아", "잠이 안 와", "친구랑 싸웠어", "날씨가 좋다"]  # fmt: skip
+    dialogues = [Dialogue([Turn("usr", t + "!" * k)]) for k, t in enumerate(texts * 4)]
+    settings = {"do_sample": False, "min_new_tokens": 0, "max_new_tokens": 32}
+    settings["sequence_bias"] = [[[EOS], 0.8]]  # </s> a little likelier: replies stop all along the budget
+    generator = ReplyGenerator(model, tok, max_length=64, settings=settings, batch_size=8)
+    two_passes = generator.generate(dialogues)
+    lengths = [r.tokens for r in two_passes]
+    first = round(32 * generation.FIRST_PASS)
+    assert min(lengths) < first and any(first < n < 32 for n in lengths) and max(lengths) == 32
+    assert {r.stop for r in two_passes} == {"eos", "max_new_tokens"}
+    monkeypatch.setattr(generation, "FIRST_PASS", 1.0)
+    assert generator.generate(dialogues) == two_passes

@@ -64,7 +64,7 @@ class TestGenerations(Callback):
         max_dialogues: int | None = None,
         preset: Mapping[str, Any] | None = None,
         seed: int = 0,
-        batch_size: int = 64,
+        batch_size: int = 128,
         emotion_classifier: str | None = None,
     ) -> None:
         if max_dialogues is not None and max_dialogues < 1:
