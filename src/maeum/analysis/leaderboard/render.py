@@ -31,6 +31,7 @@ NOTES = (
 )
 
 
+SAMPLE_TURNS = 3  # turns of a sample dialogue's history that leaderboard.md shows
 REPLY_NOTES = (
     "The reply metrics are each run's test/gen/* (one greedy reply per test dialogue; see docs/compare.md), "
     "mean ± std [95% t interval] over the seeds. The Δ columns compare a row with its reference on the same "
@@ -171,8 +172,8 @@ def replies_markdown(frame: pd.DataFrame, task: Task) -> str:
     for metric, label in PAIRED:
         columns = [f"paired_{metric}", f"paired_{metric}_ci95_low", f"paired_{metric}_ci95_high"]
         if frame[columns[0]].notna().any():
-            shown[f"{label} [95%]"] = [
-                "" if not math.isfinite(d) else f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+            shown[f"{label} [95%]"] = [  # 3 significant digits: distinct-n differences can be 1e-3
+                "" if not math.isfinite(d) else f"{d:+.3g} [{lo:+.3g}, {hi:+.3g}]"
                 for d, lo, hi in frame[columns].to_numpy(float)
             ]
     shown["paired"] = frame["replies paired"]
@@ -206,10 +207,13 @@ def samples(rows: Sequence[Row]) -> pd.DataFrame:
 
 
 def samples_markdown(table: pd.DataFrame) -> str:
-    """The sample replies for reading: per dialogue its history and reference, then each row's reply."""
+    """The sample replies for reading: per dialogue its last turns (`SAMPLE_TURNS`; the CSV has all of
+    them) and reference, then each row's reply."""
     parts = ["**Sample replies** (the same test dialogues for every row, chosen by id; its first seed's)"]
     for dialogue, group in table.groupby("id", sort=False):
-        parts.append(f"`{dialogue}` {group['history'].iloc[0]}\n\nreference: {group['reference'].iloc[0]}")
+        turns = str(group["history"].iloc[0]).split(" / ")
+        history = " / ".join(["…", *turns[-SAMPLE_TURNS:]] if len(turns) > SAMPLE_TURNS else turns)
+        parts.append(f"`{dialogue}` {history}\n\nreference: {group['reference'].iloc[0]}")
         replies = group[["#", "label mask", "seed", "reply"]].replace({"reply": {"": "(empty)"}})
         parts.append(replies.to_markdown(index=False))
     return "\n\n".join(parts)
