@@ -111,8 +111,9 @@ def test_eval_of_the_bundled_pair_generates_scores_and_judges_every_test_reply(
     assert (generations["reply_tokens"] <= 32).all()  # the preset's max_new_tokens
     labels = {"분노", "슬픔", "불안", "상처", "당황", "기쁨"}
     assert set(generations["reference_label"]) <= labels and set(generations["reply_label"]) <= labels | {""}
-    for name in ("emotion_agreement", "condition_match", "condition_match_reference", "chrf", "distinct_2"):
-        assert 0 <= metrics[f"test/gen/{name}"] <= 100, name
+    for name in ("emotion_agreement", "condition_match", "condition_match_reference", "distinct_2"):
+        assert 0 <= metrics[f"test/gen/{name}"] <= 1, name  # shares
+    assert 0 <= metrics["test/gen/chrf"] <= 100  # sacrebleu's scale
     shared = generations["reference_label"] != ""
     agreement = (generations["reply_label"] == generations["reference_label"])[shared].mean()
     assert metrics["test/gen/emotion_agreement"] == pytest.approx(agreement)

@@ -118,5 +118,13 @@ def test_finished_replies_drop_out_after_the_first_pass_and_the_rest_go_on_uncha
     first = round(32 * generation.FIRST_PASS)
     assert min(lengths) < first and any(first < n < 32 for n in lengths) and max(lengths) == 32
     assert {r.stop for r in two_passes} == {"eos", "max_new_tokens"}
+    at_least = ReplyGenerator(
+        model, tok, max_length=64, settings={**settings, "min_new_tokens": 20}, batch_size=8
+    )
+    longer = at_least.generate(dialogues)  # min_new_tokens beyond the first pass carries into the second
+    assert min(r.tokens for r in longer) >= 20
     monkeypatch.setattr(generation, "FIRST_PASS", 1.0)
     assert generator.generate(dialogues) == two_passes
+    assert at_least.generate(dialogues) == longer
+    beams = ReplyGenerator(model, tok, max_length=64, settings={**settings, "num_beams": 2})
+    assert not beams._two_passes() and generator._two_passes()  # beams decode in one pass

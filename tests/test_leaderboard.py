@@ -169,14 +169,15 @@ def test_a_broken_chatbot_is_flagged_and_its_other_preset_is_not_paired(
     grids: dict[str, Path], tmp_path: Path
 ) -> None:
     """A chatbot whose evaluation preset makes it stop at once: empty replies, flagged in words; its
-    preset differs from the grid's, so its replies are not paired (its NLL still is)."""
+    preset differs from the grid's, so its replies are the reference of their own preset (its NLL is
+    paired with the grid's best)."""
     runs = [read_run(p) for p in find_runs([grids["chatbot"], grids["broken"]])]
     rows = leaderboard.build(runs)[0]
     (broken,) = [r for r in rows if r.first.path.parent == grids["broken"]]
     assert broken.test("test/gen/empty_rate").mean == 1.0
     assert "empty replies 100%" in leaderboard.row_flags(broken)
     assert broken.pair_note.startswith("vs #") and broken.paired is not None
-    assert broken.replies_note == "not paired: another evaluation preset or cap than its reference"
+    assert broken.replies_note == "reference (other dialogues or preset)"
     leaderboard.write(runs, tmp_path)
     frame = pd.read_csv(tmp_path / "leaderboard.csv")
     assert frame["flags"].fillna("").str.contains("empty replies 100%").sum() >= 1

@@ -110,13 +110,48 @@ def test_paired_corpus_bootstrap_of_a_constant_shift_is_that_shift() -> None:
     paired = paired_corpus_bootstrap(lambda w: share(ref + shift)(w) - share(ref)(w), len(ref))
     assert paired.delta == pytest.approx(shift) and paired.low == pytest.approx(shift)
     assert paired.high == pytest.approx(shift) and paired.significant
-    # a corpus metric, re-scored per resample: chrF of identical replies differs by exactly 0
-    counts = tm.chrf_statistics(REPLIES, REFERENCES)
-    same = paired_corpus_bootstrap(
-        lambda w: np.array([tm.chrf_from_statistics(r) - tm.chrf_from_statistics(r) for r in w @ counts]),
-        len(REPLIES),
+    one = paired_corpus_bootstrap(lambda w: w @ np.array([shift]) / w.sum(axis=1), 1)  # one dialogue
+    assert (one.delta, one.low, one.high) == (shift, shift, shift)
+
+
+def test_paired_chrf_is_re_scored_from_summed_statistics_on_every_resample() -> None:
+    """The paired chrF difference on the data is sacrebleu's corpus chrF difference (not a mean of
+    sentence scores), and every resample re-scores the drawn dialogues' summed statistics."""
+    other = [r[::-1] for r in REPLIES]  # the same characters, another order
+    mine, theirs = tm.chrf_statistics(REPLIES, REFERENCES), tm.chrf_statistics(other, REFERENCES)
+
+    def delta(w: np.ndarray) -> np.ndarray:
+        return np.array(
+            [
+                tm.chrf_from_statistics(a) - tm.chrf_from_statistics(b)
+                for a, b in zip(w @ mine, w @ theirs, strict=True)
+            ]
+        )
+
+    paired = paired_corpus_bootstrap(delta, len(REPLIES), resamples=200)
+    expected = (
+        sacrebleu.corpus_chrf(REPLIES, [REFERENCES]).score - sacrebleu.corpus_chrf(other, [REFERENCES]).score
     )
-    assert (same.delta, same.low, same.high) == (0.0, 0.0, 0.0) and not same.significant
+    sentence_mean = np.mean(
+        [sacrebleu.sentence_chrf(r, [f]).score for r, f in zip(REPLIES, REFERENCES, strict=True)]
+    )
+    assert paired.delta == pytest.approx(expected) and paired.low <= paired.delta <= paired.high
+    assert tm.chrf(REPLIES, REFERENCES) != pytest.approx(sentence_mean)  # corpus chrF is no sentence mean
+    drawn = [
+        0,
+        0,
+        3,
+        5,
+        5,
+        5,
+        7,
+        1,
+    ]  # one resample, with repeats: its chrF is the corpus chrF of those replies
+    weights = np.bincount(drawn, minlength=len(REPLIES))[None, :].astype(float)
+    hyps, refs = [REPLIES[i] for i in drawn], [REFERENCES[i] for i in drawn]
+    assert tm.chrf_from_statistics((weights @ mine)[0]) == pytest.approx(
+        sacrebleu.corpus_chrf(hyps, [refs]).score
+    )
 
 
 def test_paired_corpus_bootstrap_interval_holds_the_difference() -> None:

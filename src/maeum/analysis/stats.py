@@ -147,6 +147,8 @@ def paired_corpus_bootstrap(
     n-grams): a corpus metric is recomputed on every resample, never averaged per sentence. The
     difference on the data is `statistic` of all ones."""
     delta = float(statistic(np.ones((1, n)))[0])
+    if n < 2:  # one example has no spread to resample
+        return Paired(delta, delta, delta)
 
     def on_indices(indices: np.ndarray, axis: int = -1) -> np.ndarray:
         rows = np.asarray(indices, dtype=int).reshape(-1, n)

@@ -111,10 +111,13 @@ class ReplyGenerator:
         work goes to rows that already stopped. So the first `FIRST_PASS` of the new tokens are
         generated for every prompt, and only the replies that have not stopped by then go on, re-batched
         by length, for the rest of the budget. Greedy replies are the same as in one pass (the second
-        pass starts from the prompt and the tokens so far; `tests/test_generation.py` checks it)."""
+        pass starts from the prompt and the tokens so far, which it re-reads in one forward instead of
+        the cache: the same up to float rounding; `tests/test_generation.py` checks it). Settings that
+        a second call would change (beams, several sequences, `forced_eos_token_id`, ...) decode in one
+        pass (`_two_passes`)."""
         prompts = [self.prompt(d) for d in dialogues]
         budget = self.config.max_new_tokens or 32
-        first = min(budget, max(1, round(budget * FIRST_PASS)))
+        first = min(budget, max(1, round(budget * FIRST_PASS))) if self._two_passes() else budget
         generated = self._generate(prompts, first, self.config.min_new_tokens or 0)
         going = [i for i, ids in enumerate(generated) if len(ids) == first and not self._stops(ids)]
         if going and budget > first:
@@ -126,6 +129,19 @@ class ReplyGenerator:
             for i, ids in zip(going, rest, strict=True):
                 generated[i] = generated[i] + ids
         return [self.clean(ids) for ids in generated]
+
+    def _two_passes(self) -> bool:
+        """Whether the settings decode the same in two passes: one sequence per prompt, no beams, no
+        budget of their own (`max_length`) and nothing tied to the start or end of a `generate` call."""
+        config = self.config
+        tied = ("forced_eos_token_id", "begin_suppress_tokens", "exponential_decay_length_penalty")
+        tied += ("stop_strings",)
+        return (
+            (config.num_beams or 1) == 1
+            and (config.num_return_sequences or 1) == 1
+            and config.max_new_tokens is not None
+            and not any(getattr(config, name, None) for name in tied)
+        )
 
     def _stops(self, ids: Sequence[int]) -> bool:
         return any(i in self.stop_ids for i in ids)

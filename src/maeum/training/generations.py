@@ -37,10 +37,10 @@ GENERATIONS = "test_generations"  # the file stem; `.first-<N>` is added when th
 EVALUATION_PRESET = {"do_sample": False, "min_new_tokens": 0, "max_new_tokens": 32}
 
 
-def generations_stem(max_dialogues: int | None, test_dialogues: int) -> str:
-    """`test_generations`, or `test_generations.first-<N>` when only the first N test dialogues are kept."""
-    capped = max_dialogues is not None and max_dialogues < test_dialogues
-    return f"{GENERATIONS}.first-{max_dialogues}" if capped else GENERATIONS
+def generations_stem(dialogues: int, test_dialogues: int) -> str:
+    """`test_generations`, or `test_generations.first-<N>` when only the first N test dialogues were
+    answered (`max_dialogues`, or a limited test)."""
+    return f"{GENERATIONS}.first-{dialogues}" if dialogues < test_dialogues else GENERATIONS
 
 
 class TestGenerations(Callback):
@@ -77,8 +77,27 @@ class TestGenerations(Callback):
         self.preset = dict(preset) if preset is not None else dict(EVALUATION_PRESET)
         self.seed = seed
         self.batch_size = batch_size
-        self.emotion_classifier = str(emotion_classifier) if emotion_classifier else None
+        # resolved, so that one classifier given by relative and absolute paths pairs in the leaderboard
+        self.emotion_classifier = (
+            str(Path(emotion_classifier).expanduser().resolve()) if emotion_classifier else None
+        )
         self._predictor: Predictor | None = None
+        self._tested = 0  # test examples seen on this process (limit_test_batches, fast_dev_run)
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._tested = 0
+
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if isinstance(batch, Mapping) and batch:
+            self._tested += len(next(iter(batch.values())))
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Load the emotion classifier before training starts: a wrong path fails at once, not at test.
@@ -90,12 +109,17 @@ class TestGenerations(Callback):
                 "data.test_path or a data.test_fraction above 0."
             )
         if self.enabled and self.emotion_classifier and self._predictor is None:
-            if task_of(self.emotion_classifier) != "classifier":
+            try:
+                kind = task_of(self.emotion_classifier)
+                if kind == "classifier" and trainer.is_global_zero:  # rank 0 generates and judges
+                    self._predictor = Predictor.from_classifier(load_classifier(self.emotion_classifier))
+            except MaeumError as err:
+                raise MaeumError(f"emotion_classifier={self.emotion_classifier}: {err}") from err
+            if kind != "classifier":
                 raise MaeumError(
                     f"emotion_classifier={self.emotion_classifier} is a chatbot: give a maeum classifier "
                     "(a maeum-train checkpoint or maeum-export directory of an emotion classifier)."
                 )
-            self._predictor = Predictor.from_classifier(load_classifier(self.emotion_classifier))
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         datamodule = getattr(trainer, "datamodule", None)
@@ -112,6 +136,8 @@ class TestGenerations(Callback):
         if total == 0:  # said in `setup`
             return
         n = min(total, self.max_dialogues or total)
+        if trainer.world_size == 1:  # a limited test (limit_test_batches) tests a prefix: answer that prefix
+            n = min(n, self._tested)
         prompts = datamodule.sample_prompts(n, split="test")
         generator = ReplyGenerator(
             model,
@@ -154,7 +180,7 @@ class TestGenerations(Callback):
             emotion, summary = self._judge_emotion(frame, notes)
             frame = pd.concat([frame, emotion], axis=1)
             metrics.update(summary.pop("metrics"))
-        stem = generations_stem(self.max_dialogues, total)
+        stem = generations_stem(n, total)
         self._write(frame, stem, metrics, summary, notes, total)
         for note in notes:
             log.info("test_generations: %s", note)
@@ -183,10 +209,10 @@ class TestGenerations(Callback):
         emotion = pd.DataFrame(judged, index=frame.index)
         reply, reference = emotion["reply_label"], emotion["reference_label"]
         has_reference = reference != ""
-        emotion["emotion_agreement"] = (reply == reference) & has_reference
+        emotion["emotion_agreement"] = (reply == reference).where(has_reference)  # blank: no reference label
         metrics: dict[str, float] = {}
         if has_reference.any():
-            metrics["emotion_agreement"] = float(emotion["emotion_agreement"][has_reference].mean())
+            metrics["emotion_agreement"] = float((reply == reference)[has_reference].mean())
         else:
             notes.append("no reference reply to classify: emotion_agreement is not computed")
         conditions = frame["condition"].astype(str)

@@ -72,8 +72,6 @@ class Row:
     paired: Paired | None = None
     mcnemar_p: float | None = None
     pair_note: str = ""  # why there is no paired comparison, or whom it is against
-    reference: Row | None = None  # the row it is paired with (itself for a reference), from `pair_rows`
-    reference_rank: int = 0  # that row's place in the leaderboard
     said: Any = None  # its replies (`replies.Said`), or why there are none; None for classifiers
     replies_paired: dict[str, Paired] = field(default_factory=dict)  # paired reply metrics vs reference
     replies_note: str = ""  # whom they are paired with, or why they are not

@@ -85,7 +85,6 @@ def pair_rows(rows: Sequence[Row]) -> None:
         key, values = read
         if key not in references:
             row.pair_note = "reference" if not references else "reference (other test examples or tokens)"
-            row.reference, row.reference_rank = row, n
             references[key] = (n, values)
             row.paired = Paired(0.0, 0.0, 0.0)
             if task.mcnemar:
@@ -93,7 +92,6 @@ def pair_rows(rows: Sequence[Row]) -> None:
             continue
         ref_n, ref = references[key]
         row.pair_note = f"vs #{ref_n}"
-        row.reference, row.reference_rank = rows[ref_n - 1], ref_n
         names = [name for _, name in task.paired_columns]
         row.paired = task.paired_test(*(values[n] for n in names), *(ref[n] for n in names))
         if task.mcnemar:

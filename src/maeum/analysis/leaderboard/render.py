@@ -33,7 +33,8 @@ NOTES = (
 
 SAMPLE_TURNS = 3  # turns of a sample dialogue's history that leaderboard.md shows
 REPLY_NOTES = (
-    "The reply metrics are each run's test/gen/* (one greedy reply per test dialogue; see docs/compare.md), "
+    "The reply metrics are each run's test/gen/* (one reply per test dialogue under the run's evaluation "
+    "preset; see docs/compare.md), "
     "mean ± std [95% t interval] over the seeds. The Δ columns compare a row with its reference on the same "
     "dialogues under the same evaluation preset: each metric is recomputed on every one of 1,000 paired "
     "resamples of the dialogues (seeds pooled per dialogue), row minus reference. `flags`: "
@@ -215,6 +216,7 @@ def samples_markdown(table: pd.DataFrame) -> str:
         history = " / ".join(["…", *turns[-SAMPLE_TURNS:]] if len(turns) > SAMPLE_TURNS else turns)
         parts.append(f"`{dialogue}` {history}\n\nreference: {group['reference'].iloc[0]}")
         replies = group[["#", "label mask", "seed", "reply"]].replace({"reply": {"": "(empty)"}})
+        replies["reply"] = replies["reply"].astype(str).str.replace("|", "\\|")  # a pipe would end the cell
         parts.append(replies.to_markdown(index=False))
     return "\n\n".join(parts)
 

@@ -56,7 +56,8 @@ def _read_file(run: Run) -> tuple[pd.DataFrame, dict] | str:
     about_path = path.with_suffix(".json")
     try:
         about = json.loads(about_path.read_text(encoding="utf-8"))
-        frame = pd.read_csv(path, dtype={"id": str}, encoding="utf-8", keep_default_na=False)
+        text = {c: str for c in ("id", "history", "reference", "reply", "reply_morphemes", "condition")}
+        frame = pd.read_csv(path, dtype=text, encoding="utf-8", keep_default_na=False)
     except FileNotFoundError:
         return f"{where} has no {about_path.name} beside it: its evaluation preset is unknown"
     except (UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
@@ -168,26 +169,29 @@ def paired_replies(said: Said, ref: Said) -> tuple[dict[str, Paired], str]:
 
 
 def pair_replies(rows: Sequence[Row]) -> None:
-    """Read every chatbot row's generations and compare them with the row's reference (the best row on
-    the same test dialogues, from `pair_rows`): `row.said`, `row.replies_paired`, `row.replies_note`."""
-    for row in rows:
+    """Read every chatbot row's generations and compare each with the best-ranked row that generated for
+    the same test dialogues (ids in order) under the same evaluation preset and cap: `row.said`,
+    `row.replies_paired`, `row.replies_note`. Unlike the NLL, replies compare across tokenizers."""
+    references: dict[tuple, tuple[int, Said]] = {}
+    for n, row in enumerate(rows, 1):
         row.said = read_replies(row.runs) if row.task.masked else None
-    for row in rows:
         if row.said is None:
             continue
         if isinstance(row.said, str):
             row.replies_note = f"not paired: {row.said}"
-        elif row.reference is None:
-            row.replies_note = row.pair_note  # not paired on the NLL either, and why
-        elif row.reference is row:
+            continue
+        key = (row.said.ids, row.said.key)
+        if key not in references:
+            references[key] = (n, row.said)
             row.replies_paired = {m: Paired(0.0, 0.0, 0.0) for m in _pairable(row.said, row.said)}
-            row.replies_note = "reference"
-        elif isinstance(row.reference.said, str):
-            why = row.reference.said
-            row.replies_note = f"not paired: its reference #{row.reference_rank} has no replies ({why})"
-        else:
-            row.replies_paired, row.replies_note = paired_replies(row.said, row.reference.said)
-            row.replies_note = row.replies_note or f"vs #{row.reference_rank}"
+            first = len(references) == 1
+            row.replies_note = "reference" if first else "reference (other dialogues or preset)"
+            continue
+        ref_n, ref = references[key]
+        row.replies_paired, row.replies_note = paired_replies(row.said, ref)
+        row.replies_note = row.replies_note or f"vs #{ref_n}"
+        if "emotion_agreement" not in row.replies_paired and row.said.classifier != ref.classifier:
+            row.replies_note += " (no emotion agreement: another classifier or none)"
 
 
 def sample_ids(ids: Sequence[str], k: int = SAMPLES) -> list[str]:
