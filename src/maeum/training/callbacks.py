@@ -12,7 +12,7 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
 
-from maeum.inference.generation import ReplyGenerator
+from maeum.inference.generation import Reply, ReplyGenerator
 from maeum.training.reports import TEST_PREDICTIONS, UNKNOWN_ID, write_reports
 
 log = logging.getLogger(__name__)
@@ -146,19 +146,7 @@ class GenerationSamples(Callback):
         ):
             return
         samples = datamodule.sample_prompts(self.num_prompts)
-        generator = ReplyGenerator(
-            model,
-            datamodule.tokenizer,
-            max_length=datamodule.max_length,
-            template=datamodule.template,
-            settings=self.settings,
-        )
-        was_training = model.training
-        model.eval()
-        try:
-            replies = generator.generate([prompt for prompt, _ in samples])
-        finally:
-            model.train(was_training)
+        replies = answer(model, datamodule, [prompt for prompt, _ in samples], self.settings)
         rows = [
             [
                 trainer.current_epoch,
@@ -186,6 +174,35 @@ class GenerationSamples(Callback):
                 f.write(f"{f'[{condition}] ' if condition else ''}{history}\n")
                 f.write(f"  reference: {reference}\n")
                 f.write(f"  reply:     {f'[{generated}] ' if generated else ''}{reply}\n")
+
+
+def answer(
+    model: Any,
+    datamodule: Any,
+    dialogues: list[Any],
+    settings: dict[str, Any] | None,
+    batch_size: int = 128,
+    seed: int | None = None,
+) -> list[Reply]:
+    """The model's replies to `dialogues` in the DataModule's template, in eval mode (its mode is
+    restored after); with `seed`, under that seed, leaving the global random state as it was."""
+    generator = ReplyGenerator(
+        model,
+        datamodule.tokenizer,
+        max_length=datamodule.max_length,
+        template=datamodule.template,
+        settings=settings,
+        batch_size=batch_size,
+    )
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
+            if seed is not None:
+                torch.manual_seed(seed)
+            return generator.generate(dialogues)
+    finally:
+        model.train(was_training)
 
 
 def _drop_sections_from(path: Path, step: int) -> None:

@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
 
 from maeum.analysis.text_metrics import score_replies
 from maeum.errors import MaeumError
-from maeum.inference.generation import ReplyGenerator
 from maeum.inference.loading import load_classifier, task_of
 from maeum.inference.prediction import Predictor
+from maeum.training.callbacks import answer
 
 log = logging.getLogger(__name__)
 GENERATIONS = "test_generations"  # the file stem; `.first-<N>` is added when the test set was capped
@@ -139,22 +138,7 @@ class TestGenerations(Callback):
         if trainer.world_size == 1:  # a limited test (limit_test_batches) tests a prefix: answer that prefix
             n = min(n, self._tested)
         prompts = datamodule.sample_prompts(n, split="test")
-        generator = ReplyGenerator(
-            model,
-            datamodule.tokenizer,
-            max_length=datamodule.max_length,
-            template=datamodule.template,
-            settings=self.preset,
-            batch_size=self.batch_size,
-        )
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
-                torch.manual_seed(self.seed)
-                replies = generator.generate([prompt for prompt, _ in prompts])
-        finally:
-            model.train(was_training)
+        replies = answer(model, datamodule, [p for p, _ in prompts], self.preset, self.batch_size, self.seed)
         names = datamodule.corpus.condition_names
         frame = pd.DataFrame(
             {
