@@ -154,18 +154,15 @@ def _pairable(said: Said, ref: Said) -> list[str]:
     return [m for m, _ in PAIRED if m != "emotion_agreement" or (labelled and same)]
 
 
-def paired_replies(said: Said, ref: Said) -> tuple[dict[str, Paired], str]:
-    """The four paired differences of a row from its reference (row minus reference), or the reason none
-    are; a row without emotion labels on both sides has no emotion agreement."""
-    if said.key != ref.key:
-        return {}, "not paired: another evaluation preset or cap than its reference"
-    if said.ids != ref.ids:
-        return {}, "not paired: generated for other test dialogues than its reference"
+def paired_replies(said: Said, ref: Said) -> dict[str, Paired]:
+    """The paired differences of a row from its reference (row minus reference) on the same dialogues
+    under the same preset (`pair_replies` pairs only those); no emotion agreement unless one classifier
+    labelled both."""
     paired = {}
     for metric in _pairable(said, ref):
         mine, theirs = _metric(said, metric), _metric(ref, metric)
         paired[metric] = paired_corpus_bootstrap(lambda w, a=mine, b=theirs: a(w) - b(w), len(said.ids))
-    return paired, ""
+    return paired
 
 
 def pair_replies(rows: Sequence[Row]) -> None:
@@ -188,8 +185,8 @@ def pair_replies(rows: Sequence[Row]) -> None:
             row.replies_note = "reference" if first else "reference (other dialogues or preset)"
             continue
         ref_n, ref = references[key]
-        row.replies_paired, row.replies_note = paired_replies(row.said, ref)
-        row.replies_note = row.replies_note or f"vs #{ref_n}"
+        row.replies_paired = paired_replies(row.said, ref)
+        row.replies_note = f"vs #{ref_n}"
         if "emotion_agreement" not in row.replies_paired and row.said.classifier != ref.classifier:
             row.replies_note += " (no emotion agreement: another classifier or none)"
 
