@@ -4,8 +4,9 @@ A classifier becomes a `*ForSequenceClassification` directory (`AutoModelForSequ
 `AutoTokenizer`, or `pipeline("text-classification", model=DIR)`, load it with no maeum code); a chatbot
 becomes its causal LM and tokenizer. `maeum.json` beside them holds what maeum needs on top, so that
 `maeum-predict`, `maeum-chat` and `maeum-demo` answer from the directory exactly as from the checkpoint
-(see `maeum.inference.hf_export`). The default `output_dir` is the checkpoint's path without `.ckpt`,
-plus `-hf`.
+(see `maeum.inference.hf_export`). A LoRA run is exported merged (`merge_and_unload`); with `merge=false`
+a chatbot's export is the adapter alone, which `PeftModel.from_pretrained` loads on its base.
+The default `output_dir` is the checkpoint's path without `.ckpt`, plus `-hf`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def export(cfg: DictConfig) -> Path:
     extras(cfg)
     ckpt = Path(cfg.ckpt_path).expanduser()
     out = Path(cfg.output_dir).expanduser() if cfg.get("output_dir") else ckpt.with_name(f"{ckpt.stem}-hf")
-    write_export(ckpt, out)
+    write_export(ckpt, out, merge=cfg.get("merge", True))
     log.info("Exported %s to %s", ckpt, out)
     print(out, flush=True)
     return out

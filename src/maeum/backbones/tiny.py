@@ -1,5 +1,6 @@
 """The tiny offline backbones: `tiny_bert` and `tiny_gpt2`, stand-ins for `skt/kobert-base-v1` and
-`skt/kogpt2-base-v2`.
+`skt/kogpt2-base-v2`, and the chat-template twins `tiny_qwen3`, `tiny_qwen2_5` and `tiny_llama3`
+(`maeum.backbones.tiny_chat`).
 
 They are tiny and randomly initialised. Their tokenizers are trained on the Korean sample that ships with
 maeum and keep the real models' special tokens at the real ids. Each is built once into the cache
@@ -33,6 +34,16 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from maeum.backbones.tiny_chat import (
+    LLAMA3_CHAT_TEMPLATE,
+    LLAMA3_ROLES,
+    LLAMA3_SPECIAL_TOKENS,
+    TINY_CAUSAL,
+    real_tokenizer_dir,
+    save_byte_level_tokenizer,
+    save_real_tokenizer,
+    source_digest,
+)
 from maeum.backbones.tokenizer import (
     KOBERT_SPECIAL_TOKENS,
     KOGPT2_EMOTICONS,
@@ -44,7 +55,7 @@ from maeum.paths import cache_dir, resource
 
 log = logging.getLogger(__name__)
 
-BUILD_VERSION = 5  # bump when the build recipe changes; it is part of the cache key
+BUILD_VERSION = 6  # bump when the build recipe changes; it is part of the cache key
 
 
 def common_korean_alphabet() -> tuple[str, ...]:
@@ -70,7 +81,9 @@ class TinySpec:
     """Recipe for one tiny offline backbone: tokenizer algorithm, special tokens and model shape."""
 
     mimics: str  # the hub checkpoint whose tokens and ids it copies
-    tokenizer_model: str  # "sentencepiece" (KoBERT's spiece.model format) or "bpe" (KoGPT2's tokenizer.json)
+    # "sentencepiece" (KoBERT's spiece.model format), "bpe" (KoGPT2's Metaspace tokenizer.json),
+    # "byte_bpe" (a byte-level BPE with `chat_template`) or "real" (the real one, from `tokenizer_folder`)
+    tokenizer_model: str
     special_tokens: tuple[str, ...]  # trained first, so they get ids 0..n-1 in this order
     roles: dict[str, str]  # unk_token, pad_token, ... as PreTrainedTokenizerFast kwargs
     vocab_size: int
@@ -81,6 +94,8 @@ class TinySpec:
     with_labels: bool = False  # also train the tokenizer on the sample's label and condition words
     emoticons: tuple[str, ...] = ()  # added as special tokens after training, as in KoGPT2
     alphabet: tuple[str, ...] = ()  # characters in the vocabulary whether or not the sample has them
+    chat_template: str | None = None  # byte_bpe: the family's chat template
+    tokenizer_folder: str | None = None  # real: its folder under $MAEUM_CHAT_TOKENIZERS
 
 
 TINY_SPECS: dict[str, TinySpec] = {
@@ -134,6 +149,43 @@ TINY_SPECS: dict[str, TinySpec] = {
         emoticons=KOGPT2_EMOTICONS,
         alphabet=KOREAN_ALPHABET,
     ),
+    "tiny_qwen3": TinySpec(
+        mimics="Qwen/Qwen3-0.6B",
+        tokenizer_model="real",
+        special_tokens=(),
+        roles={},
+        vocab_size=151936,  # the real config's (the tokenizer's 151,669 padded)
+        model_type="qwen3",
+        causal_lm=True,
+        model_max_length=1024,
+        model_config={**TINY_CAUSAL, "tie_word_embeddings": True},
+        tokenizer_folder="qwen3-0.6b",
+    ),
+    "tiny_qwen2_5": TinySpec(
+        mimics="Qwen/Qwen2.5-0.5B-Instruct",
+        tokenizer_model="real",
+        special_tokens=(),
+        roles={},
+        vocab_size=151936,
+        model_type="qwen2",
+        causal_lm=True,
+        model_max_length=1024,
+        model_config={**TINY_CAUSAL, "tie_word_embeddings": True},
+        tokenizer_folder="qwen2.5-0.5b-instruct",
+    ),
+    "tiny_llama3": TinySpec(
+        mimics="meta-llama/Llama-3.2-1B-Instruct",  # the layout of the Korean Llama-3 fine-tunes
+        tokenizer_model="byte_bpe",
+        special_tokens=LLAMA3_SPECIAL_TOKENS,
+        roles=LLAMA3_ROLES,
+        vocab_size=4000,
+        model_type="llama",
+        causal_lm=True,
+        model_max_length=1024,
+        model_config={**TINY_CAUSAL, "tie_word_embeddings": False},
+        with_labels=True,
+        chat_template=LLAMA3_CHAT_TEMPLATE,
+    ),
 }
 SAMPLE_FILES = ("emotion_sample.tsv", "dialogue_sample.jsonl")
 
@@ -146,16 +198,26 @@ def build_tiny(name: str, root: Path | None = None) -> Path:
     """
     spec = TINY_SPECS[name]
     texts = _sample_texts(with_labels=spec.with_labels)
-    target = (root or cache_dir()) / "backbones" / f"{name}-{_fingerprint(spec, texts)}"
+    source = real_tokenizer_dir(spec.tokenizer_folder, name, spec.mimics) if spec.tokenizer_folder else None
+    key = _fingerprint(spec, texts, source_digest(source) if source else "")
+    target = (root or cache_dir()) / "backbones" / f"{name}-{key}"
     if (target / "config.json").is_file():
         return target
     log.info("Building offline backbone %s (stand-in for %s) in %s", name, spec.mimics, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        _save_tokenizer(spec, texts, tmp)
-        vocab_size = len(load_local_tokenizer(tmp))  # read back as every local directory is
-        config = AutoConfig.for_model(spec.model_type, vocab_size=vocab_size, **spec.model_config)
+        if source is not None:
+            save_real_tokenizer(source, tmp, spec.model_max_length)
+        else:
+            _save_tokenizer(spec, texts, tmp)
+        tokenizer = load_local_tokenizer(tmp)  # read back as every local directory is
+        vocab_size = max(len(tokenizer), spec.vocab_size) if source is not None else len(tokenizer)
+        ids = {
+            f"{role}_id": getattr(tokenizer, f"{role}_id") for role in ("bos_token", "eos_token", "pad_token")
+        }
+        ids = {k: v for k, v in ids.items() if v is not None and k not in spec.model_config}
+        config = AutoConfig.for_model(spec.model_type, vocab_size=vocab_size, **{**ids, **spec.model_config})
         auto_class = AutoModelForCausalLM if spec.causal_lm else AutoModel
         with torch.random.fork_rng(devices=[]):  # deterministic weights, caller's RNG left untouched
             torch.manual_seed(0)
@@ -184,9 +246,9 @@ def _sample_texts(*, with_labels: bool = False) -> list[str]:
     return texts
 
 
-def _fingerprint(spec: TinySpec, texts: list[str]) -> str:
+def _fingerprint(spec: TinySpec, texts: list[str], source: str = "") -> str:
     versions = (BUILD_VERSION, tokenizers.__version__, transformers.__version__, torch.__version__)
-    payload = json.dumps([asdict(spec), texts, versions], ensure_ascii=False, sort_keys=True)
+    payload = json.dumps([asdict(spec), texts, versions, source], ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -201,6 +263,17 @@ def _save_tokenizer(spec: TinySpec, texts: list[str], out: Path) -> None:
             **spec.roles,
         }
         (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        return
+    if spec.tokenizer_model == "byte_bpe":  # a chat twin's: byte-level BPE, specials, chat template
+        save_byte_level_tokenizer(
+            texts,
+            out,
+            vocab_size=spec.vocab_size,
+            special_tokens=spec.special_tokens,
+            roles=spec.roles,
+            chat_template=spec.chat_template,
+            model_max_length=spec.model_max_length,
+        )
         return
     # KoGPT2: character-level BPE over Metaspace words, in tokenizer.json
     special = list(spec.special_tokens)

@@ -63,7 +63,8 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
         definition = {
             k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")
         }
-    return fingerprint(type(tokenizer).__name__, definition, tokenizer.special_tokens_map)
+    chat_template = getattr(tokenizer, "chat_template", None)  # the layout of data/template=chat_template
+    return fingerprint(type(tokenizer).__name__, definition, tokenizer.special_tokens_map, chat_template)
 
 
 def cached(

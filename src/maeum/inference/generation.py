@@ -2,13 +2,14 @@
 
 Settings are `transformers.GenerationConfig` fields, from `conf/generation/*.yaml`: `greedy` (the default,
 as in the original notebooks) or `sampling` (temperature, top_k, top_p, repetition_penalty,
-no_repeat_ngram_size). Generation stops at `</s>` or at the template's user marker (`<usr>`): a model
-trained on multi-turn dialogues goes on to write the user's next turn otherwise.
+no_repeat_ngram_size). Generation stops where the template says (`maeum.data.dialogue.encoding.stop_ids`):
+at `</s>` or at the user marker (`<usr>`) in a marker layout, at the end-of-turn tokens in a chat template.
 
 Prompts are laid out exactly as in training (`maeum.data.dialogue.encoding.encode_prompt`), left-padded and
 batched by length. A reply is cleaned of template markers (`<sys>`, `<unused1>`, ...) by token id, so the
 emoticons KoGPT2 marks special (ㅠㅠ, :) ...) survive, which `skip_special_tokens=True` would drop; the
-Metaspace decoder restores Korean spacing, with no `▁` left.
+Metaspace decoder restores Korean spacing, with no `▁` left. A chat template's reply is decoded without
+its special tokens, and a leading thinking block (Qwen3's `<think>...</think>`) is dropped.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from maeum.data.dialogue.encoding import encode_prompt, marker_id
-from maeum.data.dialogue.records import TEMPLATES, Dialogue, Template
+from maeum.data.dialogue.chat_template import reply_text
+from maeum.data.dialogue.encoding import encode_prompt, marker_id, stop_ids
+from maeum.data.dialogue.records import TEMPLATES, AnyTemplate, ChatTemplate, Dialogue
 from maeum.inference.precision import autocast, check_precision
 
 MARKER = re.compile(r"<[^<>\s]+>|\[[A-Z]+\]")  # <usr>, <unused1>, </s>, [CLS] ...; not ㅠㅠ or :)
@@ -36,7 +38,8 @@ class Reply:
     text: str
     condition: str | None = None  # what the model wrote for the condition (label_response's category)
     tokens: int = 0  # the tokens generated before the stop token (or all of them, without one)
-    stop: str = "eos"  # why it ended: "eos" (`</s>`), "usr" (the user marker) or "max_new_tokens"
+    # why it ended: "eos" (`</s>`, a chat template's end of turn), "usr" (the user marker), "max_new_tokens"
+    stop: str = "eos"
 
 
 class ReplyGenerator:
@@ -54,7 +57,7 @@ class ReplyGenerator:
         tokenizer: PreTrainedTokenizerBase,
         *,
         max_length: int,
-        template: Template = TEMPLATES["chat"],
+        template: AnyTemplate = TEMPLATES["chat"],
         settings: Mapping[str, Any] | None = None,
         batch_size: int = 128,
         precision: str = "32",
@@ -71,7 +74,7 @@ class ReplyGenerator:
             model.config, "max_position_embeddings", max_length + settings.get("max_new_tokens", 32)
         )
         self.max_length = min(max_length, positions - settings.get("max_new_tokens", 32))
-        self.stop_ids = [marker_id(tokenizer, t) for t in (template.eos, template.usr)]
+        self.stop_ids = stop_ids(tokenizer, template)
         self.config = GenerationConfig(
             **settings,
             eos_token_id=self.stop_ids,
@@ -79,8 +82,9 @@ class ReplyGenerator:
             bos_token_id=tokenizer.bos_token_id,
             use_cache=True,
         )
+        self.chat = isinstance(template, ChatTemplate)
         self.marker_ids = marker_ids(tokenizer)
-        self.sys_id = marker_id(tokenizer, template.sys)
+        self.sys_id = None if self.chat else marker_id(tokenizer, template.sys)
 
     def with_settings(self, settings: Mapping[str, Any]) -> ReplyGenerator:
         """The same model, tokenizer and template under other generation settings (a preset)."""
@@ -171,6 +175,8 @@ class ReplyGenerator:
         reason = "max_new_tokens" if stop == len(ids) else ("eos" if ids[stop] == self.stop_ids[0] else "usr")
         ids = ids[:stop]
         tokens = len(ids)
+        if self.chat:  # every stop id of a chat template ends the turn
+            return Reply(reply_text(self.tokenizer, ids), None, tokens, "eos" if reason == "usr" else reason)
         condition = None
         if self.template.condition_is_target:  # "{category}<unused2>{response}"
             if self.sys_id in ids:

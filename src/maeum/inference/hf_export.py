@@ -6,7 +6,11 @@ maeum code.
   (`to_sequence_classification`). Its tokenizer is saved as a fast `tokenizer.json` (KoBERT's sentencepiece
   model included) with `model_max_length` set to the run's `max_length`, and `config.id2label` holds the
   label names.
-* A **chatbot** export is the fine-tuned causal LM and its tokenizer.
+* A **chatbot** export is the fine-tuned causal LM and its tokenizer (with its chat template, when it
+  was trained in one). A LoRA chatbot is merged into its base (`merge_and_unload`, checked: the merged
+  model's logits equal the adapter model's within 1e-5); with `merge=False` the export is the adapter
+  alone (`adapter_config.json`, `adapter_model.safetensors`), which `PeftModel.from_pretrained` loads on
+  the base, and `maeum.json` names the base and a fingerprint of its weights, checked on loading.
 
 Both carry `maeum.json`: what `transformers` has no field for (the dialogue template, `max_length`, the
 conditions a chatbot was trained with, a classifier's response bank). `maeum.inference.loading` reads both.
@@ -26,9 +30,11 @@ from transformers import (
     PreTrainedModel,
 )
 
+from maeum.backbones.adapters import base_fingerprint, is_adapted
+from maeum.data.dialogue.records import ChatTemplate
 from maeum.errors import MaeumError
-from maeum.inference.checkpoints import EXPORT_META
-from maeum.inference.loading import Classifier, load_chatbot, load_classifier, task_of
+from maeum.inference.checkpoints import EXPORT_META, load_run_config
+from maeum.inference.loading import Chatbot, Classifier, load_chatbot, load_classifier, task_of
 
 # sentences that an export is checked on: the exported model must give the checkpoint's logits
 PROBE_TEXTS = (
@@ -39,10 +45,12 @@ PROBE_TEXTS = (
 )
 
 
-def write_export(path: str | Path, out: str | Path) -> Path:
+def write_export(path: str | Path, out: str | Path, *, merge: bool = True) -> Path:
     """Write the export of the checkpoint `path` to `out` (see the module docstring); return `out`."""
     out = Path(out).expanduser()
     if task_of(path) == "classifier":
+        if not merge:
+            raise MaeumError("merge=false exports a chatbot's adapter alone; a classifier is exported merged")
         classifier = load_classifier(path)
         model = to_sequence_classification(classifier)
         tokenizer = copy.deepcopy(classifier.tokenizer)
@@ -53,7 +61,9 @@ def write_export(path: str | Path, out: str | Path) -> Path:
     else:
         chatbot = load_chatbot(path)
         model = chatbot.model
-        tokenizer = chatbot.tokenizer
+        tokenizer = copy.deepcopy(chatbot.tokenizer)
+        if isinstance(chatbot.template, ChatTemplate) and chatbot.template.jinja:
+            tokenizer.chat_template = chatbot.template.jinja  # the template it was trained in
         meta = {
             "task": "chatbot",
             "template": asdict(chatbot.template),
@@ -61,10 +71,31 @@ def write_export(path: str | Path, out: str | Path) -> Path:
             "conditions": chatbot.conditions,
             "condition_names": chatbot.condition_names,
         }
+        if is_adapted(model) and not merge:
+            meta["base_model"] = str(load_run_config(path).model.backbone)
+            meta["base_fingerprint"] = base_fingerprint(model)
+        elif is_adapted(model):
+            model = merged(chatbot)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / EXPORT_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     return out
+
+
+def merged(chatbot: Chatbot) -> PreTrainedModel:
+    """The chatbot's LoRA model merged into its base, checked on a probe dialogue: the merged logits must
+    equal the adapter model's within 1e-5."""
+    probe = chatbot.tokenizer(list(PROBE_TEXTS), padding=True, return_tensors="pt")
+    model = chatbot.model.eval()
+    with torch.inference_mode():
+        before = model(**probe).logits
+        plain = model.merge_and_unload()
+        diff = (plain.eval()(**probe).logits - before).abs().max().item()
+    if diff > 1e-5:
+        raise MaeumError(
+            f"the merged model differs from the adapter model by {diff:.2e}: export with merge=false"
+        )
+    return plain
 
 
 def to_sequence_classification(classifier: Classifier) -> PreTrainedModel:
@@ -79,7 +110,10 @@ def to_sequence_classification(classifier: Classifier) -> PreTrainedModel:
         raise MaeumError(
             "only a maeum-train checkpoint can be exported; this classifier is an export already."
         )
-    encoder = net.encoder
+    batch = classifier.tokenizer(list(PROBE_TEXTS) + classifier.labels, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        reference = net.eval()(**batch)  # before any LoRA merge
+    encoder = net.encoder.merge_and_unload() if is_adapted(net.encoder) else net.encoder
     labels = classifier.labels
     config = copy.deepcopy(encoder.config)
     config.id2label = dict(enumerate(labels))
@@ -104,9 +138,8 @@ def to_sequence_classification(classifier: Classifier) -> PreTrainedModel:
     base.load_state_dict(encoder.state_dict())
     head.load_state_dict(net.head.state_dict())
     model.eval()
-    batch = classifier.tokenizer(list(PROBE_TEXTS) + labels, padding=True, return_tensors="pt")
     with torch.inference_mode():
-        diff = (model(**batch).logits - net.eval()(**batch)).abs().max().item()
+        diff = (model(**batch).logits - reference).abs().max().item()
     if diff > 1e-5:
         raise MaeumError(f"the exported {type(model).__name__} differs from the checkpoint by {diff:.2e}.")
     return model

@@ -3,7 +3,10 @@
 Every command that uses a trained model (predict, chat, demo, export) loads it here, so that a checkpoint
 and its export answer identically.
 
-What an export holds is described in `maeum.inference.hf_export`, which writes it.
+What an export holds is described in `maeum.inference.hf_export`, which writes it. A LoRA checkpoint
+(`model.peft`) holds the adapters only: its base is loaded from the backbone it names. An adapter-only
+export (`maeum-export merge=false`) is loaded on its base with `PeftModel.from_pretrained`, after the
+base's weights are checked against the fingerprint that the export recorded.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from transformers import (
 )
 
 from maeum.backbones import load_model, load_tokenizer
-from maeum.data.dialogue.records import Template, template_from
+from maeum.backbones.adapters import base_fingerprint
+from maeum.data.dialogue.records import AnyTemplate, template_from
 from maeum.errors import MaeumError
 from maeum.inference.checkpoints import EXPORT_META, describe_directory, load_run_config
 from maeum.models.chat_lm import ChatLM
@@ -50,7 +54,7 @@ class Chatbot:
 
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
-    template: Template
+    template: AnyTemplate
     max_length: int
     conditions: list[str] | None = None  # the conditions seen in training, as written there
     condition_names: dict[str, str] = field(default_factory=dict)  # condition -> its name (ChatbotData ids)
@@ -90,7 +94,7 @@ def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
         return Classifier(model, tokenizer, labels, max_length, meta.get("response_bank"))
     run_cfg = load_run_config(path)
     module = get_class(run_cfg.model._target_).load_from_checkpoint(
-        path, map_location=device, pretrained=False
+        path, map_location=device, pretrained=_holds_base(run_cfg)
     )
     module.eval()
     bank = module.hparams.get("response_bank")
@@ -106,7 +110,7 @@ def load_chatbot(path: str | Path, device: str = "cpu") -> Chatbot:
     if path.is_dir():
         meta = _meta(path)
         return Chatbot(
-            load_model(str(path), causal_lm=True).to(device).eval(),
+            _export_model(path, meta).to(device).eval(),
             load_tokenizer(str(path)),
             template_from(meta.get("template", "chat")),
             meta.get("max_length", 128),
@@ -115,7 +119,7 @@ def load_chatbot(path: str | Path, device: str = "cpu") -> Chatbot:
         )
     run_cfg = load_run_config(path)
     module = get_class(run_cfg.model._target_).load_from_checkpoint(
-        path, map_location=device, pretrained=False
+        path, map_location=device, pretrained=_holds_base(run_cfg)
     )
     hparams = module.hparams
     return Chatbot(
@@ -129,6 +133,32 @@ def load_chatbot(path: str | Path, device: str = "cpu") -> Chatbot:
 
 
 # ------------------------------------------------------------------------------------------------ internals
+def _holds_base(run_cfg: Any) -> bool:
+    """Whether the base weights must come from the backbone: a LoRA checkpoint holds the adapters only."""
+    return bool(run_cfg.model.get("peft"))
+
+
+def _export_model(path: Path, meta: dict[str, Any]) -> PreTrainedModel:
+    """The causal LM of an export: the model itself, or an adapter on the base it was trained on."""
+    if not (path / "adapter_config.json").is_file():
+        return load_model(str(path), causal_lm=True)
+    from peft import PeftModel
+
+    name = meta.get("base_model")
+    if not name:
+        raise MaeumError(
+            f"{path}: an adapter without the maeum.json that names its base (maeum-export writes it)"
+        )
+    base = load_model(name, causal_lm=True)
+    if (found := base_fingerprint(base)) != meta.get("base_fingerprint"):
+        raise MaeumError(
+            f"{path}: this adapter was trained on a base '{name}' with weights"
+            f" {meta.get('base_fingerprint')}, and '{name}' here has other weights ({found}): load it on"
+            " the base it was trained on, or export the run merged (maeum-export without merge=false)."
+        )
+    return PeftModel.from_pretrained(base, path)
+
+
 def _existing(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if not path.exists():

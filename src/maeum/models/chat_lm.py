@@ -3,7 +3,10 @@
 `ChatLM` trains with the model's own loss (labels of -100 are ignored, see `maeum.data.dialogue`), under
 whichever label mask the data uses. Losses taken over different token sets cannot be compared, so it
 also reports, whatever the mask, the perplexity and token accuracy over the final reply's text and its
-`</s>` (`val/response_ppl`, `val/response_acc`, and the `test/` twins), computed on the plain layout.
+`</s>` (`val/response_ppl`, `val/response_acc`, and the `test/` twins), computed on the plain layout
+(in a chat template: the final assistant message and its end-of-turn tokens).
+
+With `peft` (LoRA, `maeum.backbones.adapters`) only the adapters train; `quantization: nf4` is QLoRA.
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from torch.nn import functional as F  # noqa: N812
 from torchmetrics import MeanMetric, MinMetric
 
 from maeum.backbones import load_model, load_tokenizer
+from maeum.backbones.adapters import add_adapters, quantization_config, trainable_counts
 from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.errors import MaeumError
+from maeum.models.adapted import FrozenBaseNotSaved
 from maeum.models.best import BestSurvivesResume
 from maeum.models.optim import configure_optimizers, plain_dict
 
 log = logging.getLogger(__name__)
 
 
-class ChatLM(BestSurvivesResume, LightningModule):
+class ChatLM(FrozenBaseNotSaved, BestSurvivesResume, LightningModule):
     """Fine-tunes a causal LM on dialogues and measures its replies.
 
     Args:
@@ -38,6 +43,8 @@ class ChatLM(BestSurvivesResume, LightningModule):
             kept in the checkpoint, so that `maeum-chat` can pair the model with a classifier.
         condition_names: a condition's name where it differs (ChatbotData's ids: `{"1": "이별(부정)"}`).
         backbone_config, gradient_checkpointing: as for `EmotionClassifier`.
+        peft: LoRA settings (`conf/model/peft/lora.yaml`), or None to train every weight.
+        quantization: `nf4` loads the base in 4 bits for QLoRA (CUDA only), or None.
     """
 
     BEST = "val_response_ppl_best"  # val/*_best, kept across resumes (BestSurvivesResume)
@@ -53,6 +60,8 @@ class ChatLM(BestSurvivesResume, LightningModule):
         condition_names: Mapping[str, str] | None = None,
         backbone_config: Mapping[str, Any] | None = None,
         gradient_checkpointing: bool = False,
+        peft: Mapping[str, Any] | str | None = None,
+        quantization: str | None = None,
     ) -> None:
         super().__init__()
         optimizer = plain_dict(optimizer)
@@ -60,20 +69,26 @@ class ChatLM(BestSurvivesResume, LightningModule):
         conditions = [str(c) for c in conditions] if conditions is not None else None
         condition_names = {str(k): str(v) for k, v in (condition_names or {}).items()}
         backbone_config = plain_dict(backbone_config) or {}
+        peft = plain_dict(peft) if isinstance(peft, Mapping) else peft
+        if quantization and not peft:
+            raise MaeumError("model.quantization=nf4 is QLoRA: it trains adapters, so add model/peft=lora")
         self.save_hyperparameters(logger=False)
-        self.model = load_model(backbone, causal_lm=True, pretrained=pretrained, **backbone_config)
+        quantized = quantization_config(quantization)  # refused here, at start, without CUDA
+        model = load_model(backbone, causal_lm=True, pretrained=pretrained, **backbone_config, **quantized)
         if gradient_checkpointing:
-            self.model.gradient_checkpointing_enable({"use_reentrant": False})
+            model.gradient_checkpointing_enable({"use_reentrant": False})
+        self._resize_embeddings(model, backbone)
+        self.model = add_adapters(
+            model,
+            peft,
+            task_type="CAUSAL_LM",
+            gradient_checkpointing=gradient_checkpointing,
+            quantized=bool(quantized),
+        )
+        if peft:
+            trainable, total = trainable_counts(self.model)
+            log.info("LoRA: %d of %d parameters train (%.2f%%)", trainable, total, 100 * trainable / total)
         self.model.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it finds
-        vocab = len(load_tokenizer(backbone))
-        if vocab > self.model.get_input_embeddings().num_embeddings:
-            log.info(
-                "Resizing %s's token embeddings from %d to %d for the tokenizer's added tokens",
-                backbone,
-                self.model.get_input_embeddings().num_embeddings,
-                vocab,
-            )
-            self.model.resize_token_embeddings(vocab)
         self.metrics = torch.nn.ModuleDict(
             {
                 f"{stage}_{name}": MeanMetric()
@@ -82,6 +97,19 @@ class ChatLM(BestSurvivesResume, LightningModule):
             }
         )
         self.val_response_ppl_best = MinMetric()
+
+    @staticmethod
+    def _resize_embeddings(model: Any, backbone: str) -> None:
+        """Grow the embeddings to the tokenizer's added tokens (before adapters: they are then frozen)."""
+        vocab = len(load_tokenizer(backbone))
+        if vocab > model.get_input_embeddings().num_embeddings:
+            log.info(
+                "Resizing %s's token embeddings from %d to %d for the tokenizer's added tokens",
+                backbone,
+                model.get_input_embeddings().num_embeddings,
+                vocab,
+            )
+            model.resize_token_embeddings(vocab)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, labels: Tensor | None = None) -> Any:
         embeddings = self.model.get_input_embeddings().num_embeddings

@@ -18,6 +18,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from transformers import PreTrainedModel
 
 from maeum.backbones import load_model
+from maeum.backbones.adapters import add_adapters
+from maeum.models.adapted import FrozenBaseNotSaved
 from maeum.models.best import BestSurvivesResume
 from maeum.models.optim import configure_optimizers, plain_dict
 
@@ -40,7 +42,7 @@ class SequenceClassifier(nn.Module):
         return self.head(self.dropout(pooled))
 
 
-class EmotionClassifier(BestSurvivesResume, LightningModule):
+class EmotionClassifier(FrozenBaseNotSaved, BestSurvivesResume, LightningModule):
     """Fine-tunes an encoder as a classifier and reports accuracy and macro-F1 per stage.
 
     Args:
@@ -59,6 +61,7 @@ class EmotionClassifier(BestSurvivesResume, LightningModule):
         backbone_config: fields of the backbone's config to override (`hidden_dropout_prob: 0.0`, ...).
         gradient_checkpointing: recompute the backbone's activations in the backward pass instead of
             keeping them (`transformers`' gradient checkpointing): less memory, about a third more compute.
+        peft: LoRA settings for the encoder (`conf/model/peft/lora.yaml`); the head still trains in full.
     """
 
     BEST = "val_f1_best"  # val/*_best, kept across resumes (BestSurvivesResume)
@@ -77,6 +80,7 @@ class EmotionClassifier(BestSurvivesResume, LightningModule):
         response_bank: Mapping[str, Sequence[str]] | None = None,
         backbone_config: Mapping[str, Any] | None = None,
         gradient_checkpointing: bool = False,
+        peft: Mapping[str, Any] | str | None = None,
     ) -> None:
         super().__init__()
         if response_bank is not None:
@@ -87,12 +91,16 @@ class EmotionClassifier(BestSurvivesResume, LightningModule):
         scheduler = plain_dict(scheduler)
         class_counts = [int(c) for c in class_counts] if class_counts is not None else None
         backbone_config = plain_dict(backbone_config) or {}
+        peft = plain_dict(peft) if isinstance(peft, Mapping) else peft
         self.save_hyperparameters(logger=False)
         encoder = load_model(backbone, pretrained=pretrained, **backbone_config)
         if gradient_checkpointing:
             encoder.gradient_checkpointing_enable({"use_reentrant": False})
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {name: i for i, name in enumerate(labels)}
+        encoder = add_adapters(
+            encoder, peft, task_type="FEATURE_EXTRACTION", gradient_checkpointing=gradient_checkpointing
+        )
         self.net = SequenceClassifier(encoder, len(labels), dropout)
         self.net.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it finds
         self.criterion = nn.CrossEntropyLoss(weight=_class_weights(class_counts) if class_weighted else None)

@@ -13,8 +13,9 @@ from typing import Any
 
 _HOMES = {
     "records": ("IGNORE_INDEX", "LABEL_MASKS", "TEMPLATES", "Dialogue", "Speaker", "Template", "Turn",
-                "template_from"),
-    "encoding": ("encode_dialogue", "encode_prompt", "marker_id", "pretokenize", "turn_prefixes"),
+                "template_from", "ChatTemplate", "AnyTemplate"),
+    "encoding": ("encode_dialogue", "encode_dialogues", "encode_prompt", "marker_id", "pretokenize",
+                 "stop_ids", "turn_prefixes"),
     "datamodule": ("FIELDS", "DialogueCollator", "DialogueCorpus", "DialogueDataModule", "EncodedDialogues"),
 }  # fmt: skip
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}

@@ -23,8 +23,17 @@ from transformers import PreTrainedTokenizerBase
 
 from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
 from maeum.data.datamodule import SplitDataModule
-from maeum.data.dialogue.encoding import encode_dialogue, pretokenize, turn_prefixes
-from maeum.data.dialogue.records import IGNORE_INDEX, LABEL_MASKS, Dialogue, Template, Turn, template_from
+from maeum.data.dialogue.chat_template import has_chat_template
+from maeum.data.dialogue.encoding import encode_dialogues, turn_prefixes
+from maeum.data.dialogue.records import (
+    IGNORE_INDEX,
+    LABEL_MASKS,
+    AnyTemplate,
+    ChatTemplate,
+    Dialogue,
+    Turn,
+    template_from,
+)
 from maeum.data.records import ReadResult
 from maeum.data.splits import SPLITS, assemble_splits
 from maeum.errors import DataError
@@ -97,7 +106,7 @@ class DialogueDataModule(SplitDataModule):
 
     Args:
         reader: `reader(path) -> ReadResult[Dialogue]`, usually a `_partial_` from the data config.
-        template: a `Template`, the name of one in `TEMPLATES`, or its fields.
+        template: a `Template` or `ChatTemplate`, the name of one in `TEMPLATES`, or its fields.
         label_mask: `input`, `last_sys`, `all_sys` or `shift`.
         turn_prefixes: expand every training dialogue into its prefixes that end on a sys turn.
         preprocess: a text cleaner applied to every turn (see `maeum.data.preprocess`), or None.
@@ -111,7 +120,7 @@ class DialogueDataModule(SplitDataModule):
         tokenizer: str,
         val_path: str | None = None,
         test_path: str | None = None,
-        template: Template | str | Mapping[str, Any] = "chat",
+        template: AnyTemplate | str | Mapping[str, Any] = "chat",
         label_mask: str = "last_sys",
         max_length: int = 64,
         turn_prefixes: bool = False,
@@ -220,24 +229,15 @@ class DialogueDataModule(SplitDataModule):
         examples = [d for split in SPLITS for d in corpus.split(split)]
         turns = [len(d.turns) for d in whole]
         targets = Counter()
-        cuts = Counter()
-        truncated = 0
-        pretokenized = pretokenize(examples, self.tokenizer)
-        for d in examples:
+        cuts: Counter[str] = Counter()
+        options = {"max_length": self.max_length, "template": self.template}
+        for mask in LABEL_MASKS:
             cut: Counter[str] = Counter()
-            for mask in LABEL_MASKS:
-                encoded = encode_dialogue(
-                    d,
-                    self.tokenizer,
-                    label_mask=mask,
-                    max_length=self.max_length,
-                    template=self.template,
-                    stats=cut if mask == "last_sys" else None,
-                    pretokenized=pretokenized,
-                )
-                targets[mask] += sum(label != IGNORE_INDEX for label in encoded["labels"])
-            truncated += bool(cut)
-            cuts.update(cut)
+            rows = encode_dialogues(examples, self.tokenizer, label_mask=mask, stats=cut, **options)
+            targets[mask] += sum(label != IGNORE_INDEX for row in rows for label in row["labels"])
+            if mask == "last_sys":
+                cuts = cut
+        truncated = cuts.pop("truncated_examples", 0)
         return {
             **corpus.stats(),
             "dialogues": len(whole),
@@ -266,19 +266,25 @@ class DialogueDataModule(SplitDataModule):
             turns,
         )
 
+        if isinstance(self.template, ChatTemplate):  # one message, before anything is encoded
+            has_chat_template(self.tokenizer, self.template)
+
         def encode() -> dict[str, Ragged]:
             stats: Counter[str] = Counter()
-            pretokenized = pretokenize(dialogues, self.tokenizer)  # tokenize once, in one batch
-            options = {"max_length": self.max_length, "template": self.template, "pretokenized": pretokenized}
-            columns: dict[str, list[list[int]]] = {name: [] for name in FIELDS}
-            for d in dialogues:
-                run = encode_dialogue(d, self.tokenizer, label_mask=self.label_mask, stats=stats, **options)
-                # the same layout with last_sys labels (for `shift`, the unshifted layout): response metrics
-                response = encode_dialogue(d, self.tokenizer, label_mask="last_sys", **options)
-                for name, row in zip(FIELDS, (*run.values(), *response.values()), strict=True):
-                    columns[name].append(row)
+            options = {"max_length": self.max_length, "template": self.template}
+            mask = self.label_mask
+            run = encode_dialogues(dialogues, self.tokenizer, label_mask=mask, stats=stats, **options)
+            # the same layout with last_sys labels (for `shift`, the unshifted layout): response metrics
+            response = encode_dialogues(dialogues, self.tokenizer, label_mask="last_sys", **options)
+            stats.pop("truncated_examples", None)
             if stats:
                 log.info("Truncation to max_length=%d: %s", self.max_length, dict(stats))
+            columns = {
+                "input_ids": [r["input_ids"] for r in run],
+                "labels": [r["labels"] for r in run],
+                "response_input_ids": [r["input_ids"] for r in response],
+                "response_labels": [r["labels"] for r in response],
+            }
             return {name: Ragged.from_lists(rows) for name, rows in columns.items()}
 
         return cached(self.cache_dir, key, encode)

@@ -15,6 +15,9 @@ Label masks:
 Truncation to `max_length`: the oldest whole user/system exchanges go first, then the first remaining user
 text is cut from the left; the final sys turn and its `</s>` always survive, unless that turn alone is too
 long, and then its tail is cut (and counted).
+
+A `ChatTemplate` (the tokenizer's own chat template) keeps the same contract and the same masks;
+`maeum.data.dialogue.chat_template` encodes it, and the functions here hand it over.
 """
 
 from __future__ import annotations
@@ -25,7 +28,18 @@ from dataclasses import dataclass, field, replace
 
 from transformers import PreTrainedTokenizerBase
 
-from maeum.data.dialogue.records import IGNORE_INDEX, LABEL_MASKS, TEMPLATES, Dialogue, Template, Turn
+from maeum.data.dialogue.chat_template import encode_chat_dialogues, encode_chat_prompt
+from maeum.data.dialogue.chat_template import stop_ids as chat_stop_ids
+from maeum.data.dialogue.records import (
+    IGNORE_INDEX,
+    LABEL_MASKS,
+    TEMPLATES,
+    AnyTemplate,
+    ChatTemplate,
+    Dialogue,
+    Template,
+    Turn,
+)
 from maeum.errors import DataError
 
 
@@ -51,7 +65,7 @@ def encode_dialogue(
     *,
     label_mask: str,
     max_length: int,
-    template: Template = TEMPLATES["chat"],
+    template: AnyTemplate = TEMPLATES["chat"],
     stats: Counter[str] | None = None,
     pretokenized: Mapping[str, list[int]] | None = None,
 ) -> dict[str, list[int]]:
@@ -66,6 +80,10 @@ def encode_dialogue(
         pretokenized: texts → their ids, from one batched tokenizer call (`pretokenize`); texts missing
             from it are tokenized here.
     """
+    if isinstance(template, ChatTemplate):
+        return encode_chat_dialogues(
+            [dialogue], tokenizer, template, label_mask=label_mask, max_length=max_length, stats=stats
+        )[0]
     if label_mask not in LABEL_MASKS:
         raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
     exchanges = _exchanges(dialogue)
@@ -81,13 +99,49 @@ def encode_dialogue(
     return {"input_ids": tokens, "labels": labels}
 
 
+def encode_dialogues(
+    dialogues: Sequence[Dialogue],
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    label_mask: str,
+    max_length: int,
+    template: AnyTemplate = TEMPLATES["chat"],
+    stats: Counter[str] | None = None,
+) -> list[dict[str, list[int]]]:
+    """`encode_dialogue` of every dialogue, with the texts tokenized once, in one batched call; `stats` also
+    counts the `truncated_examples`."""
+    if isinstance(template, ChatTemplate):
+        return encode_chat_dialogues(
+            dialogues, tokenizer, template, label_mask=label_mask, max_length=max_length, stats=stats
+        )
+    pretokenized = pretokenize(dialogues, tokenizer)
+    options = {"max_length": max_length, "template": template, "pretokenized": pretokenized}
+    rows = []
+    for d in dialogues:
+        cut: Counter[str] = Counter()
+        rows.append(encode_dialogue(d, tokenizer, label_mask=label_mask, stats=cut, **options))
+        if stats is not None and cut:
+            stats.update(cut)
+            stats["truncated_examples"] += 1
+    return rows
+
+
+def stop_ids(tokenizer: PreTrainedTokenizerBase, template: AnyTemplate) -> list[int]:
+    """The ids that end a generated reply: `</s>` then the user marker (`<usr>`) in a marker layout (a
+    model trained on multi-turn dialogues goes on to write the user's next turn otherwise); the
+    end-of-turn tokens and eos in a chat template."""
+    if isinstance(template, ChatTemplate):
+        return chat_stop_ids(tokenizer, template)
+    return [marker_id(tokenizer, t) for t in (template.eos, template.usr)]
+
+
 def encode_prompt(
     history: Sequence[Turn],
     tokenizer: PreTrainedTokenizerBase,
     *,
     max_length: int,
     condition: str | None = None,
-    template: Template = TEMPLATES["chat"],
+    template: AnyTemplate = TEMPLATES["chat"],
 ) -> list[int]:
     """Ids that ask the model for the next sys turn, laid out exactly as in training.
 
@@ -95,7 +149,10 @@ def encode_prompt(
     which the reply begins (`<sys>` in `chat`); where the template generates the condition
     (`label_response`'s category), it ends with the condition marker instead, and `condition` is ignored.
     Oldest exchanges go first, then the first remaining user text is cut from the left, to fit `max_length`.
+    A chat template's prompt is its generation prompt (`add_generation_prompt=True`).
     """
+    if isinstance(template, ChatTemplate):
+        return encode_chat_prompt(history, tokenizer, template, max_length=max_length, condition=condition)
     generated_condition = template.condition_is_target
     dialogue = Dialogue([*history, Turn("sys", "")], None if generated_condition else condition)
     layout = _layout(_exchanges(dialogue), dialogue.condition, tokenizer, template)

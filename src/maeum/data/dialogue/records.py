@@ -10,6 +10,10 @@ emotion or a category). A `Template` says where the markers, the condition and t
   `</s><unused0>{question}<unused1>{category}<unused2>{response}</s>`; the category is generated, so it
   is a target, and so is the `<unused2>` marker.
 
+A `ChatTemplate` (`data/template=chat_template`) lays a dialogue out in the tokenizer's own chat template
+instead (`apply_chat_template`: system, user and assistant messages), for today's instruction models; the
+condition goes into a system prompt. `maeum.data.dialogue.chat_template` encodes with it.
+
 This module imports neither torch nor Lightning: generation, sessions, loading and the demo need only it
 and `maeum.data.dialogue.encoding`.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from maeum.errors import DataError
@@ -59,6 +64,40 @@ class Template:
         object.__setattr__(self, "prefix", tuple(self.prefix))  # a config gives a list
 
 
+@dataclass(frozen=True)
+class ChatTemplate:
+    """A dialogue in the tokenizer's own chat template: `usr` turns are `user` messages, `sys` turns
+    `assistant` messages, and a condition becomes the system message `system_prompt.format(condition=...)`
+    (in the first user message instead, for a template with no system role).
+
+    `jinja` replaces the tokenizer's template when set: the template's text, or the path of a `.jinja` file
+    (read once, so that checkpoints and exports carry the text, not the path).
+    """
+
+    system_prompt: str = "사용자의 감정: {condition}"
+    jinja: str | None = None
+    kind: str = "chat_template"  # tells this template's fields from a marker `Template`'s in maeum.json
+
+    def __post_init__(self) -> None:
+        if "{condition}" not in self.system_prompt:
+            raise DataError(
+                f"data.template.system_prompt must contain '{{condition}}', where the condition goes; got"
+                f" '{self.system_prompt}'"
+            )
+        jinja = self.jinja
+        if jinja and "{" not in jinja and jinja.strip().endswith(".jinja"):
+            path = Path(jinja).expanduser()
+            if not path.is_file():
+                raise DataError(f"data.template.jinja: no such chat template file: {path}")
+            object.__setattr__(self, "jinja", path.read_text(encoding="utf-8"))
+
+    @property
+    def condition_is_target(self) -> bool:  # as `Template`'s: a chat template never generates the condition
+        return False
+
+
+AnyTemplate = Template | ChatTemplate
+
 TEMPLATES = {
     "chat": Template(),
     "label_response": Template(
@@ -68,15 +107,20 @@ TEMPLATES = {
         sys_marker_is_target=True,
         condition_is_target=True,
     ),
+    "chat_template": ChatTemplate(),
 }
 
 
-def template_from(value: Template | str | Mapping[str, Any]) -> Template:
-    """A `Template` from its name in `TEMPLATES`, its fields (a config or `maeum.json`) or itself."""
-    if isinstance(value, Template):
+def template_from(value: AnyTemplate | str | Mapping[str, Any]) -> AnyTemplate:
+    """A template from its name in `TEMPLATES`, its fields (a config or `maeum.json`) or itself."""
+    if isinstance(value, Template | ChatTemplate):
         return value
     if isinstance(value, str):
         if value not in TEMPLATES:
             raise DataError(f"unknown dialogue template '{value}': use one of {', '.join(TEMPLATES)}")
         return TEMPLATES[value]
-    return Template(**{k: v for k, v in value.items() if not k.startswith("_")})
+    fields = {k: v for k, v in value.items() if not k.startswith("_")}
+    target = str(value.get("_target_", ""))
+    if fields.get("kind") == "chat_template" or target.endswith("ChatTemplate"):
+        return ChatTemplate(**fields)
+    return Template(**fields)
