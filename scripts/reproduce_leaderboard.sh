@@ -12,6 +12,8 @@
 #
 #   scripts/reproduce_leaderboard.sh              # both grids
 #   scripts/reproduce_leaderboard.sh hg_tods_tiny # one grid
+#   scripts/reproduce_leaderboard.sh chatbotdata_qwen3_tiny_lora  # LoRA on tiny_qwen3 in Qwen3's chat template
+#       (needs MAEUM_CHAT_TOKENIZERS: the folder that holds the real qwen3-0.6b tokenizer)
 #
 # The grid for real use (KoGPT2 on the multi-turn AI Hub 감성대화말뭉치, one GPU) is run the same way:
 #   python -m maeum.train -m experiment=leaderboard/aihub_emotion_kogpt2 data.path=Training.xlsx \
@@ -26,12 +28,16 @@ cd "$(dirname "$0")/.."
 DATA_DIR="${DATA_DIR:-$(cd .. && pwd)/shared/data}"
 OUT="${OUT:-logs/leaderboard}"
 grids=("$@")
+input_epochs() {  # `input` at twice the grid's epochs (5 -> 10 for the tiny_gpt2 grids, 3 -> 6 for LoRA)
+  python -m maeum.train "experiment=leaderboard/$1" "paths.data_dir=$DATA_DIR" --cfg job 2>/dev/null |
+    python -c "import sys, yaml; print(2 * yaml.safe_load(sys.stdin)['trainer']['max_epochs'])"
+}
 [ ${#grids[@]} -gt 0 ] || grids=(hg_tods_tiny chatbotdata_tiny)
 
 for grid in "${grids[@]}"; do
   start=$SECONDS
   judge=()
-  if [ "$grid" = chatbotdata_tiny ]; then  # the judge of the replies' emotion: sentiment of ChatbotData's Q
+  if [[ "$grid" == chatbotdata_* ]]; then  # the judge of the replies' emotion: sentiment of ChatbotData's Q
     classifier="$OUT/chatbotdata-classifier"
     if ! compgen -G "$classifier/checkpoints/epoch_*.ckpt" >/dev/null; then
       python -m maeum.train experiment=emotion/chatbotdata_tiny \
@@ -42,7 +48,7 @@ for grid in "${grids[@]}"; do
   python -m maeum.train -m "experiment=leaderboard/$grid" "paths.data_dir=$DATA_DIR" "${judge[@]}" \
     "hydra.sweep.dir=$OUT/$grid-masks"
   python -m maeum.train -m "experiment=leaderboard/$grid" "paths.data_dir=$DATA_DIR" "${judge[@]}" \
-    data.label_mask=input trainer.max_epochs=10 "hydra.sweep.dir=$OUT/$grid-input10"
+    data.label_mask=input "trainer.max_epochs=$(input_epochs "$grid")" "hydra.sweep.dir=$OUT/$grid-input10"
   python -m maeum.leaderboard "$OUT/$grid-masks" "$OUT/$grid-input10" --output "$OUT/$grid"
   python -m maeum.leaderboard "$OUT/$grid-masks" --output "$OUT/$grid-masks"  # the masks alone, paired
   echo "$grid: $((SECONDS - start)) s" | tee -a "$OUT/$grid/wall_time.txt"

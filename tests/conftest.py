@@ -12,13 +12,18 @@ from pathlib import Path
 
 import pytest
 from helpers import corpora
-from helpers.configs import compose_config
+from helpers.configs import LORA_CHATBOT, SHARED_DATA, compose_config
 from helpers.runs import best_checkpoint
 
 from maeum.train import train
 
 KINDS = ("unit", "e2e")
-TRAINING_FIXTURES = {"main_run", "chatbot_run", "wellness"}  # the session's trained runs (below)
+TRAINING_FIXTURES = {
+    "main_run",
+    "chatbot_run",
+    "lora_chatbot_run",
+    "wellness",
+}  # the session's trained runs (below)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects: every collected test is checked
@@ -46,9 +51,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """One fresh cache per test session (tiny backbones are built once), and W&B never goes online."""
-    saved = {k: os.environ.get(k) for k in ("MAEUM_CACHE_DIR", "WANDB_MODE", "WANDB_SILENT")}
+    """One fresh cache per test session (tiny backbones are built once), W&B never goes online, and the
+    real chat tokenizers beside the repository (when there) are where the Qwen twins look for them."""
+    keys = ("MAEUM_CACHE_DIR", "WANDB_MODE", "WANDB_SILENT", "MAEUM_CHAT_TOKENIZERS")
+    saved = {k: os.environ.get(k) for k in keys}
     os.environ["MAEUM_CACHE_DIR"] = str(tmp_path_factory.mktemp("maeum-cache"))
+    if (SHARED_DATA / "chat-tokenizers").is_dir():
+        os.environ["MAEUM_CHAT_TOKENIZERS"] = str(SHARED_DATA / "chat-tokenizers")
     os.environ["WANDB_MODE"] = "offline"
     os.environ["WANDB_SILENT"] = "true"
     yield
@@ -78,6 +87,15 @@ def chatbot_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("chatbot-run")
     overrides = ["experiment=chatbot/sample_tiny", "trainer.max_epochs=3", "logger=wandb"]
     train(compose_config("train", run_dir, overrides))
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def lora_chatbot_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`experiment=chatbot/sample_tiny` on tiny_llama3 in its chat template, with LoRA, for 3 epochs: the
+    chat-template chatbot (the demo's, and the LoRA export tests')."""
+    run_dir = tmp_path_factory.mktemp("lora-chatbot-run")
+    train(compose_config("train", run_dir, [*LORA_CHATBOT, "trainer.max_epochs=3", "logger=csv"]))
     return run_dir
 
 

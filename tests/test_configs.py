@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from helpers import corpora as fx
-from helpers.configs import CONF, REPO, compose_config
+from helpers.configs import CONF, REPO, SHARED_DATA, compose_config
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,24 +19,33 @@ EXPERIMENTS = sorted(
     str(p.relative_to(CONF / "experiment").with_suffix("")) for p in CONF.glob("experiment/**/*.yaml")
 )
 # A hub experiment's tiny twin inherits it, so running the twin runs the recipe; the hub one is composed only.
-TWINNED = {e for e in EXPERIMENTS for hub in ("_kobert", "_kogpt2") if e.endswith(hub)}
+# The twin of `<corpus>_kogpt2` (`_kobert`) is `<corpus>_tiny`; of `<corpus>_qwen3_lora`,
+# `<corpus>_qwen3_tiny_lora`.
+HUB_SUFFIXES = {"_kobert": "_tiny", "_kogpt2": "_tiny", "_qwen3_lora": "_qwen3_tiny_lora"}
+TWINNED = {e for e in EXPERIMENTS for hub in HUB_SUFFIXES if e.endswith(hub)}
+
+
+def twin_of(hub_experiment: str) -> str:
+    (hub,) = [h for h in HUB_SUFFIXES if hub_experiment.endswith(h)]
+    return hub_experiment.removesuffix(hub) + HUB_SUFFIXES[hub]
+
+
+def is_tiny(experiment: str) -> bool:
+    return experiment.endswith(("_tiny", "_tiny_lora"))
+
+
 RUNNABLE = [e for e in EXPERIMENTS if e not in TWINNED]
 OFFLINE = {
     "kobert": "tiny_bert",
     "klue_bert": "tiny_bert",
     "kcbert": "tiny_bert",
     "kogpt2": "tiny_gpt2",
+    "qwen3_0_6b": "tiny_qwen3",
 }  # twins
 # experiments whose recipe has its own learning rate, not their backbone's (`backbone.lr`)
 PINNED_LR = {"chatbot/wellness_kogpt2": 3e-5}  # the wellness chatbot recipe's, below kogpt2's 5e-5
 # tiny twin -> the full-size experiment it inherits (`- /experiment/<full>` in its defaults)
-TWINS = {
-    name: full
-    for name in EXPERIMENTS
-    if name.endswith("_tiny")
-    for full in (name.replace("_tiny", hub) for hub in ("_kobert", "_kogpt2"))
-    if full in EXPERIMENTS
-}
+TWINS = {twin_of(full): full for full in TWINNED}
 
 
 @functools.cache
@@ -90,7 +99,7 @@ def test_every_hub_experiment_has_an_offline_twin_that_inherits_it() -> None:
     assert {"emotion/sample_tiny", "chatbot/sample_tiny"} <= set(EXPERIMENTS)
     assert TWINNED
     for name in TWINNED:
-        twin = name.replace("_kobert", "_tiny").replace("_kogpt2", "_tiny")
+        twin = twin_of(name)
         assert twin in RUNNABLE
         assert f"/experiment/{name}" in (CONF / "experiment" / f"{twin}.yaml").read_text(encoding="utf-8")
 
@@ -102,6 +111,10 @@ def test_every_experiment_runs_a_fast_dev_run(train_cfg, tmp_path: Path, experim
     fixture of its corpus."""
     choices = composed(experiment).hydra.runtime.choices
     backbone, data = choices.backbone, choices.data.split("/")[-1]
+    if backbone.startswith("tiny_qwen") and not (SHARED_DATA / "chat-tokenizers").is_dir():
+        pytest.skip(
+            f"{backbone} needs the real Qwen tokenizer, and {SHARED_DATA / 'chat-tokenizers'} is absent"
+        )
     overrides = [f"experiment={experiment}", "debug=fdr", f"backbone={OFFLINE.get(backbone, backbone)}"]
     if data in fx.BY_DATA_CONFIG:  # dialogue corpora share the classification corpora's files
         write, suffix = fx.BY_DATA_CONFIG[data]
@@ -125,7 +138,7 @@ def test_every_experiment_follows_its_backbones_learning_rate_and_tiny_ones_trai
     # as `backbone.lr=1.5e-4` (or another backbone) on the command line; the model's own node, unresolved
     other = OmegaConf.create({"backbone": {"lr": 1.5e-4}, "model": OmegaConf.to_container(cfg.model)})
     assert other.model.optimizer.lr == PINNED_LR.get(experiment, 1.5e-4)
-    if experiment.endswith("_tiny"):
+    if is_tiny(experiment):
         assert cfg.hydra.runtime.choices.backbone.startswith("tiny_") and cfg.trainer.precision == "32-true"
 
 

@@ -53,9 +53,12 @@ def pair(main_run, chatbot_run: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def served(pair: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """`maeum-demo` with the bundled pair, as a user starts it (default bind address), on a free port."""
-    chatbot, classifier = pair
+def served(
+    main_run, lora_chatbot_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, int]]:
+    """`maeum-demo` as a user starts it (default bind address), on a free port, with the emotion-aware pair
+    of the chat-template chatbot (tiny_llama3 in Llama 3's chat template, LoRA) and the main classifier."""
+    chatbot, classifier = best_checkpoint(lora_chatbot_run), best_checkpoint(main_run[0])
     port = free_port()
     cmd = [sys.executable, "-m", "maeum.demo", f"ckpt_path={chatbot}", f"classifier_ckpt={classifier}",
            f"server_port={port}", f"max_input_chars={MAX_CHARS}", "concurrency_limit=2",

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import sacrebleu
 import yaml
-from helpers.configs import REPO
+from helpers.configs import LORA_CHATBOT, REPO
 from helpers.runs import best_checkpoint
 
 from maeum import leaderboard
@@ -61,6 +61,11 @@ def grids(tmp_path_factory: pytest.TempPathFactory, main_run) -> dict[str, Path]
         root / "classifier", "model.dropout=0.1,0.5", "seed=1,2", "trainer.max_epochs=2",
         "callbacks.early_stopping=null", "logger=csv",
     )  # fmt: skip
+    chat_template = start_multirun(  # the same grid in tiny_llama3's chat template, with LoRA
+        root / "chat_template", *LORA_CHATBOT, f"data.label_mask={','.join(MASKS)}",
+        f"seed={','.join(map(str, SEEDS))}", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
+        "callbacks.early_stopping=null", "logger=csv", judge,
+    )  # fmt: skip
     broken = start_multirun(
         root / "broken", "experiment=chatbot/sample_tiny", "data.label_mask=input", "seed=1", "train=false",
         "logger=csv", judge, "+callbacks.test_generations.preset.sequence_bias=[[[1],100.0]]",  # </s> is id 1
@@ -68,7 +73,26 @@ def grids(tmp_path_factory: pytest.TempPathFactory, main_run) -> dict[str, Path]
     finished(chatbots)
     finished(classifiers)
     finished(broken)
-    return {"chatbot": root / "chatbot", "classifier": root / "classifier", "broken": root / "broken"}
+    finished(chat_template)
+    names = ("chatbot", "classifier", "broken", "chat_template")
+    return {name: root / name for name in names}
+
+
+@pytest.mark.e2e
+def test_a_chat_template_lora_grid_is_grouped_ranked_and_paired_like_a_marker_grid(
+    grids: dict[str, Path], tmp_path: Path
+) -> None:
+    runs = [read_run(p) for p in find_runs([grids["chat_template"]])]
+    assert sorted((r.label_mask, r.seed) for r in runs) == sorted((m, s) for m in MASKS for s in SEEDS)
+    assert {r.backbone for r in runs} == {"tiny_llama3"}
+    frame = pd.read_csv(leaderboard.write(runs, tmp_path)["csv"])
+    assert len(frame) == 2 and frame["seeds"].tolist() == [3, 3]
+    best = frame["val/response_ppl_best_mean"].tolist()
+    assert best == sorted(best) and all(v > 1 for v in best)
+    assert frame["paired"].tolist() == ["reference", "vs #1"] and frame["paired_delta_nll"].notna().all()
+    assert frame["test/gen/chrf_mean"].notna().all() and (frame["test/gen/empty_rate_mean"] <= 1).all()
+    replies = pd.read_csv(next(runs[0].path.glob("test_generations*.csv")))
+    assert not replies["reply"].fillna("").str.contains("<|", regex=False).any()  # no chat markers left
 
 
 @pytest.mark.e2e

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import REPO
+from helpers.configs import LORA_CHATBOT, REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -67,6 +67,15 @@ RUNS = {
         epochs=3,
     ),
 }
+
+
+# LoRA on tiny_llama3 in its chat template: 6 steps per epoch, 2 epochs, killed in the middle of the first
+LORA = Run(
+    "lora",
+    (*LORA_CHATBOT, "trainer.max_epochs=2", "callbacks.early_stopping=null"),
+    steps_per_epoch=6,
+    epochs=2,
+)
 
 
 def train(run_dir: Path, *overrides: str, killed: bool = False) -> str:
@@ -144,11 +153,14 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 def whole_runs(pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future[Path]]:
     """Each run once, never stopped."""
 
-    def whole(name: str, path: Path) -> Path:
-        train(path, *RUNS[name].overrides)
+    def whole(run: Run, path: Path) -> Path:
+        train(path, *run.overrides)
         return path
 
-    return {name: pool.submit(whole, name, tmp_path_factory.mktemp(f"whole-{name}")) for name in RUNS}
+    runs = {**RUNS, "lora": LORA}
+    return {
+        name: pool.submit(whole, run, tmp_path_factory.mktemp(f"whole-{name}")) for name, run in runs.items()
+    }
 
 
 def kill_chain(run: Run) -> list[tuple[str, list[str], int]]:
@@ -215,6 +227,15 @@ def resumed_at_an_epoch_end(run: Run, run_dir: Path) -> Path:
     return run_dir
 
 
+def killed_mid_epoch(run: Run, run_dir: Path, step: int = 3) -> Path:
+    """`run` killed once, in the middle of its first epoch, and resumed from that step's `last.ckpt`."""
+    train(run_dir, *run.overrides, *kill_after_step(run, step), killed=True)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert checkpoint(last)["global_step"] == step
+    train(run_dir, *run.overrides, f"ckpt_path={last}")
+    return run_dir
+
+
 @pytest.fixture(scope="module")
 def killed_runs(
     pool: ThreadPoolExecutor, whole_runs: dict[str, Future[Path]], tmp_path_factory: pytest.TempPathFactory
@@ -233,6 +254,7 @@ def killed_runs(
             resumed_at_an_epoch_end, RUNS["classifier"], tmp_path_factory.mktemp("epoch-end")
         ),
         "finished": pool.submit(finished_and_resumed, RUNS["chatbot"], finished),
+        "lora": pool.submit(killed_mid_epoch, LORA, tmp_path_factory.mktemp("killed-lora")),
     }
 
 
@@ -262,6 +284,17 @@ def test_a_run_resumed_from_an_epoch_end_checkpoint_resumes_to_exactly_the_unint
     assert_same_result(
         whole_runs["classifier"].result(), killed_runs["epoch end"].result(), RUNS["classifier"]
     )
+
+
+def test_a_lora_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_result(
+    whole_runs: dict[str, Future[Path]], killed_runs: dict[str, Future]
+) -> None:
+    """The adapters, their optimizer state and the loader's position come back; the frozen base is read
+    from the backbone again, and the checkpoint never held it."""
+    resumed = killed_runs["lora"].result()
+    assert_same_result(whole_runs["lora"].result(), resumed, LORA)
+    weights = checkpoint(resumed / "checkpoints" / "last.ckpt")["state_dict"]
+    assert all("lora_" in k for k, v in weights.items() if v.is_floating_point() and v.ndim >= 1)
 
 
 @pytest.mark.slow

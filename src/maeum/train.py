@@ -40,18 +40,51 @@ LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")  # ckpt_path values t
 
 
 def check_resume_split(cfg: DictConfig) -> None:
-    """Refuse to resume on another split than the checkpoint's: before `data.seed` was fixed at 42, the
-    split followed `seed`, so an older run's checkpoint names the split seed it was trained on."""
+    """Refuse to resume what the checkpoint cannot continue: another split than its own (before `data.seed`
+    was fixed at 42, the split followed `seed`, so an older run's checkpoint names the split seed it was
+    trained on), another kind of dialogue template (a chat template against markers), or adapters
+    (`model.peft`) where it has none, or the reverse."""
     path = str(cfg.ckpt_path)
     if path in LIGHTNING_CKPT_NAMES or path.startswith("registry:") or "://" in path:
         return  # resolved, or read from remote storage, by Lightning itself
     run = read_checkpoint(cfg.ckpt_path).get(CHECKPOINT_KEY)  # a missing or damaged one: one error here
-    trained = (run or {}).get("config", {}).get("data", {}).get("seed")  # a foreign one: no split to check
+    trained_cfg = (run or {}).get("config", {})  # a foreign checkpoint: nothing to check
+    trained = trained_cfg.get("data", {}).get("seed")
     if trained is not None and cfg.data.get("seed") is not None and trained != cfg.data.seed:
         raise MaeumError(
             f"{cfg.ckpt_path} was trained on the split of data.seed={trained}, this run splits with "
             f"data.seed={cfg.data.seed}: add data.seed={trained} to resume it on its own split."
         )
+    if not trained_cfg:
+        return
+    kinds = [_template_kind(c.get("data", {}).get("template")) for c in (trained_cfg, cfg)]
+    if kinds[0] != kinds[1]:
+        raise MaeumError(
+            f"{cfg.ckpt_path} was trained on dialogues in {kinds[0]}, and this run lays them out in"
+            f" {kinds[1]}: the same token ids mean other things there. Resume it with the data/template it"
+            " was trained with."
+        )
+    adapters = [bool(c.get("model", {}).get("peft")) for c in (trained_cfg, cfg)]
+    if adapters[0] != adapters[1]:
+        hint = "add model/peft=lora" if adapters[0] else "drop model/peft"
+        raise MaeumError(
+            f"{cfg.ckpt_path} was trained {'with' if adapters[0] else 'without'} LoRA adapters"
+            f" (model.peft), and this run has {'none' if adapters[0] else 'them'}: {hint} to resume it."
+        )
+
+
+def _template_kind(template: object) -> str | None:
+    """Which kind of layout a `data.template` is (None for data without dialogues)."""
+    if template is None:
+        return None
+    if isinstance(template, str):
+        chat = template == "chat_template"
+    else:
+        fields = dict(template)
+        chat = fields.get("kind") == "chat_template" or str(fields.get("_target_", "")).endswith(
+            "ChatTemplate"
+        )
+    return "the tokenizer's chat template" if chat else "a marker layout (<usr>/<sys>)"
 
 
 @task_wrapper

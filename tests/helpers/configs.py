@@ -42,3 +42,15 @@ def compose_config(
             overrides=[*run_paths(run_dir), "extras.print_config=false", *overrides],
             return_hydra_config=return_hydra_config,
         )
+
+
+# the chat-template chatbot: tiny_llama3 (Llama 3's chat layout, no download) with LoRA on the bundled sample
+LORA_CHATBOT = (
+    "experiment=chatbot/sample_tiny",
+    "backbone=tiny_llama3",
+    "data/template=chat_template",
+    "model/peft=lora",
+    "model.peft.r=16",
+    "model.optimizer.lr=5e-3",
+    "data.max_length=128",
+)

@@ -103,6 +103,10 @@ def quantization_config(quantization: str | None) -> dict[str, Any]:
             " GPU, and this machine has none: drop model.quantization to train LoRA on the full-precision"
             " base (model/peft=lora), or run on a GPU (trainer=gpu)."
         )
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise MaeumError("model.quantization=nf4 needs bitsandbytes: pip install 'maeum[qlora]'")
     from transformers import BitsAndBytesConfig
 
     config = BitsAndBytesConfig(

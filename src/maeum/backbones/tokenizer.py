@@ -13,6 +13,9 @@ comes out as `ì`, `ë`, ... pieces or not at all. A `tokenizer.json` with a Met
 therefore loaded as written (`PreTrainedTokenizerFast(tokenizer_file=...)`), with KoGPT2's roles (bos = eos =
 `</s>`, pad `<pad>`, unk `<unk>`) where the config names none that the vocabulary has. Every tokenizer whose
 vocabulary holds Hangul pieces must also produce them: `tokenizer_from` refuses one that does not.
+
+The chat models' quirk: Qwen3's template writes a thinking block (`<think>...</think>`) before the last
+assistant message, and the model writes one before its reply; `strip_reasoning` takes it off a reply.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ KOGPT2_ROLES = {
 # `skip_special_tokens=True` drops them from replies; tiny_gpt2 has some, so that tests see the same.
 KOGPT2_EMOTICONS = ("ㅠㅠ", "ㅜㅜ", "ㅋㅋ", "ㅎㅎ", "^^", ":)", "😤", "l^o")
 HANGUL = re.compile("[\uac00-\ud7a3]")
+REASONING = ("<think>", "</think>")  # Qwen3's thinking block
 
 HANGUL_PROBE = "안녕하세요 반가워요"
 
@@ -190,3 +194,12 @@ def _check_hangul_pieces(tokenizer: PreTrainedTokenizerBase, name: str) -> None:
 def _token_text(token: str | dict[str, Any]) -> str:
     """A special token from tokenizer_config.json, written either as text or as a serialised AddedToken."""
     return token["content"] if isinstance(token, dict) else token
+
+
+def strip_reasoning(text: str) -> str:
+    """A reply without the thinking block it opens with (Qwen3's `<think>...</think>`); a reply cut off
+    inside its thinking has nothing else to say."""
+    opening, closing = REASONING
+    if closing in text:
+        return text.split(closing, 1)[1]
+    return "" if text.lstrip().startswith(opening) else text

@@ -4,7 +4,7 @@ Every command that uses a trained model (predict, chat, demo, export) loads it h
 and its export answer identically.
 
 What an export holds is described in `maeum.inference.hf_export`, which writes it. A LoRA checkpoint
-(`model.peft`) holds the adapters only: its base is loaded from the backbone it names. An adapter-only
+(`model.peft`) holds the adapters only: its module loads the base from the backbone it names. An adapter-only
 export (`maeum-export merge=false`) is loaded on its base with `PeftModel.from_pretrained`, after the
 base's weights are checked against the fingerprint that the export recorded.
 """
@@ -94,7 +94,7 @@ def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
         return Classifier(model, tokenizer, labels, max_length, meta.get("response_bank"))
     run_cfg = load_run_config(path)
     module = get_class(run_cfg.model._target_).load_from_checkpoint(
-        path, map_location=device, pretrained=_holds_base(run_cfg)
+        path, map_location=device, pretrained=False
     )
     module.eval()
     bank = module.hparams.get("response_bank")
@@ -119,7 +119,7 @@ def load_chatbot(path: str | Path, device: str = "cpu") -> Chatbot:
         )
     run_cfg = load_run_config(path)
     module = get_class(run_cfg.model._target_).load_from_checkpoint(
-        path, map_location=device, pretrained=_holds_base(run_cfg)
+        path, map_location=device, pretrained=False
     )
     hparams = module.hparams
     return Chatbot(
@@ -133,11 +133,6 @@ def load_chatbot(path: str | Path, device: str = "cpu") -> Chatbot:
 
 
 # ------------------------------------------------------------------------------------------------ internals
-def _holds_base(run_cfg: Any) -> bool:
-    """Whether the base weights must come from the backbone: a LoRA checkpoint holds the adapters only."""
-    return bool(run_cfg.model.get("peft"))
-
-
 def _export_model(path: Path, meta: dict[str, Any]) -> PreTrainedModel:
     """The causal LM of an export: the model itself, or an adapter on the base it was trained on."""
     if not (path / "adapter_config.json").is_file():

@@ -38,7 +38,8 @@ class ChatLM(FrozenBaseNotSaved, BestSurvivesResume, LightningModule):
     Args:
         backbone: name or path of the causal LM (`maeum.backbones.load_model(..., causal_lm=True)`).
         optimizer, scheduler, warmup_ratio: as for `EmotionClassifier` (`maeum.models.optim`).
-        pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway.
+        pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway (ignored
+            with `peft`: an adapter checkpoint does not hold the frozen base).
         conditions: the conditions of the training dialogues, as written there (from the DataModule);
             kept in the checkpoint, so that `maeum-chat` can pair the model with a classifier.
         condition_names: a condition's name where it differs (ChatbotData's ids: `{"1": "이별(부정)"}`).
@@ -74,6 +75,7 @@ class ChatLM(FrozenBaseNotSaved, BestSurvivesResume, LightningModule):
             raise MaeumError("model.quantization=nf4 is QLoRA: it trains adapters, so add model/peft=lora")
         self.save_hyperparameters(logger=False)
         quantized = quantization_config(quantization)  # refused here, at start, without CUDA
+        pretrained = pretrained or bool(peft)  # a checkpoint of adapters never holds the base
         model = load_model(backbone, causal_lm=True, pretrained=pretrained, **backbone_config, **quantized)
         if gradient_checkpointing:
             model.gradient_checkpointing_enable({"use_reentrant": False})

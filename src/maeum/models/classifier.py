@@ -55,7 +55,8 @@ class EmotionClassifier(FrozenBaseNotSaved, BestSurvivesResume, LightningModule)
         class_weighted: weight the loss by inverse label frequency in the train split (`class_counts`),
             `n / (k * count)` as in scikit-learn's "balanced"; labels absent from training weigh 0.
         class_counts: train rows per label, from the DataModule.
-        pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway.
+        pretrained: load the backbone's weights; `False` when a checkpoint overwrites them anyway (ignored
+            with `peft`: an adapter checkpoint does not hold the frozen base).
         response_bank: label -> responses of the train split, for the retrieval chatbot
             (`maeum.inference.retrieval`); kept in the checkpoint, unused in training.
         backbone_config: fields of the backbone's config to override (`hidden_dropout_prob: 0.0`, ...).
@@ -93,6 +94,7 @@ class EmotionClassifier(FrozenBaseNotSaved, BestSurvivesResume, LightningModule)
         backbone_config = plain_dict(backbone_config) or {}
         peft = plain_dict(peft) if isinstance(peft, Mapping) else peft
         self.save_hyperparameters(logger=False)
+        pretrained = pretrained or bool(peft)  # a checkpoint of adapters never holds the base
         encoder = load_model(backbone, pretrained=pretrained, **backbone_config)
         if gradient_checkpointing:
             encoder.gradient_checkpointing_enable({"use_reentrant": False})

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from transformers import PreTrainedTokenizerBase
 
+from maeum.backbones.tokenizer import strip_reasoning
 from maeum.data.dialogue.records import IGNORE_INDEX, LABEL_MASKS, ChatTemplate, Dialogue, Turn
 from maeum.errors import DataError
 
@@ -305,15 +306,16 @@ def encode_chat_prompt(
             turns[0] = Turn(turns[0].speaker, tokenizer.decode(pieces[cut:]).strip())
             prompt = ids(turns)
             cut += max(1, len(prompt) - max_length)
+    if len(prompt) > max_length:
+        raise DataError(
+            f"a prompt of max_length={max_length} cannot hold even the chat template's markers and system"
+            " prompt: raise the history length (the training data.max_length)."
+        )
     return prompt
 
 
 def reply_text(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:
     """A generated assistant message as plain text: special tokens dropped, a leading thinking block
     (`<think>...</think>`, Qwen3) removed, whitespace normalised."""
-    text = tokenizer.decode(list(ids), skip_special_tokens=True)
-    if "</think>" in text:
-        text = text.split("</think>", 1)[1]
-    elif text.lstrip().startswith("<think>"):  # cut off inside its thinking
-        text = ""
+    text = strip_reasoning(tokenizer.decode(list(ids), skip_special_tokens=True))
     return " ".join(text.split())
