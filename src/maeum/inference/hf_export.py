@@ -110,10 +110,8 @@ def to_sequence_classification(classifier: Classifier) -> PreTrainedModel:
         raise MaeumError(
             "only a maeum-train checkpoint can be exported; this classifier is an export already."
         )
-    batch = classifier.tokenizer(list(PROBE_TEXTS) + classifier.labels, padding=True, return_tensors="pt")
-    with torch.inference_mode():
-        reference = net.eval()(**batch)  # before any LoRA merge
-    encoder = net.encoder.merge_and_unload() if is_adapted(net.encoder) else net.encoder
+    adapted = is_adapted(net.encoder)
+    encoder = net.encoder.get_base_model() if adapted else net.encoder  # its class and config
     labels = classifier.labels
     config = copy.deepcopy(encoder.config)
     config.id2label = dict(enumerate(labels))
@@ -135,6 +133,11 @@ def to_sequence_classification(classifier: Classifier) -> PreTrainedModel:
             "pooled [CLS] output), so this backbone cannot be exported for transformers. maeum-predict and "
             "maeum-chat take the checkpoint itself."
         )
+    batch = classifier.tokenizer(list(PROBE_TEXTS) + labels, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        reference = net.eval()(**batch)  # before any LoRA merge
+    if adapted:
+        encoder = net.encoder.merge_and_unload()
     base.load_state_dict(encoder.state_dict())
     head.load_state_dict(net.head.state_dict())
     model.eval()

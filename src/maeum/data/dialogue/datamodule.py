@@ -275,7 +275,10 @@ class DialogueDataModule(SplitDataModule):
             mask = self.label_mask
             run = encode_dialogues(dialogues, self.tokenizer, label_mask=mask, stats=stats, **options)
             # the same layout with last_sys labels (for `shift`, the unshifted layout): response metrics
-            response = encode_dialogues(dialogues, self.tokenizer, label_mask="last_sys", **options)
+            if mask == "last_sys":
+                response = run
+            else:
+                response = encode_dialogues(dialogues, self.tokenizer, label_mask="last_sys", **options)
             stats.pop("truncated_examples", None)
             if stats:
                 log.info("Truncation to max_length=%d: %s", self.max_length, dict(stats))
