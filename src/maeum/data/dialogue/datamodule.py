@@ -93,7 +93,8 @@ class DialogueCollator:
             ("input_ids", "labels", ""),
             ("response_input_ids", "response_labels", "response_"),
         ):
-            padded = self.tokenizer.pad({"input_ids": [r[ids] for r in rows]}, return_tensors="pt")
+            rows_ids = {"input_ids": [r[ids] for r in rows]}
+            padded = self.tokenizer.pad(rows_ids, padding_side="right", return_tensors="pt")  # as the labels
             batch[ids] = padded["input_ids"]
             batch[f"{prefix}attention_mask"] = padded["attention_mask"]
             label_rows = [torch.tensor(r[labels]) for r in rows]
