@@ -264,3 +264,31 @@ def _copies(rows: list, copies: int, text_at: int = 0) -> list:
                 row[text_at] = f"{row[text_at]} ({k})"
             out.append(tuple(row))
     return out
+
+
+KOREAN_TEXT_LINES = [
+    "오늘은 날씨가 정말 좋아서 산책을 나갔어요 ㅎㅎ",
+    "시험에 떨어져서 너무 속상해 ㅠㅠ",
+    "ㅋㅋㅋㅋ 진짜 웃기다 😂",
+    "내일 회의는 오전 열 시에 시작합니다.",
+    "친구가 생일 선물로 책을 줬어 :) 고마워!",
+    "아 배고파... 라면 먹을까? 🍜",
+    "ㅇㅇ 알겠어 이따 봐",
+    "정부는 새로운 정책을 발표했다.",
+    "그 영화 결말이 너무 슬펐어요 ㅜㅜ",
+    "#@이름#님, 주문하신 상품이 발송되었습니다.",
+    "요즘 잠이 안 와서 걱정이야.",
+    "와 대박!!! 합격했어 🎉🎉",
+]
+
+
+def korean_text(path: Path, lines: int = 240) -> Path:
+    """Raw Korean text, one document per line: everyday sentences with emoticons, jamo runs, a
+    placeholder and an empty line, numbered so that most documents differ (some repeat exactly)."""
+    rows = []
+    for i in range(lines):
+        base = KOREAN_TEXT_LINES[i % len(KOREAN_TEXT_LINES)]
+        rows.append(base if i % 7 == 0 else f"{base} ({i}번째)")
+    rows.insert(5, "")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path

@@ -12,6 +12,7 @@ from transformers import (
     AutoConfig,
     AutoModel,
     AutoModelForCausalLM,
+    AutoModelForMaskedLM,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -29,14 +30,20 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
 
 
 def load_model(
-    name_or_path: str, *, causal_lm: bool = False, pretrained: bool = True, **kwargs: Any
+    name_or_path: str,
+    *,
+    causal_lm: bool = False,
+    masked_lm: bool = False,
+    pretrained: bool = True,
+    **kwargs: Any,
 ) -> PreTrainedModel:
-    """Encoder (`AutoModel`) or causal LM (`AutoModelForCausalLM`) for a backbone.
+    """Encoder (`AutoModel`), causal LM (`AutoModelForCausalLM`) or masked LM (`AutoModelForMaskedLM`)
+    for a backbone.
 
     With `pretrained=False` only the config is read and the weights are freshly initialised; use it when a
     checkpoint will overwrite them anyway (re-loading a fine-tuned model).
     """
-    auto_class = AutoModelForCausalLM if causal_lm else AutoModel
+    auto_class = AutoModelForCausalLM if causal_lm else AutoModelForMaskedLM if masked_lm else AutoModel
     source, local_only = resolve(name_or_path)
     try:
         if pretrained:

@@ -29,8 +29,11 @@ class SplitDataModule(LightningDataModule):
     """Base of the task DataModules.
 
     Subclasses read and split their corpus in `_load_corpus` (called once, on first use of `corpus`), fill
-    `datasets` in `setup`, and return their batch padder from `collator`. The train loader shuffles.
+    `datasets` in `setup`, and return their batch padder from `collator`. The train loader shuffles, with
+    `sampler_class` (a `DistributedSampler`).
     """
+
+    sampler_class: type[DistributedSampler] = DistributedSampler
 
     def __init__(
         self,
@@ -110,7 +113,7 @@ class SplitDataModule(LightningDataModule):
         sampler = None
         if train:  # this process's share of one seeded permutation per epoch (all rows in one process)
             world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
-            sampler = DistributedSampler(
+            sampler = self.sampler_class(
                 self.datasets[split], num_replicas=world, rank=rank, shuffle=True, seed=self.shuffle_seed
             )
         return StatefulDataLoader(
