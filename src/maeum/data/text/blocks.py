@@ -77,7 +77,8 @@ def write_stream(
             encoded = tokenizer(batch, add_special_tokens=False, return_offsets_mapping=True)
             ids: list[int] = []
             chars: list[int] = []
-            for text, doc_ids, offsets in zip(batch, encoded["input_ids"], encoded["offset_mapping"], strict=True):
+            rows = zip(batch, encoded["input_ids"], encoded["offset_mapping"], strict=True)
+            for text, doc_ids, offsets in rows:
                 if not doc_ids:
                     stats["documents without tokens"] += 1
                     continue
