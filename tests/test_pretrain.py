@@ -22,6 +22,7 @@ from maeum.backbones import load_tokenizer
 from maeum.data.text.datamodule import BlockCollator, TextDataModule
 from maeum.data.text.documents import hash_split, read_documents
 from maeum.errors import DataError
+from maeum.eval import evaluate
 from maeum.models.pretrain import PretrainLM
 from maeum.train import train
 
@@ -136,6 +137,23 @@ def test_masked_lm_chooses_15_percent_80_10_10_never_specials_and_repeats_by_dra
     assert isinstance(collate, BlockCollator)
 
 
+@pytest.mark.unit
+def test_maeum_eval_measures_a_causal_backbone_on_a_text_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = corpora.korean_text(tmp_path / "평가 문서 (held-out).txt", lines=24)
+    overrides = ["data=text/files", f"data.test_path='{text}'", "backbone=tiny_gpt2"]
+    metrics = evaluate(compose_config("eval", tmp_path, overrides))
+    data = TextDataModule(path=None, tokenizer="tiny_gpt2", test_path=str(text), cache_dir=str(tmp_path))
+    model = PretrainLM("tiny_gpt2", "causal", OPTIMIZER, from_scratch=False)
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False)
+    (expected,) = trainer.test(model, datamodule=data, verbose=False)
+    assert metrics["test/bpc"] == pytest.approx(expected["test/bpc"]) and metrics["test/bpc"] > 0
+    with pytest.raises(SystemExit):
+        evaluate(compose_config("eval", tmp_path))
+    assert "give ckpt_path=CKPT to re-test a trained run, or measure" in caplog.text
+
+
 # ------------------------------------------------------------------------- maeum-train, killed and resumed
 def pretrain(run_dir: Path, text: Path, objective: str, *extra: str, killed: bool = False) -> str:
     experiment = "korean_gpt2_small" if objective == "causal" else "korean_bert_small"
@@ -151,8 +169,10 @@ def pretrain(run_dir: Path, text: Path, objective: str, *extra: str, killed: boo
         "data.block_size=32",
         "data.batch_size=4",
         "data.val_fraction=0.2",
+        "data.test_fraction=0.1",
         "trainer.max_steps=8",
         "trainer.val_check_interval=4",
+        "trainer.log_every_n_steps=2",
         "callbacks.last_checkpoint.every_n_train_steps=1",
         "callbacks.rich_progress_bar=null",
         f"callbacks.save_pretrained.dirpath={run_dir}/pretrained",
@@ -174,7 +194,8 @@ def test_pretraining_resumes_bit_exact_and_its_directory_fine_tunes(
     text = corpora.korean_text(tmp_path / "사전학습 말뭉치 (테스트).txt")
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     log = pretrain(whole, text, objective)
-    assert "val/bpc" in (next(whole.glob("csv/version_*/metrics.csv"))).read_text(encoding="utf-8"), log
+    logged = next(whole.glob("csv/version_*/metrics.csv")).read_text(encoding="utf-8")
+    assert all(name in logged for name in ("val/bpc", "val/ppl", "test/bpc", "train/tokens_seen")), log
     kill = ["+callbacks.kill._target_=helpers.resume.KillAt", "+callbacks.kill.hook=on_train_batch_start"]
     pretrain(killed, text, objective, *kill, "+callbacks.kill.step=3", killed=True)
     last = killed / "checkpoints" / "last.ckpt"

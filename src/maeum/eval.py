@@ -3,6 +3,10 @@
 The data config and model class come from the checkpoint itself (`maeum.training.checkpointing` stores
 them), so the same split is rebuilt and the test metrics are reproduced. `data=...` (and `data.*=...`) test
 on other data.
+
+Without a checkpoint, on raw text, it measures any causal backbone as it is (`test/bpc`, `test/ppl`):
+
+    maeum-eval data=text/files data.test_path=held_out.txt backbone=korean_gpt2_small
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ from omegaconf import DictConfig, open_dict
 from maeum.cli import hydra_main
 from maeum.errors import MaeumError
 from maeum.inference.checkpoints import load_run_config
+from maeum.models.pretrain import PretrainLM
 from maeum.runtime import (
     extras,
     instantiate_list,
     report_metrics,
-    require,
     save_resolved_config,
     task_wrapper,
 )
@@ -26,8 +30,9 @@ from maeum.runtime import (
 
 @task_wrapper
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Test the checkpoint `cfg.ckpt_path`; return its test metrics and the majority baseline."""
-    require(cfg, ["ckpt_path"])
+    """Test the checkpoint `cfg.ckpt_path` (or a backbone on text); return its test metrics."""
+    if not cfg.get("ckpt_path"):
+        return _evaluate_backbone_on_text(cfg)
     run_cfg = load_run_config(cfg.ckpt_path)
     with open_dict(cfg):  # a chosen `data=` interpolates the run's tokenizer (backbone) and seed
         cfg.backbone = run_cfg.backbone
@@ -53,6 +58,31 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     baseline = datamodule.majority_baseline("test") if hasattr(datamodule, "majority_baseline") else {}
     report_metrics(f"test: {cfg.ckpt_path}", metrics, baseline)
+    return metrics
+
+
+def _evaluate_backbone_on_text(cfg: DictConfig) -> dict[str, float]:
+    """A causal backbone's `test/bpc` on `data=text/...`'s test documents, with no checkpoint."""
+    is_text = cfg.get("data") and str(cfg.data.get("_target_", "")).endswith("TextDataModule")
+    if not is_text or not cfg.get("backbone"):
+        raise MaeumError(
+            "give ckpt_path=CKPT to re-test a trained run, or measure a causal backbone's bits per character "
+            "on text: data=text/files data.test_path=FILE backbone=NAME (backbone.name_or_path=DIR)"
+        )
+    extras(cfg)
+    save_resolved_config(cfg)
+    datamodule = instantiate(cfg.data, objective="causal")
+    model = PretrainLM(
+        backbone=cfg.backbone.name_or_path,
+        objective="causal",
+        optimizer={},
+        tokenizer=datamodule.tokenizer_name,
+        from_scratch=False,
+    )
+    trainer = instantiate(cfg.trainer, logger=instantiate_list(cfg.get("logger")))
+    trainer.test(model=model, datamodule=datamodule)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    report_metrics(f"test: {cfg.backbone.name_or_path} on {cfg.data.test_path or cfg.data.path}", metrics, {})
     return metrics
 
 

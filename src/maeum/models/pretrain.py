@@ -49,14 +49,17 @@ def build_model(
     objective: str,
     *,
     from_scratch: bool,
+    weights: bool = True,
     backbone_config: Mapping[str, Any] | None = None,
 ) -> PreTrainedModel:
     """The model to pretrain: the backbone's architecture with the tokenizer's vocabulary and special ids
-    (`from_scratch`), or the backbone's weights with the embeddings grown to the tokenizer."""
+    (`from_scratch`), or the backbone's weights (its shapes only, without `weights`) with the embeddings
+    grown to the tokenizer."""
     tok = load_tokenizer(tokenizer)
     causal = objective == "causal"
     if not from_scratch:
-        model = load_model(backbone, causal_lm=causal, masked_lm=not causal, **dict(backbone_config or {}))
+        kwargs = dict(backbone_config or {})
+        model = load_model(backbone, causal_lm=causal, masked_lm=not causal, pretrained=weights, **kwargs)
         if len(tok) > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(len(tok), mean_resizing=False)
         return model
@@ -83,6 +86,8 @@ class PretrainLM(BestSurvivesResume, LightningModule):
         from_scratch: fresh weights of the backbone's architecture, sized to the tokenizer.
         backbone_config: overrides of the backbone's config (e.g. `{n_layer: 12}`).
         gradient_checkpointing: recompute activations in backward.
+        pretrained: with `from_scratch=False`, load the backbone's weights; `False` when a checkpoint
+            overwrites them anyway (`maeum-eval`).
     """
 
     BEST = "val_bpc_best"
@@ -98,6 +103,7 @@ class PretrainLM(BestSurvivesResume, LightningModule):
         from_scratch: bool = True,
         backbone_config: Mapping[str, Any] | None = None,
         gradient_checkpointing: bool = False,
+        pretrained: bool = True,
     ) -> None:
         super().__init__()
         if objective not in OBJECTIVES:
@@ -107,7 +113,12 @@ class PretrainLM(BestSurvivesResume, LightningModule):
         tokenizer = tokenizer or backbone
         self.save_hyperparameters(logger=False)
         self.model = build_model(
-            backbone, tokenizer, objective, from_scratch=from_scratch, backbone_config=backbone_config
+            backbone,
+            tokenizer,
+            objective,
+            from_scratch=from_scratch,
+            weights=pretrained,
+            backbone_config=backbone_config,
         )
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable({"use_reentrant": False})
@@ -120,6 +131,7 @@ class PretrainLM(BestSurvivesResume, LightningModule):
             }
         )
         self.val_bpc_best = MinMetric()
+        self.register_buffer("tokens_seen", torch.zeros((), dtype=torch.long))  # in checkpoints: resumes
         params = sum(p.numel() for p in self.model.parameters())
         log.info("Pretraining %s (%s, %s): %d parameters", backbone, objective, tokenizer, params)
 
@@ -142,6 +154,8 @@ class PretrainLM(BestSurvivesResume, LightningModule):
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         loss = self(batch["input_ids"], batch["attention_mask"], batch["labels"]).loss
+        self.tokens_seen += batch["attention_mask"].sum() * self.trainer.world_size
+        self.log("train/tokens_seen", self.tokens_seen.float(), on_step=True, on_epoch=False)
         self.log(
             "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["input_ids"])
         )
