@@ -43,7 +43,11 @@ OFFLINE = {
     "qwen3_0_6b": "tiny_qwen3",
 }  # twins
 # experiments whose recipe has its own learning rate, not their backbone's (`backbone.lr`)
-PINNED_LR = {"chatbot/wellness_kogpt2": 3e-5}  # the wellness chatbot recipe's, below kogpt2's 5e-5
+PINNED_LR = {
+    "chatbot/wellness_kogpt2": 3e-5,  # the wellness chatbot recipe's, below kogpt2's 5e-5
+    "pretrain/korean_gpt2_small": 2e-3,  # pretraining from scratch, not fine-tuning: its own rate
+    "pretrain/korean_bert_small": 2e-3,
+}
 # tiny twin -> the full-size experiment it inherits (`- /experiment/<full>` in its defaults)
 TWINS = {twin_of(full): full for full in TWINNED}
 
@@ -120,9 +124,16 @@ def test_every_experiment_runs_a_fast_dev_run(train_cfg, tmp_path: Path, experim
         write, suffix = fx.BY_DATA_CONFIG[data]
         path = write(tmp_path / f"corpus{suffix}", copies=20)
         overrides += [f"data.path={path}", "data.test_path=null"]
+    if choices.data.startswith("text/"):  # pretraining: a Korean text fixture, the backbone's own tokenizer
+        path = fx.korean_text(tmp_path / "말뭉치 (fixture).txt")
+        overrides += [f"data.path='{path}'", f"data.tokenizer={backbone}", "data.val_fraction=0.2"]
+        overrides.append("data.test_fraction=0.1")
     if choices.trainer == "gpu":
         overrides.append("trainer=cpu")
     metrics = train(train_cfg(*overrides))
+    if choices.data.startswith("text/"):
+        assert metrics["test/bpc"] > 0
+        return
     assert 0 <= metrics.get("test/acc", metrics.get("test/response_acc", -1)) <= 1
 
 
