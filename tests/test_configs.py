@@ -41,6 +41,8 @@ OFFLINE = {
     "kcbert": "tiny_bert",
     "kogpt2": "tiny_gpt2",
     "qwen3_0_6b": "tiny_qwen3",
+    "korean_gpt2_small": "tiny_gpt2",  # built by scripts/pretrain_korean.sh: the same architecture
+    "korean_bert_small": "tiny_bert",
 }  # twins
 # experiments whose recipe has its own learning rate, not their backbone's (`backbone.lr`)
 PINNED_LR = {
