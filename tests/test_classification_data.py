@@ -117,3 +117,15 @@ def test_unknown_label_in_an_official_split_names_that_file(tmp_path: Path) -> N
     with pytest.raises(DataError, match="'중립' in rows 2") as err:
         datamodule(tmp_path, path=train, val_path=str(val), labels=["부정", "긍정"]).corpus  # noqa: B018
     assert str(val) in str(err.value)
+
+
+def test_a_test_reader_reads_a_test_file_of_other_columns(tmp_path: Path) -> None:
+    """`test_reader` (as `val_reader`) reads the official test file its own way; `reader` reads the rest."""
+    test_file = tmp_path / "시험 (test).csv"
+    rows = ["문장,감정", "시험에 떨어져서 너무 슬퍼 ㅠㅠ,슬픔", "드디어 합격했어!! 😂,기쁨"]
+    test_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    reader = partial(read_table, text_column="문장", label_column="감정")
+    dm = datamodule(tmp_path, test_path=str(test_file), test_reader=reader)
+    assert dm.corpus.stats()["splits"] == {"train": 204, "val": 36, "test": 2}
+    with pytest.raises(DataError, match="no text column 'text'"):  # without it, `reader` reads the test file
+        datamodule(tmp_path, test_path=str(test_file)).reads()

@@ -6,13 +6,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import corpora as fx
 from helpers.configs import SHARED_DATA, compose_config
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from maeum.cli import hydra_override
 from maeum.data.dialogue.datamodule import DialogueDataModule
+from maeum.data.dialogue.readers import read_xpersona_ko
 from maeum.data.dialogue.records import IGNORE_INDEX, LABEL_MASKS
 from maeum.data.splits import normalize_text
+from maeum.errors import DataError
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +71,9 @@ def test_encoding_is_cached(tmp_path: Path) -> None:
     assert len(list((tmp_path / "cache" / "encoded").glob("*.npz"))) == 2
 
 
-@pytest.mark.parametrize("corpus", ["sample", "jsonl", "chatbotdata", "wellness", "aihub_emotion", "hg_tods"])
+@pytest.mark.parametrize(
+    "corpus", ["sample", "jsonl", "chatbotdata", "wellness", "aihub_emotion", "hg_tods", "xpersona_ko"]
+)
 def test_every_mask_builds_the_datamodule_of_every_dialogue_corpus(tmp_path: Path, corpus: str) -> None:
     """Each corpus config with each mask (as `data.label_mask=<mask>` on the command line) instantiates
     its DataModule, reader and template (nothing is read: the corpus loads on first use)."""
@@ -97,9 +103,78 @@ def test_real_hg_tods_with_its_official_test_file(tmp_path: Path) -> None:
     assert max(lengths) <= 256
 
 
-def test_an_encoder_tokenizer_is_refused_with_advice(tmp_path: Path) -> None:
-    from maeum.errors import DataError
+def _keys(dialogues) -> set[tuple[str, ...]]:
+    return {tuple(t.text for t in d.turns) for d in dialogues}
 
+
+def test_xpersona_ko_keeps_the_files_test_split_and_splits_its_valid_dialogues(tmp_path: Path) -> None:
+    """One file, two official splits: the test_reader reads the file's test dialogues (from data.path), and
+    the valid ones are split into train/val; no dialogue is in two splits."""
+    path = fx.xpersona_ko_jsonl(tmp_path / "대화 (xpersona).jsonl", copies=10)
+    dm = datamodule(
+        tmp_path, "data=dialogue/xpersona_ko", hydra_override(f"data.path={path}"), "data.val_fraction=0.25"
+    )
+    assert dm.paths == {"train": str(path), "val": None, "test": str(path)} and dm.test_fraction == 0
+    assert dm.corpus.stats() == {
+        "rows_read": 60,
+        "rows_kept": 60,
+        "dropped": {},
+        "splits": {"train": 30, "val": 10, "test": 20},
+    }
+    splits = {name: _keys(dm.corpus.split(name)) for name in ("train", "val", "test")}
+    assert sum(map(len, splits.values())) == 60  # each dialogue once, in one split
+    cleaned = {f: _keys(map(dm._clean, read_xpersona_ko(path, split=f).records)) for f in ("valid", "test")}
+    assert splits["train"] | splits["val"] == cleaned["valid"] and splits["test"] == cleaned["test"]
+    assert not (splits["train"] & splits["val"]) and not (splits["train"] | splits["val"]) & splits["test"]
+    dm.setup()
+    assert {name: len(dataset) for name, dataset in dm.datasets.items()} == dm.corpus.stats()["splits"]
+    # grouped by their first user turn, the valid dialogues that open like a test one would leave train/val
+    by_first = datamodule(
+        tmp_path, "data=dialogue/xpersona_ko", hydra_override(f"data.path={path}"), "data.split_by=first_usr"
+    )
+    assert by_first.corpus.stats()["dropped"] == {"train text also in a held-out split file": 20}
+
+
+def test_a_test_reader_reads_a_test_file_and_split_by_is_checked(tmp_path: Path) -> None:
+    path = fx.xpersona_ko_jsonl(tmp_path / "대화 (xpersona).jsonl", copies=3)
+    test_file = tmp_path / "시험 (test).jsonl"
+    test_file.write_text("".join(x for x in path.open(encoding="utf-8") if '"test"' in x), encoding="utf-8")
+    with_file = datamodule(
+        tmp_path,
+        "data=dialogue/xpersona_ko",
+        hydra_override(f"data.path={path}"),
+        hydra_override(f"data.test_path={test_file}"),
+    )
+    assert with_file.paths["test"] == str(test_file) and with_file.corpus.stats()["splits"]["test"] == 6
+    # with no test_reader and no test file, the test split is data.test_fraction of the valid dialogues
+    plain = datamodule(
+        tmp_path,
+        "data=dialogue/xpersona_ko",
+        hydra_override(f"data.path={path}"),
+        "data.test_reader=null",
+        "data.test_fraction=0.2",
+    )
+    assert plain.paths["test"] is None and plain.corpus.stats()["splits"]["test"] == 2  # from the valid ones
+    with pytest.raises(DataError, match=r"data\.split_by must be one of first_usr, dialogue, not 'turn'"):
+        DialogueDataModule(read_xpersona_ko, str(path), "tiny_gpt2", split_by="turn")
+
+
+XPERSONA = SHARED_DATA / "korean-text" / "xpersona_ko_dialogues.jsonl"
+
+
+@pytest.mark.skipif(not XPERSONA.is_file(), reason=f"no real XPersona Korean dialogues at {XPERSONA}")
+def test_real_xpersona_ko_sets_up_whole_with_its_own_test_split(tmp_path: Path) -> None:
+    dm = datamodule(tmp_path, "data=dialogue/xpersona_ko", f"data.path={XPERSONA}")
+    dm.setup()
+    stats = dm.corpus.stats()
+    assert stats["rows_read"] == 599 and stats["rows_kept"] == 599 and stats["dropped"] == {}
+    assert stats["splits"]["test"] == 300 and stats["splits"]["train"] + stats["splits"]["val"] == 299
+    assert sum(len(d.turns) for d in dm.corpus.dialogues) == 9362
+    rows = [dm.datasets[s][i] for s in ("train", "val", "test") for i in range(len(dm.datasets[s]))]
+    assert max(len(row["input_ids"]) for row in rows) <= 512 == dm.max_length
+
+
+def test_an_encoder_tokenizer_is_refused_with_advice(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"no '<usr>' token.*backbone=tiny_gpt2"):
         datamodule(tmp_path, "backbone=tiny_bert").setup()
 

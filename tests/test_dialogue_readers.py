@@ -15,6 +15,7 @@ from maeum.data.dialogue.readers import (
     read_dialogue_jsonl,
     read_hg_tods,
     read_wellness,
+    read_xpersona_ko,
 )
 from maeum.data.dialogue.records import Dialogue, Turn
 from maeum.errors import DataError
@@ -110,6 +111,76 @@ def test_real_hg_tods() -> None:
     assert result.rows_read == 298 and len(result.records) + sum(result.dropped.values()) == 298
     assert all(2 <= len(d.turns) <= 20 and "NULL" not in (t.text for t in d.turns) for d in result.records)
     assert sum(len(d.turns) >= 10 for d in result.records) > 200  # mostly 5 to 10 exchanges: real multi-turn
+
+
+XPERSONA = SHARED_DATA / "korean-text" / "xpersona_ko_dialogues.jsonl"
+
+
+def test_xpersona_ko_reads_each_split_with_no_condition(tmp_path: Path) -> None:
+    path = fx.xpersona_ko_jsonl(tmp_path / "대화 (xpersona).jsonl", copies=2)
+    valid, test, every = (read_xpersona_ko(path, split=s) for s in ("valid", "test", None))
+    assert (valid.rows_read, len(valid.records), test.rows_read, len(test.records)) == (8, 8, 4, 4)
+    assert len(every.records) == 12 and valid.dropped == test.dropped == {}
+    assert every.records[:4] == valid.records[:4] and every.records[4:6] == test.records[:2]
+    assert all(d.condition is None for d in every.records)  # the persona is not a condition
+    assert [t.text for t in valid.records[2].turns][-2:] == [
+        "ㅋㅋ 진짜?? 😂",
+        "응 진짜야 ㅋㅋㅋ",
+    ]  # as written
+    assert test.records[2].turns[1].text == "최고야!! 방금 시험 끝났어 🎉 (1)"
+    with pytest.raises(DataError, match=r"\) must be valid, test or null, not 'train'"):
+        read_xpersona_ko(path, split="train")
+
+
+def _xpersona_line(turns: list, split: object = "valid") -> str:
+    return json.dumps({"turns": turns, "persona": ["나는 학생이야."], "split": split}, ensure_ascii=False)
+
+
+USR, SYS = {"speaker": "usr", "text": "안녕 ㅎㅎ"}, {"speaker": "sys", "text": "반가워 😊"}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"turns": [{"speaker": "usr", "text": "안녕"}', r"line 2 is not a dialogue \(JSONDecodeError"),
+        (_xpersona_line([{"text": "안녕"}, SYS]), r"line 2 is not a dialogue \(KeyError\('speaker'\)"),
+        (
+            _xpersona_line([{"speaker": "bot", "text": "ㅋㅋ"}, SYS]),
+            "line 2: speakers must be 'usr' or 'sys'",
+        ),
+        (_xpersona_line([USR, SYS], split="train"), "line 2: split must be 'valid' or 'test', not 'train'"),
+        (_xpersona_line([USR, SYS], split=None), "line 2: split must be 'valid' or 'test', not None"),
+    ],
+    ids=["json", "no-speaker", "unknown-speaker", "unknown-split", "no-split"],
+)
+def test_xpersona_ko_bad_line_is_named(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "대화 (xpersona).jsonl"
+    path.write_text(_xpersona_line([USR, SYS], split="test") + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=message) as err:
+        read_xpersona_ko(path, split="test")  # every line is checked, whichever split is read
+    assert str(path) in str(err.value)
+
+
+def test_xpersona_ko_dialogues_that_do_not_alternate_are_dropped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "대화 (xpersona).jsonl"
+    lines = [[USR, SYS, USR, SYS], [SYS, USR], [USR, USR, SYS, SYS], [USR, SYS, USR], [], [USR, SYS]]
+    path.write_text("\n".join(_xpersona_line(t) for t in lines) + "\n\n", encoding="utf-8")
+    result = read_xpersona_ko(path, split="valid")
+    assert result.rows_read == 6 and [len(d.turns) for d in result.records] == [4, 2]
+    assert result.dropped == {"turns do not alternate usr/sys ending with sys": 4}
+    with pytest.raises(DataError, match="no dialogue has split 'test'"):
+        read_xpersona_ko(path, split="test")
+    path.write_text(_xpersona_line([SYS, USR]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"none of its 1 dialogues alternates usr/sys"):
+        read_xpersona_ko(path)
+
+
+@pytest.mark.skipif(not XPERSONA.is_file(), reason=f"no real XPersona Korean dialogues at {XPERSONA}")
+def test_real_xpersona_ko() -> None:
+    valid, test = read_xpersona_ko(XPERSONA, split="valid"), read_xpersona_ko(XPERSONA, split="test")
+    assert (len(valid.records), len(test.records)) == (299, 300) and valid.dropped == test.dropped == {}
+    assert sum(len(d.turns) for d in valid.records + test.records) == 9362
+    assert all(14 <= len(d.turns) <= 26 and d.condition is None for d in valid.records + test.records)
 
 
 def test_jsonl_undecodable_bytes_are_one_message(tmp_path: Path) -> None:

@@ -244,6 +244,36 @@ def hg_tods_json(path: Path, copies: int = 1) -> Path:
     return path
 
 
+# (split, persona, turns from usr): XPersona's Korean chats often open alike, and keep ㅋㅋ, ㅠㅠ and emoji
+XPERSONA_DIALOGUES = [
+    ("valid", ["나는 강아지를 키워."], ["안녕! 오늘 기분 어때?", "ㅋㅋ 진짜 좋아!! 너는?",
+        "나도 좋아 ㅎㅎㅎㅎ 주말에 뭐 해?", "강아지랑 산책해 🐶", "부럽다 ㅠㅠㅠ", "같이 가자 😊"]),
+    ("valid", ["나는 간호사야.", "나는 밤에 일해."], ["안녕! 오늘 기분 어때?", "그냥 그래… 일이 많아서 ㅜㅜ",
+        "무슨 일 하는데?", "간호사야. 밤 근무가 힘들어.", "대단하다 👍", "고마워 ㅋㅋ"]),
+    ("valid", ["나는 기타를 쳐."], ["취미가 뭐야?", "나는 기타 치는 걸 좋아해 🎸", "오 멋지다!! 어떤 노래?",
+        "주로 옛날 가요 ㅎㅎ", "ㅋㅋ 진짜?? 😂", "응 진짜야 ㅋㅋㅋ"]),
+    ("valid", ["나는 부산에 살아."], ["너는 어디 살아?", "부산에 살아. 바다가 가까워 🌊",
+        "좋겠다~ 나는 서울이야", "서울은 복잡하지 않아?", "조금 ㅠ 그래도 재밌어", "다음에 놀러 와!"]),
+    ("test", ["나는 학생이야."], ["안녕! 오늘 기분 어때?", "최고야!! 방금 시험 끝났어 🎉", "축하해 ㅊㅋㅊㅋ",
+        "고마워 ㅋㅋ 이제 좀 쉬어야지"]),
+    ("test", ["나는 매운 음식을 좋아해."], ["좋아하는 음식 있어?", "떡볶이!! 매운 거 좋아해 🌶️",
+        "ㅋㅋ 진짜?? 😂 나는 매운 거 못 먹어", "그럼 짜장면은?", "그건 좋아 ㅎㅎ", "다음에 같이 먹자"]),
+]  # fmt: skip
+
+
+def xpersona_ko_jsonl(path: Path, copies: int = 1) -> Path:
+    """XPersona Korean (`../shared/data/korean-text/README.md`): one `{"turns": [{"speaker", "text"}, ...],
+    "persona": [...], "split": "valid"|"test"}` per line; copy k > 0 adds " (k)" to each first reply."""
+    lines = []
+    for k in range(copies):
+        for split, persona, texts in XPERSONA_DIALOGUES:
+            texts = [f"{t} ({k})" if k and i == 1 else t for i, t in enumerate(texts)]
+            turns = [{"speaker": ("usr", "sys")[i % 2], "text": t} for i, t in enumerate(texts)]
+            lines.append(json.dumps({"turns": turns, "persona": persona, "split": split}, ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 BY_DATA_CONFIG = {
     "aihub_emotion": (aihub_new_xlsx, ".xlsx"),
     "single_turn_emotion": (single_turn_xlsx, ".xlsx"),
@@ -251,6 +281,7 @@ BY_DATA_CONFIG = {
     "chatbotdata": (chatbotdata_csv, ".csv"),
     "wellness": (wellness_xlsx, ".xlsx"),
     "hg_tods": (hg_tods_json, ".json"),
+    "xpersona_ko": (xpersona_ko_jsonl, ".jsonl"),
 }
 
 

@@ -28,9 +28,13 @@ from maeum.errors import DataError
 class SplitDataModule(LightningDataModule):
     """Base of the task DataModules.
 
-    Subclasses read and split their corpus in `_load_corpus` (called once, on first use of `corpus`), fill
-    `datasets` in `setup`, and return their batch padder from `collator`. The train loader shuffles, with
-    `sampler_class` (a `DistributedSampler`).
+    Subclasses read and split their corpus in `_load_corpus` (called once, on first use of `corpus`; `reads`
+    gives each split's `ReadResult`), fill `datasets` in `setup`, and return their batch padder from
+    `collator`. The train loader shuffles, with `sampler_class` (a `DistributedSampler`).
+
+    An official val or test split is read from `val_path` / `test_path` by `val_reader` / `test_reader`
+    (`reader` when unset). A reader without a file reads its split from `path`: a corpus that holds its own
+    test split in the one file (XPersona's `"split": "test"`) names a `test_reader` that selects it.
     """
 
     sampler_class: type[DistributedSampler] = DistributedSampler
@@ -52,6 +56,8 @@ class SplitDataModule(LightningDataModule):
         pin_memory: bool,
         cache_dir: str | None,
         shuffle_seed: int | None = None,
+        val_reader: Callable[[str], Any] | None = None,
+        test_reader: Callable[[str], Any] | None = None,
     ) -> None:
         super().__init__()
         fractions_ok = 0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1
@@ -66,7 +72,13 @@ class SplitDataModule(LightningDataModule):
             )
         self.reader = reader
         self.tokenizer_name = tokenizer
-        self.paths = {"train": path, "val": val_path, "test": test_path}  # val/test: official split files
+        # val/test: official split files, or `path` itself when only their reader is given
+        self.paths = {
+            "train": path,
+            "val": val_path or (path if val_reader else None),
+            "test": test_path or (path if test_reader else None),
+        }
+        self.readers = {"train": reader, "val": val_reader or reader, "test": test_reader or reader}
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.val_fraction = val_fraction
@@ -94,6 +106,10 @@ class SplitDataModule(LightningDataModule):
 
     def _load_corpus(self) -> Any:
         raise NotImplementedError
+
+    def reads(self) -> dict[str, Any]:
+        """Split name -> its `ReadResult`: `path` for train, and each official val/test split (see above)."""
+        return {split: self.readers[split](path) for split, path in self.paths.items() if path}
 
     def test_ids(self) -> list[str]:
         """One id per test example, in loader order: its position and a digest of its content, so that two

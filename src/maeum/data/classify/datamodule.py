@@ -80,6 +80,7 @@ class ClassificationDataModule(SplitDataModule):
         reader: callable `reader(path) -> ReadResult`, usually a `_partial_` from the data config.
         path: the corpus file (the train split, and val/test unless given below).
         val_path, test_path: official split files; each replaces the internal split for its stage.
+        val_reader, test_reader: read those (or, with no file, their split of `path`); `None` takes `reader`.
         tokenizer: backbone name or path, as accepted by `maeum.backbones.load_tokenizer`.
         labels: fixed label order. A label outside it is an error; `None` takes the sorted labels found.
         max_length: token budget per text, special tokens included; longer texts are truncated.
@@ -106,6 +107,8 @@ class ClassificationDataModule(SplitDataModule):
         pin_memory: bool = False,
         cache_dir: str | None = None,
         shuffle_seed: int | None = None,
+        val_reader: Callable[[str], ReadResult] | None = None,
+        test_reader: Callable[[str], ReadResult] | None = None,
     ) -> None:
         super().__init__(
             reader=reader,
@@ -122,6 +125,8 @@ class ClassificationDataModule(SplitDataModule):
             pin_memory=pin_memory,
             cache_dir=cache_dir,
             shuffle_seed=shuffle_seed,
+            val_reader=val_reader,
+            test_reader=test_reader,
         )
         self.fixed_labels = list(labels) if labels is not None else None
         self.max_length = max_length
@@ -165,7 +170,7 @@ class ClassificationDataModule(SplitDataModule):
         ]
 
     def _load_corpus(self) -> Corpus:
-        reads = {split: self.reader(path) for split, path in self.paths.items() if path}
+        reads = self.reads()
         labels = self._label_vocabulary(list(reads.values()))
         splits = assemble_splits(
             {split: read.records for split, read in reads.items()},

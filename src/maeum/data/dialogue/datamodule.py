@@ -1,10 +1,10 @@
 """`DialogueDataModule`, the one DataModule for every dialogue corpus.
 
-It reads (a reader per corpus), cleans, splits without leaking a first user turn across splits, optionally
-expands `turn_prefixes`, encodes every dialogue once (cached) under the run's label mask and, for a
-comparable metric, under `last_sys` on the plain layout (`response_*`), and pads each batch to its own
-longest row. Records and templates are in `maeum.data.dialogue.records`, encoding and label masks in
-`maeum.data.dialogue.encoding`.
+It reads (a reader per corpus), cleans, splits without leaking a first user turn (`split_by=dialogue`: a
+whole dialogue) across splits, optionally expands `turn_prefixes`, encodes every dialogue once (cached)
+under the run's label mask and, for a comparable metric, under `last_sys` on the plain layout
+(`response_*`), and pads each batch to its own longest row. Records and templates are in
+`maeum.data.dialogue.records`, encoding and label masks in `maeum.data.dialogue.encoding`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------- DataModule
 FIELDS = ("input_ids", "labels", "response_input_ids", "response_labels")
+# data.split_by -> the text that groups dialogues for the split (`maeum.data.splits.assemble_splits`)
+SPLIT_KEYS: dict[str, Callable[[Dialogue], str]] = {
+    "first_usr": lambda d: d.turns[0].text,
+    "dialogue": lambda d: "\n".join(t.text for t in d.turns),
+}
 
 
 @dataclass
@@ -112,6 +117,11 @@ class DialogueDataModule(SplitDataModule):
         turn_prefixes: expand every training dialogue into its prefixes that end on a sys turn.
         preprocess: a text cleaner applied to every turn (see `maeum.data.preprocess`), or None.
         seed: the split's seed; shuffle_seed: the train loader's (the run's `seed`; `None` takes `seed`).
+        val_reader, test_reader: read the official val/test split (from `val_path`/`test_path`, or from
+            `path` when no file is given); `None` takes `reader`.
+        split_by: what groups dialogues so that a group never straddles two splits: `first_usr`, their
+            first user turn (a repeated question), or `dialogue`, all their turns (for corpora whose
+            dialogues open with the same greetings, such as XPersona).
     """
 
     def __init__(
@@ -135,9 +145,14 @@ class DialogueDataModule(SplitDataModule):
         pin_memory: bool = False,
         cache_dir: str | None = None,
         shuffle_seed: int | None = None,
+        val_reader: Callable[[str], ReadResult[Dialogue]] | None = None,
+        test_reader: Callable[[str], ReadResult[Dialogue]] | None = None,
+        split_by: str = "first_usr",
     ) -> None:
         if label_mask not in LABEL_MASKS:
             raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
+        if split_by not in SPLIT_KEYS:
+            raise DataError(f"data.split_by must be one of {', '.join(SPLIT_KEYS)}, not '{split_by}'")
         super().__init__(
             reader=reader,
             path=path,
@@ -153,12 +168,15 @@ class DialogueDataModule(SplitDataModule):
             pin_memory=pin_memory,
             cache_dir=cache_dir,
             shuffle_seed=shuffle_seed,
+            val_reader=val_reader,
+            test_reader=test_reader,
         )
         self.label_mask = label_mask
         self.max_length = max_length
         self.template = template_from(template)
         self.turn_prefixes = turn_prefixes
         self.preprocess = preprocess
+        self.split_by = split_by
 
     def model_kwargs(self) -> dict[str, object]:
         """What the model keeps about this data: the conditions of the training dialogues (sorted) and
@@ -185,7 +203,7 @@ class DialogueDataModule(SplitDataModule):
         return [(d.condition or "", d.turns[-1].text) for d in dialogues]
 
     def _load_corpus(self) -> DialogueCorpus:
-        reads = {split: self.reader(path) for split, path in self.paths.items() if path}
+        reads = self.reads()
         dropped: Counter[str] = sum((r.dropped for r in reads.values()), Counter())
         sources = {}
         for split, read in reads.items():
@@ -198,7 +216,7 @@ class DialogueDataModule(SplitDataModule):
             val_fraction=self.val_fraction,
             test_fraction=self.test_fraction,
             seed=self.seed,
-            key=lambda d: d.turns[0].text,
+            key=SPLIT_KEYS[self.split_by],
             stratum=lambda d: d.condition or "",
         )
         dialogues = list(splits.examples)

@@ -11,7 +11,9 @@ happen later. Rows or dialogues that cannot be used are dropped and counted by r
 * `read_aihub_dialogues`: AI Hub 감성대화말뭉치 as multi-turn dialogue from both xlsx releases
   (`시스템문장N` / `시스템응답N`) and JSON (`HS0N` / `SS0N`), condition = 감정_대분류;
 * `read_hg_tods`: HG-TODS music dialogues; a `"NULL"` system message ends the dialogue before that turn;
-* `read_dialogue_jsonl`: the user's own dialogues, one `{"turns": [...], "condition": ...}` per line.
+* `read_dialogue_jsonl`: the user's own dialogues, one `{"turns": [...], "condition": ...}` per line;
+* `read_xpersona_ko`: XPersona's Korean persona chats in the same JSON lines, each with its `"split"`
+  (`valid` or `test`); `split=` selects one; no condition (the persona sentences are not read).
 """
 
 from __future__ import annotations
@@ -121,14 +123,40 @@ def read_hg_tods(path: str | Path) -> ReadResult[Dialogue]:
 def read_dialogue_jsonl(path: str | Path) -> ReadResult[Dialogue]:
     """One `{"turns": [{"speaker": "usr"|"sys", "text": ...}, ...], "condition": ...}` per line."""
     path = Path(path).expanduser().resolve()
+    lines = _jsonl_dialogues(path)
+    return _collect_jsonl(path, [(record.get("condition"), turns) for _, record, turns in lines])
+
+
+XPERSONA_SPLITS = ("valid", "test")
+
+
+def read_xpersona_ko(path: str | Path, *, split: str | None = None) -> ReadResult[Dialogue]:
+    """XPersona Korean: `{"turns": [...], "persona": [...], "split": "valid"|"test"}` per line; the
+    dialogues of `split` (every line's when `None`), with no condition."""
+    if split not in (*XPERSONA_SPLITS, None):
+        raise DataError(f"data.reader.split (test_reader.split) must be valid, test or null, not '{split}'")
+    path = Path(path).expanduser().resolve()
+    selected = []
+    for line_no, record, turns in _jsonl_dialogues(path):
+        if record.get("split") not in XPERSONA_SPLITS:
+            raise DataError(
+                f"{path}: line {line_no}: split must be 'valid' or 'test', not {record.get('split')!r}."
+            )
+        if split in (None, record["split"]):
+            selected.append((None, turns))
+    if not selected:
+        raise DataError(f"{path}: no dialogue has split '{split}'.")
+    return _collect_jsonl(path, selected)
+
+
+def _jsonl_dialogues(path: Path) -> list[tuple[int, dict, list[Turn]]]:
+    """(line number, record, turns) of every non-blank line; one `DataError` naming the file and line for a
+    line that is not a JSON dialogue or has a speaker other than `usr` or `sys`."""
     require_file(path)
-    items = []
-    dropped = Counter()
-    n = 0
+    lines = []
     for line_no, line in enumerate(decode_text(path)[0].splitlines(), start=1):
         if not line.strip():
             continue
-        n += 1
         try:
             record = json.loads(line)
             turns = [Turn(t["speaker"], str(t["text"]).strip()) for t in record["turns"]]
@@ -136,14 +164,27 @@ def read_dialogue_jsonl(path: str | Path) -> ReadResult[Dialogue]:
             raise DataError(f"{path}: line {line_no} is not a dialogue ({err!r}).") from err
         if any(t.speaker not in ("usr", "sys") for t in turns):
             raise DataError(f"{path}: line {line_no}: speakers must be 'usr' or 'sys'.")
-        if [t.speaker for t in turns] != ["usr", "sys"] * (len(turns) // 2) or not turns or len(turns) % 2:
+        lines.append((line_no, record, turns))
+    if not lines:
+        raise DataError(f"{path}: the file has no dialogues.")
+    return lines
+
+
+def _collect_jsonl(path: Path, dialogues: Sequence[tuple[str | None, list[Turn]]]) -> ReadResult[Dialogue]:
+    """`_collect` of (condition, turns) dialogues; one whose turns do not alternate usr/sys from a usr turn
+    to a sys turn is dropped and counted."""
+    items = []
+    dropped = Counter()
+    for condition, turns in dialogues:
+        if not turns or [t.speaker for t in turns] != ["usr", "sys"] * (len(turns) // 2) or len(turns) % 2:
             dropped["turns do not alternate usr/sys ending with sys"] += 1
             continue
         pairs = [(u.text, s.text) for u, s in zip(turns[::2], turns[1::2], strict=True)]
-        items.append((pairs, record.get("condition")))
-    if n == 0:
-        raise DataError(f"{path}: the file has no dialogues.")
-    result = _collect(path, items, rows_read=n)
+        items.append((pairs, condition))
+    if not items:
+        n = len(dialogues)
+        raise DataError(f"{path}: none of its {n} dialogues alternates usr/sys ({dict(dropped)}).")
+    result = _collect(path, items, rows_read=len(dialogues))
     result.dropped.update(dropped)
     return result
 
