@@ -57,7 +57,10 @@ def test_eval_refuses_data_with_other_labels(main_run, tmp_path: Path, caplog) -
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ([], "missing required setting: ckpt_path. Set it on the command line, e.g. `ckpt_path=...`."),
+        (
+            [],
+            "give ckpt_path=CKPT to re-test a trained run, or measure a causal backbone's bits per character",
+        ),
         (["ckpt_path=/no/such.ckpt"], "checkpoint not found: /no/such.ckpt."),
     ],
     ids=["no-ckpt-path", "missing-file"],

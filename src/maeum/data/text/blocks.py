@@ -74,7 +74,7 @@ def write_stream(
         f_chars.write(np.zeros(1, dtype=np.uint16).tobytes())
         for start in range(0, len(texts), BATCH):
             batch = list(texts[start : start + BATCH])
-            encoded = tokenizer(batch, add_special_tokens=False, return_offsets_mapping=True)
+            encoded = tokenizer(batch, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
             ids: list[int] = []
             chars: list[int] = []
             rows = zip(batch, encoded["input_ids"], encoded["offset_mapping"], strict=True)
