@@ -5,10 +5,10 @@ A command is any `python -m maeum.<job> ...`, `maeum-<job> ...` or `make train [
 fenced shell block of README.md or docs/*.md (and any such inline code span with arguments in
 README.md). Hydra jobs compose their root config in-process with the command's overrides, read through
 maeum's own command-line quoting (`maeum.cli.hydra_overrides`), and resolve; a `-m` sweep composes every
-value of each swept config group, the other swept values cycled along. `maeum-leaderboard` parses its
-arguments with its own parser. A fence whose previous line is `<!-- compose: skip (REASON) -->` is skipped
-with that reason. Nothing runs: composing reads configs only, so placeholders such as `CKPT` or
-`path/to/...` are just strings.
+value of each swept config group, the other swept values cycled along. `maeum-leaderboard` and
+`maeum-tokenizer` parse their arguments with their own parsers. A fence whose previous line is
+`<!-- compose: skip (REASON) -->` is skipped with that reason. Nothing runs: composing reads configs only,
+so placeholders such as `CKPT` or `path/to/...` are just strings.
 """
 
 from __future__ import annotations
@@ -380,6 +380,17 @@ def test_documented_command_composes(command: Command, monkeypatch: pytest.Monke
     if command.job == "leaderboard":
         args = parse_leaderboard(command, monkeypatch)
         assert args.paths, command.text
+        return
+    if command.job == "tokenizer":  # argparse with subcommands, not Hydra: its own parser reads it
+        from maeum.tokenizer import build_parser
+
+        try:
+            args = build_parser().parse_args(command.args)
+        except SystemExit as err:
+            pytest.fail(
+                f"{command.where}: {command.text}\n  maeum-tokenizer refuses its arguments (exit {err})"
+            )
+        assert args.command in ("train", "extend"), command.text
         return
     try:
         composed = compose_command(command.job, command.args)

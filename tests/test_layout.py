@@ -14,7 +14,9 @@ from maeum import _moved
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "maeum"
-ENTRY_POINTS = ("train", "eval", "predict", "chat", "demo", "export", "data_stats", "leaderboard")
+ENTRY_POINTS = (
+    "train", "eval", "predict", "chat", "demo", "export", "data_stats", "leaderboard", "tokenizer"
+)  # fmt: skip
 # lowest first: a module may import its own floor and the floors below it, never one above
 FLOORS: tuple[tuple[str, ...], ...] = (
     # the Korean text metrics are a leaf: the test-time report (training) and the leaderboard score with them

@@ -15,9 +15,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from pytorch_lightning import seed_everything
+from pytorch_lightning import LightningDataModule, LightningModule, seed_everything
 from pytorch_lightning.callbacks import LearningRateMonitor
 
+from maeum.backbones.embeddings import embedding_rows
 from maeum.cli import hydra_main
 from maeum.errors import MaeumError
 from maeum.inference.checkpoints import CHECKPOINT_KEY, read_checkpoint
@@ -87,6 +88,22 @@ def _template_kind(template: object) -> str | None:
     return "the tokenizer's chat template" if chat else "a marker layout (<usr>/<sys>)"
 
 
+def check_tokenizer_fits(cfg: DictConfig, datamodule: LightningDataModule, model: LightningModule) -> None:
+    """Refuse a tokenizer with ids past the model's token embeddings before any forward pass (the original
+    notebooks' "CUDA device-side assert"): `data.tokenizer` extended, `model.backbone` not."""
+    tokenizer = getattr(datamodule, "tokenizer", None)
+    rows = embedding_rows(model)
+    if tokenizer is None or rows is None or len(tokenizer) <= rows:
+        return
+    data_tokenizer = cfg.data.get("tokenizer", getattr(datamodule, "tokenizer_name", "?"))
+    raise MaeumError(
+        f"the tokenizer data.tokenizer={data_tokenizer} has {len(tokenizer)} tokens, and the model"
+        f" model.backbone={cfg.model.get('backbone')} has {rows} token embeddings: ids from {rows} up would"
+        " index past them. The tokenizer is not the backbone's; point both at the same directory (e.g. the"
+        " one `maeum-tokenizer extend` wrote: backbone.name_or_path=DIR sets both)."
+    )
+
+
 @task_wrapper
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test the model that `cfg` describes; return the final metrics."""
@@ -104,6 +121,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data)
     log.info("Instantiating model <%s> on backbone %s", cfg.model._target_, cfg.model.get("backbone"))
     model = instantiate(cfg.model, **datamodule.model_kwargs())
+    check_tokenizer_fits(cfg, datamodule, model)
 
     loggers = instantiate_list(cfg.get("logger"))
     callbacks = instantiate_list(cfg.get("callbacks"))

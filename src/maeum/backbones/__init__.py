@@ -13,18 +13,11 @@ KoBERT's sentencepiece tokenizer and KoGPT2's Metaspace `tokenizer.json` are rep
 
 from maeum.backbones.hub import HUB_TIMEOUT_S
 from maeum.backbones.loading import block_classes, load_model, load_tokenizer, resolve
-from maeum.backbones.tiny import (
-    BUILD_VERSION,
-    KOREAN_ALPHABET,
-    SAMPLE_FILES,
-    TINY_SPECS,
-    TinySpec,
-    build_tiny,
-    common_korean_alphabet,
-)
+from maeum.backbones.tiny import BUILD_VERSION, SAMPLE_FILES, TINY_SPECS, TinySpec, build_tiny
 from maeum.backbones.tokenizer import (
     HANGUL,
     HANGUL_PROBE,
+    KOBERT_ROLES,
     KOBERT_SPECIAL_TOKENS,
     KOGPT2_EMOTICONS,
     KOGPT2_ROLES,
@@ -35,20 +28,31 @@ from maeum.backbones.tokenizer import (
     metaspace_tokenizer,
     tokenizer_from,
 )
+from maeum.backbones.tokenizer_training import (
+    KOREAN_ALPHABET,
+    STYLES,
+    SentencepieceSampling,
+    common_korean_alphabet,
+    minimum_vocab_size,
+    train_tokenizer,
+)
 
 __all__ = [
     "BUILD_VERSION",
     "HANGUL",
     "HANGUL_PROBE",
     "HUB_TIMEOUT_S",
+    "KOBERT_ROLES",
     "KOBERT_SPECIAL_TOKENS",
     "KOGPT2_EMOTICONS",
     "KOGPT2_ROLES",
     "KOGPT2_SPECIAL_TOKENS",
     "KOREAN_ALPHABET",
     "SAMPLE_FILES",
+    "STYLES",
     "TINY_SPECS",
     "Piece",
+    "SentencepieceSampling",
     "TinySpec",
     "block_classes",
     "build_tiny",
@@ -58,6 +62,8 @@ __all__ = [
     "load_model",
     "load_tokenizer",
     "metaspace_tokenizer",
+    "minimum_vocab_size",
     "resolve",
     "tokenizer_from",
+    "train_tokenizer",
 ]

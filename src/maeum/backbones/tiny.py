@@ -3,7 +3,8 @@
 (`maeum.backbones.tiny_chat`).
 
 They are tiny and randomly initialised. Their tokenizers are trained on the Korean sample that ships with
-maeum and keep the real models' special tokens at the real ids. Each is built once into the cache
+maeum (by `maeum.backbones.tokenizer_training`, which `maeum-tokenizer train` uses on whole corpora) and
+keep the real models' special tokens at the real ids. Each is built once into the cache
 (`maeum.paths.cache_dir()/backbones`) as an ordinary Hugging Face directory, then loaded like any other.
 The architecture differences between the two are data (`TinySpec`), not code.
 """
@@ -12,27 +13,18 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import logging
 import shutil
-import unicodedata
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sentencepiece
 import tokenizers
 import torch
 import transformers
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    PreTrainedTokenizerFast,
-)
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from maeum.backbones.tiny_chat import (
     LLAMA3_CHAT_TEMPLATE,
@@ -45,35 +37,24 @@ from maeum.backbones.tiny_chat import (
     source_digest,
 )
 from maeum.backbones.tokenizer import (
+    KOBERT_ROLES,
     KOBERT_SPECIAL_TOKENS,
     KOGPT2_EMOTICONS,
     KOGPT2_ROLES,
     KOGPT2_SPECIAL_TOKENS,
     load_local_tokenizer,
 )
+from maeum.backbones.tokenizer_training import (
+    KOREAN_ALPHABET,
+    common_korean_alphabet,  # noqa: F401  (its old home: maeum.backbones.tiny.common_korean_alphabet)
+    train_kobert,
+    train_kogpt2,
+)
 from maeum.paths import cache_dir, resource
 
 log = logging.getLogger(__name__)
 
 BUILD_VERSION = 6  # bump when the build recipe changes; it is part of the cache key
-
-
-def common_korean_alphabet() -> tuple[str, ...]:
-    """Characters every Korean tokenizer should know: printable ASCII, Hangul compatibility jamo, the
-    2,350 Hangul syllables of KS X 1001 (those EUC-KR encodes, which cover nearly all modern text) and
-    common punctuation. A tiny vocabulary trained on maeum's sample alone would map the other syllables
-    of real corpora to <unk> (28% of HG-TODS tokens for tiny_gpt2, 7.5% of NSMC tokens for tiny_bert).
-    Both tiny backbones keep all of it."""
-    syllables = (chr(c) for c in range(0xAC00, 0xD7A4))
-    return (
-        *(chr(c) for c in range(0x21, 0x7F)),
-        *(chr(c) for c in range(0x3131, 0x3164)),
-        *(s for s in syllables if len(s.encode("euc_kr", errors="ignore")) == 2),
-        *"…·‘’“”~「」『』【】《》〈〉→←↑↓☆★♡♥※°₩€",
-    )
-
-
-KOREAN_ALPHABET = common_korean_alphabet()
 
 
 @dataclass(frozen=True)
@@ -103,13 +84,7 @@ TINY_SPECS: dict[str, TinySpec] = {
         mimics="skt/kobert-base-v1",
         tokenizer_model="sentencepiece",
         special_tokens=KOBERT_SPECIAL_TOKENS,
-        roles={
-            "unk_token": "[UNK]",
-            "pad_token": "[PAD]",
-            "cls_token": "[CLS]",
-            "sep_token": "[SEP]",
-            "mask_token": "[MASK]",
-        },
+        roles=KOBERT_ROLES,
         # KoBERT's size, as an upper bound: the sample supports about 3,000 pieces (the alphabet's ~2,500
         # plus what it learns), and more text would be needed for more; <unk> depends on the alphabet only
         vocab_size=8002,
@@ -255,15 +230,6 @@ def _fingerprint(spec: TinySpec, texts: list[str], source: str = "") -> str:
 def _save_tokenizer(spec: TinySpec, texts: list[str], out: Path) -> None:
     """Train a tiny backbone's tokenizer and save it in the format of the model it stands in for."""
     out.mkdir(parents=True, exist_ok=True)
-    if spec.tokenizer_model == "sentencepiece":  # KoBERT: spiece.model + a config naming KoBERTTokenizer
-        (out / "spiece.model").write_bytes(_train_sentencepiece(spec, texts))
-        config = {
-            "tokenizer_class": "KoBERTTokenizer",
-            "model_max_length": spec.model_max_length,
-            **spec.roles,
-        }
-        (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        return
     if spec.tokenizer_model == "byte_bpe":  # a chat twin's: byte-level BPE, specials, chat template
         save_byte_level_tokenizer(
             texts,
@@ -275,55 +241,16 @@ def _save_tokenizer(spec: TinySpec, texts: list[str], out: Path) -> None:
             model_max_length=spec.model_max_length,
         )
         return
-    # KoGPT2: character-level BPE over Metaspace words, in tokenizer.json
-    special = list(spec.special_tokens)
-    tok = Tokenizer(models.BPE(unk_token=spec.roles["unk_token"]))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()  # "▁word" pieces, before training
-    tok.decoder = decoders.Metaspace()
-    trainer = trainers.BpeTrainer(
-        vocab_size=spec.vocab_size,
-        special_tokens=special,
-        initial_alphabet=list(spec.alphabet),
-        show_progress=False,
+    # KoBERT: spiece.model + a config naming KoBERTTokenizer; KoGPT2: Metaspace BPE in tokenizer.json
+    train = train_kobert if spec.tokenizer_model == "sentencepiece" else train_kogpt2
+    extra = {"emoticons": spec.emoticons} if spec.tokenizer_model == "bpe" else {}
+    train(
+        texts,
+        out,
+        spec.vocab_size,
+        special_tokens=spec.special_tokens,
+        roles=spec.roles,
+        alphabet=spec.alphabet,
+        model_max_length=spec.model_max_length,
+        **extra,
     )
-    tok.train_from_iterator(texts, trainer, length=len(texts))
-    assert [tok.token_to_id(t) for t in special] == list(range(len(special))), "special ids moved"
-    tok.add_special_tokens(list(spec.emoticons))
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, model_max_length=spec.model_max_length, **spec.roles
-    )
-    tokenizer.save_pretrained(out)
-
-
-def _train_sentencepiece(spec: TinySpec, texts: list[str]) -> bytes:
-    """A sentencepiece unigram model trained like KoBERT's: specials first at ids 0..4, nmt_nfkc.
-
-    sentencepiece rather than the `tokenizers` unigram trainer, because the latter orders rare characters
-    differently from run to run, so its ids are not reproducible. The alphabet's characters are required
-    in their nmt_nfkc form, the form text takes before it is split (ㅋ becomes the conjoining jamo U+110F).
-    """
-    unk, pad, cls, sep, *user = spec.special_tokens
-    required = dict.fromkeys(n for c in spec.alphabet if len(n := unicodedata.normalize("NFKC", c)) == 1)
-    model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts),
-        model_writer=model,
-        model_type="unigram",
-        vocab_size=spec.vocab_size,
-        hard_vocab_limit=False,
-        character_coverage=1.0,
-        num_threads=1,
-        normalization_rule_name="nmt_nfkc",
-        unk_id=0,
-        pad_id=1,
-        bos_id=2,
-        eos_id=3,
-        unk_piece=unk,
-        pad_piece=pad,
-        bos_piece=cls,
-        eos_piece=sep,
-        user_defined_symbols=user,
-        required_chars="".join(required),
-        minloglevel=2,
-    )
-    return model.getvalue()

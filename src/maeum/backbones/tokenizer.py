@@ -38,6 +38,13 @@ from maeum.errors import BackboneError
 
 # skt/kobert-base-v1: sentencepiece unigram vocabulary, BERT-style template.
 KOBERT_SPECIAL_TOKENS = ("[UNK]", "[PAD]", "[CLS]", "[SEP]", "[MASK]")
+KOBERT_ROLES = {
+    "unk_token": "[UNK]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
 # skt/kogpt2-base-v2: Metaspace BPE; `<d>`/`</d>` sit at 7/8 and `<unused0..99>` at 9..108.
 KOGPT2_SPECIAL_TOKENS = (
     "<s>",
@@ -126,16 +133,7 @@ def kobert_tokenizer(spiece: Path, config: dict[str, Any] | None = None) -> PreT
     config = config or {}
     proto = sentencepiece_model_pb2.ModelProto()
     proto.ParseFromString(spiece.read_bytes())
-    roles = {
-        role: _token_text(config.get(role, default))
-        for role, default in (
-            ("unk_token", "[UNK]"),
-            ("pad_token", "[PAD]"),
-            ("cls_token", "[CLS]"),
-            ("sep_token", "[SEP]"),
-            ("mask_token", "[MASK]"),
-        )
-    }
+    roles = {role: _token_text(config.get(role, default)) for role, default in KOBERT_ROLES.items()}
     tok = Tokenizer(
         models.Unigram(
             [(p.piece, p.score) for p in proto.pieces],

@@ -23,6 +23,7 @@ from torchmetrics import MeanMetric, MinMetric
 
 from maeum.backbones import load_model, load_tokenizer
 from maeum.backbones.adapters import add_adapters, quantization_config, trainable_counts
+from maeum.backbones.embeddings import grow_embeddings
 from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.errors import MaeumError
 from maeum.models.adapted import FrozenBaseNotSaved
@@ -103,15 +104,7 @@ class ChatLM(FrozenBaseNotSaved, BestSurvivesResume, LightningModule):
     @staticmethod
     def _resize_embeddings(model: Any, backbone: str) -> None:
         """Grow the embeddings to the tokenizer's added tokens (before adapters: they are then frozen)."""
-        vocab = len(load_tokenizer(backbone))
-        if vocab > model.get_input_embeddings().num_embeddings:
-            log.info(
-                "Resizing %s's token embeddings from %d to %d for the tokenizer's added tokens",
-                backbone,
-                model.get_input_embeddings().num_embeddings,
-                vocab,
-            )
-            model.resize_token_embeddings(vocab)
+        grow_embeddings(model, len(load_tokenizer(backbone)), backbone)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, labels: Tensor | None = None) -> Any:
         embeddings = self.model.get_input_embeddings().num_embeddings

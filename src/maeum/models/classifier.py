@@ -17,8 +17,9 @@ from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from transformers import PreTrainedModel
 
-from maeum.backbones import load_model
+from maeum.backbones import load_model, load_tokenizer
 from maeum.backbones.adapters import add_adapters
+from maeum.backbones.embeddings import grow_embeddings
 from maeum.models.adapted import FrozenBaseNotSaved
 from maeum.models.best import BestSurvivesResume
 from maeum.models.optim import configure_optimizers, plain_dict
@@ -98,6 +99,7 @@ class EmotionClassifier(FrozenBaseNotSaved, BestSurvivesResume, LightningModule)
         encoder = load_model(backbone, pretrained=pretrained, **backbone_config)
         if gradient_checkpointing:
             encoder.gradient_checkpointing_enable({"use_reentrant": False})
+        grow_embeddings(encoder, len(load_tokenizer(backbone)), backbone)  # an extended tokenizer's tokens
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {name: i for i, name in enumerate(labels)}
         encoder = add_adapters(
