@@ -57,7 +57,7 @@ def test_documents_are_read_counted_and_split_by_their_text(tmp_path: Path) -> N
 def test_bad_text_gets_one_clear_error(tmp_path: Path) -> None:
     cp949 = tmp_path / "옛 파일 (cp949).txt"
     cp949.write_bytes("좋은 아침\n".encode() + "안녕".encode("cp949"))
-    with pytest.raises(DataError, match=r"옛 파일 \(cp949\)\.txt: not UTF-8 \(first bad byte at offset 14\)"):
+    with pytest.raises(DataError, match=r"옛 파일 \(cp949\)\.txt: not UTF-8 at byte offset 14 \(line 2\)"):
         read_documents(str(cp949))
     empty = tmp_path / "빈 파일.txt"
     empty.write_text("\n  \n\n", encoding="utf-8")

@@ -4,8 +4,8 @@
     maeum-tokenizer train --style kobert --vocab-size 8002 --out DIR corpus/
     maeum-tokenizer extend tiny_gpt2 --tokens '<emotion>' '<persona>' --out DIR
 
-`train` reads UTF-8 text files, one text per line (`maeum.data.text_lines`), holds out a share of the lines
-by a hash of each (the pretraining data's validation rule), trains a KoGPT2- or KoBERT-style tokenizer on
+`train` reads UTF-8 text files, one text per line (`maeum.data.text.documents`), holds out a share of the
+lines by a hash of each (the pretraining data's validation rule), trains a KoGPT2- or KoBERT-style tokenizer on
 the rest (`maeum.backbones.tokenizer_training`) and reports its size, the share of unk tokens and the
 characters per token on the held-out lines. `extend` adds tokens and copies the model's files
 (`maeum.backbones.extension`). Either writes `DIR/maeum_tokenizer.json` with what it did, and `DIR` is
@@ -40,7 +40,7 @@ from maeum.backbones.tokenizer_training import (
     tokenizer_figures,
     train_tokenizer,
 )
-from maeum.data.text_lines import HASH_SEED, LineCorpus, expand_paths, file_lines
+from maeum.data.text.documents import HASH_SEED, LineCorpus, expand_paths, file_lines
 from maeum.errors import MaeumError
 
 log = logging.getLogger(__name__)

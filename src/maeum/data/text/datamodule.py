@@ -29,7 +29,7 @@ from maeum.data.datamodule import SplitDataModule
 from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.data.splits import SPLITS
 from maeum.data.text.blocks import OBJECTIVES, TextBlocks, TokenStream, cached_streams
-from maeum.data.text.documents import Documents, expand_paths, hash_split, read_documents
+from maeum.data.text.documents import Documents, expand_paths, hash_split, read_documents, sha256_of
 from maeum.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class TextDataModule(SplitDataModule):
         return splits
 
     def _stream_key(self) -> str:
-        files = {s: [(str(f), _sha256(f)) for f in fs] for s, fs in self._files().items()}
+        files = {s: [(str(f), sha256_of(f)) for f in fs] for s, fs in self._files().items()}
         fractions = (self.val_fraction, self.test_fraction)
         settings = (self.layout, fractions, self.seed, self.separator_id, self.block_size, STREAM_VERSION)
         return fingerprint(tokenizer_fingerprint(self.tokenizer), files, settings)
@@ -222,11 +222,3 @@ class TextDataModule(SplitDataModule):
     def _test_keys(self) -> list[str]:
         data = self.datasets["test"]
         return [f"block-{i}-of-{len(data)}" for i in range(len(data))]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
