@@ -5,11 +5,11 @@
     maeum-tokenizer extend tiny_gpt2 --tokens '<emotion>' '<persona>' --out DIR
 
 `train` reads UTF-8 text files, one text per line (`maeum.data.text.documents`), holds out a share of the
-lines by a hash of each (the pretraining data's validation rule), trains a KoGPT2- or KoBERT-style tokenizer on
-the rest (`maeum.backbones.tokenizer_training`) and reports its size, the share of unk tokens and the
-characters per token on the held-out lines. `extend` adds tokens and copies the model's files
-(`maeum.backbones.extension`). Either writes `DIR/maeum_tokenizer.json` with what it did, and `DIR` is
-then a `backbone.name_or_path` or `data.tokenizer` like any other. An error ends it with one line.
+lines by a hash of each (the pretraining data's validation rule), trains a KoGPT2- or KoBERT-style
+tokenizer on the rest (`maeum.backbones.tokenizer_training`) and reports its size, the share of unk
+tokens and the characters per token on the held-out lines. `extend` adds tokens and copies the model's
+files (`maeum.backbones.extension`). Either writes `DIR/maeum_tokenizer.json` with what it did, and `DIR`
+is then a `backbone.name_or_path` or `data.tokenizer` like any other. An error ends it with one line.
 """
 
 from __future__ import annotations
