@@ -110,8 +110,14 @@ def test_every_hub_experiment_has_an_offline_twin_that_inherits_it() -> None:
         assert f"/experiment/{name}" in (CONF / "experiment" / f"{twin}.yaml").read_text(encoding="utf-8")
 
 
+# the Qwen3 LoRA twins share one recipe (about 30 s each): one runs by default, the rest under -m slow
+SLOW_RUNS = {e for e in RUNNABLE if e.endswith("_qwen3_tiny_lora")} - {"chatbot/chatbotdata_qwen3_tiny_lora"}
+
+
 @pytest.mark.e2e
-@pytest.mark.parametrize("experiment", RUNNABLE)
+@pytest.mark.parametrize(
+    "experiment", [pytest.param(e, marks=pytest.mark.slow) if e in SLOW_RUNS else e for e in RUNNABLE]
+)
 def test_every_experiment_runs_a_fast_dev_run(train_cfg, tmp_path: Path, experiment: str) -> None:
     """Each offline experiment as shipped (a hub experiment runs as its tiny twin, which inherits it) on a
     fixture of its corpus."""

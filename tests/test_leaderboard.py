@@ -61,11 +61,6 @@ def grids(tmp_path_factory: pytest.TempPathFactory, main_run) -> dict[str, Path]
         root / "classifier", "model.dropout=0.1,0.5", "seed=1,2", "trainer.max_epochs=2",
         "callbacks.early_stopping=null", "logger=csv",
     )  # fmt: skip
-    chat_template = start_multirun(  # the same grid in tiny_llama3's chat template, with LoRA
-        root / "chat_template", *LORA_CHATBOT, f"data.label_mask={','.join(MASKS)}",
-        f"seed={','.join(map(str, SEEDS))}", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
-        "callbacks.early_stopping=null", "logger=csv", judge,
-    )  # fmt: skip
     broken = start_multirun(
         root / "broken", "experiment=chatbot/sample_tiny", "data.label_mask=input", "seed=1", "train=false",
         "logger=csv", judge, "+callbacks.test_generations.preset.sequence_bias=[[[1],100.0]]",  # </s> is id 1
@@ -73,16 +68,28 @@ def grids(tmp_path_factory: pytest.TempPathFactory, main_run) -> dict[str, Path]
     finished(chatbots)
     finished(classifiers)
     finished(broken)
-    finished(chat_template)
-    names = ("chatbot", "classifier", "broken", "chat_template")
+    names = ("chatbot", "classifier", "broken")
     return {name: root / name for name in names}
 
 
+@pytest.fixture(scope="session")
+def chat_template_grid(tmp_path_factory: pytest.TempPathFactory, main_run) -> Path:
+    """The chatbot grid of `grids` in tiny_llama3's chat template, with LoRA (slow: about 3 minutes)."""
+    root = tmp_path_factory.mktemp("grids-chat-template")
+    finished(start_multirun(
+        root, *LORA_CHATBOT, f"data.label_mask={','.join(MASKS)}",
+        f"seed={','.join(map(str, SEEDS))}", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
+        "callbacks.early_stopping=null", "logger=csv", f"emotion_classifier={best_checkpoint(main_run[0])}",
+    ))  # fmt: skip
+    return root
+
+
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_a_chat_template_lora_grid_is_grouped_ranked_and_paired_like_a_marker_grid(
-    grids: dict[str, Path], tmp_path: Path
+    chat_template_grid: Path, tmp_path: Path
 ) -> None:
-    runs = [read_run(p) for p in find_runs([grids["chat_template"]])]
+    runs = [read_run(p) for p in find_runs([chat_template_grid])]
     assert sorted((r.label_mask, r.seed) for r in runs) == sorted((m, s) for m in MASKS for s in SEEDS)
     assert {r.backbone for r in runs} == {"tiny_llama3"}
     frame = pd.read_csv(leaderboard.write(runs, tmp_path)["csv"])
