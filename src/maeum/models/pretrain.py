@@ -25,6 +25,7 @@ from torchmetrics import MinMetric, SumMetric
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel
 
 from maeum.backbones import load_model, load_tokenizer, resolve
+from maeum.backbones.embeddings import grow_embeddings
 from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.data.text.blocks import OBJECTIVES
 from maeum.errors import MaeumError
@@ -60,8 +61,7 @@ def build_model(
     if not from_scratch:
         kwargs = dict(backbone_config or {})
         model = load_model(backbone, causal_lm=causal, masked_lm=not causal, pretrained=weights, **kwargs)
-        if len(tok) > model.get_input_embeddings().num_embeddings:
-            model.resize_token_embeddings(len(tok), mean_resizing=False)
+        grow_embeddings(model, len(tok), backbone)  # an extended tokenizer: new rows at the mean
         return model
     source, local_only = resolve(backbone)
     config = AutoConfig.from_pretrained(source, local_files_only=local_only, **dict(backbone_config or {}))
