@@ -162,7 +162,7 @@ class TextDataModule(SplitDataModule):
 
     def _load_corpus(self) -> dict[str, list[str]]:
         """Each split's documents: its own file, or the hash split of `path`'s documents."""
-        read: dict[str, Documents] = {s: self.reader(p) for s, p in self.paths.items() if p}
+        read: dict[str, Documents] = self.reads()
         for split, docs in read.items():
             log.info("Text (%s): %s", split, docs.summary())
         splits: dict[str, list[str]] = {s: [] for s in SPLITS}
