@@ -6,7 +6,9 @@
 # (test/bpc) under the tiny backbone's own random weights: the from-scratch start of every tiny grid.
 # The backbones land in models/korean_{gpt2,bert}_small (backbone=korean_gpt2_small fine-tunes one), the
 # runs in logs/pretrain, and a summary (tokens, wall time, held-out bpc) in logs/pretrain/summary.tsv.
-# Each model is tiny_gpt2's / tiny_bert's exact architecture and sized for about 30 minutes on 2 CPU cores.
+# Each model is tiny_gpt2's / tiny_bert's exact architecture, sized for about 25 minutes on one CPU core
+# (the two run side by side on a 2-core machine: `scripts/pretrain_korean.sh gpt2 & scripts/pretrain_korean.sh
+# bert`, each with OMP_NUM_THREADS=1). A tokenizer already in models/tokenizers is kept (FORCE=1 retrains).
 #
 #   scripts/pretrain_korean.sh              # both
 #   scripts/pretrain_korean.sh gpt2         # one: gpt2 | bert
@@ -53,7 +55,12 @@ for m in "${models[@]}"; do
     *) echo "unknown model $m (gpt2 | bert)" >&2; exit 2 ;;
   esac
   name="korean_${m}_small"
-  maeum-tokenizer train --style "$style" --vocab-size "$vocab" --out "models/tokenizers/$name" "${texts[@]}"
+  if [[ -f "models/tokenizers/$name/maeum_tokenizer.json" && -z "${FORCE:-}" ]]; then
+    echo "models/tokenizers/$name exists: kept (FORCE=1 trains it again)"
+  else
+    rm -rf "models/tokenizers/$name"
+    maeum-tokenizer train --style "$style" --vocab-size "$vocab" --out "models/tokenizers/$name" "${texts[@]}"
+  fi
   start=$SECONDS
   python -m maeum.train "experiment=pretrain/$name" "paths.data_dir=$DATA_DIR" logger=csv \
     "hydra.run.dir=$OUT/$name"
