@@ -21,8 +21,8 @@ from pytorch_lightning import Trainer
 from maeum.backbones import load_tokenizer
 from maeum.data.text.datamodule import BlockCollator, TextDataModule
 from maeum.data.text.documents import hash_split, read_documents
-from maeum.errors import DataError
-from maeum.models.pretrain import PretrainLM
+from maeum.errors import DataError, MaeumError
+from maeum.models.pretrain import PretrainLM, build_model
 from maeum.train import train
 
 HERE = Path(__file__).resolve().parent
@@ -134,6 +134,19 @@ def test_masked_lm_chooses_15_percent_80_10_10_never_specials_and_repeats_by_dra
     later = [{**r, "draw": r["draw"] + len(blocks)} for r in rows]  # the same blocks in the next epoch
     assert not torch.equal(collate(later)["input_ids"], batch["input_ids"])
     assert isinstance(collate, BlockCollator)
+
+
+@pytest.mark.unit
+def test_a_padded_vocabulary_sizes_the_embeddings_and_a_smaller_one_is_refused() -> None:
+    padded = build_model(
+        "tiny_gpt2", "tiny_gpt2", "causal", from_scratch=True, backbone_config={"vocab_size": 8192}
+    )
+    assert padded.get_input_embeddings().num_embeddings == padded.config.vocab_size == 8192
+    assert padded.get_output_embeddings().weight is padded.get_input_embeddings().weight  # still tied
+    with pytest.raises(MaeumError, match="vocab_size=100 is below the tokenizer's"):
+        build_model(
+            "tiny_gpt2", "tiny_gpt2", "causal", from_scratch=True, backbone_config={"vocab_size": 100}
+        )
 
 
 # ------------------------------------------------------------------------- maeum-train, killed and resumed

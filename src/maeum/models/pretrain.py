@@ -52,7 +52,8 @@ def build_model(
     backbone_config: Mapping[str, Any] | None = None,
 ) -> PreTrainedModel:
     """The model to pretrain: the backbone's architecture with the tokenizer's vocabulary and special ids
-    (`from_scratch`), or the backbone's weights with the embeddings grown to the tokenizer."""
+    (`from_scratch`; a `vocab_size` in `backbone_config` at least the tokenizer's pads the embeddings to
+    it), or the backbone's weights with the embeddings grown to the tokenizer."""
     tok = load_tokenizer(tokenizer)
     causal = objective == "causal"
     if not from_scratch:
@@ -60,9 +61,13 @@ def build_model(
         if len(tok) > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(len(tok), mean_resizing=False)
         return model
+    overrides = dict(backbone_config or {})
+    padded = overrides.get("vocab_size")  # a padded vocabulary (nanoGPT's 50,304; KoGPT2's 51,200)
+    if padded is not None and padded < len(tok):
+        raise MaeumError(f"model.backbone_config.vocab_size={padded} is below the tokenizer's {len(tok)} ids")
     source, local_only = resolve(backbone)
-    config = AutoConfig.from_pretrained(source, local_files_only=local_only, **dict(backbone_config or {}))
-    config.vocab_size = len(tok)
+    config = AutoConfig.from_pretrained(source, local_files_only=local_only, **overrides)
+    config.vocab_size = max(len(tok), padded or 0)
     for role in ROLE_IDS:  # the tokenizer's, where the architecture has the field
         token_id = getattr(tok, role)
         if token_id is not None and hasattr(config, role):
