@@ -21,9 +21,9 @@ from pytorch_lightning import Trainer
 from maeum.backbones import load_tokenizer
 from maeum.data.text.datamodule import BlockCollator, TextDataModule
 from maeum.data.text.documents import hash_split, read_documents
-from maeum.errors import DataError
+from maeum.errors import DataError, MaeumError
 from maeum.eval import evaluate
-from maeum.models.pretrain import PretrainLM
+from maeum.models.pretrain import PretrainLM, build_model
 from maeum.train import train
 
 HERE = Path(__file__).resolve().parent
@@ -152,6 +152,19 @@ def test_maeum_eval_measures_a_causal_backbone_on_a_text_file(
     with pytest.raises(SystemExit):
         evaluate(compose_config("eval", tmp_path))
     assert "give ckpt_path=CKPT to re-test a trained run, or measure" in caplog.text
+
+
+@pytest.mark.unit
+def test_a_padded_vocabulary_sizes_the_embeddings_and_a_smaller_one_is_refused() -> None:
+    padded = build_model(
+        "tiny_gpt2", "tiny_gpt2", "causal", from_scratch=True, backbone_config={"vocab_size": 8192}
+    )
+    assert padded.get_input_embeddings().num_embeddings == padded.config.vocab_size == 8192
+    assert padded.get_output_embeddings().weight is padded.get_input_embeddings().weight  # still tied
+    with pytest.raises(MaeumError, match="vocab_size=100 is below the tokenizer's"):
+        build_model(
+            "tiny_gpt2", "tiny_gpt2", "causal", from_scratch=True, backbone_config={"vocab_size": 100}
+        )
 
 
 # ------------------------------------------------------------------------- maeum-train, killed and resumed

@@ -54,8 +54,9 @@ def build_model(
     backbone_config: Mapping[str, Any] | None = None,
 ) -> PreTrainedModel:
     """The model to pretrain: the backbone's architecture with the tokenizer's vocabulary and special ids
-    (`from_scratch`), or the backbone's weights (its shapes only, without `weights`) with the embeddings
-    grown to the tokenizer."""
+    (`from_scratch`; a `vocab_size` in `backbone_config` at least the tokenizer's pads the embeddings to
+    it), or the backbone's weights (its shapes only, without `weights`) with the embeddings grown to the
+    tokenizer."""
     tok = load_tokenizer(tokenizer)
     causal = objective == "causal"
     if not from_scratch:
@@ -63,9 +64,13 @@ def build_model(
         model = load_model(backbone, causal_lm=causal, masked_lm=not causal, pretrained=weights, **kwargs)
         grow_embeddings(model, len(tok), backbone)  # an extended tokenizer: new rows at the mean
         return model
+    overrides = dict(backbone_config or {})
+    padded = overrides.get("vocab_size")  # a padded vocabulary (nanoGPT's 50,304; KoGPT2's 51,200)
+    if padded is not None and padded < len(tok):
+        raise MaeumError(f"model.backbone_config.vocab_size={padded} is below the tokenizer's {len(tok)} ids")
     source, local_only = resolve(backbone)
-    config = AutoConfig.from_pretrained(source, local_files_only=local_only, **dict(backbone_config or {}))
-    config.vocab_size = len(tok)
+    config = AutoConfig.from_pretrained(source, local_files_only=local_only, **overrides)
+    config.vocab_size = max(len(tok), padded or 0)
     for role in ROLE_IDS:  # the tokenizer's, where the architecture has the field
         token_id = getattr(tok, role)
         if token_id is not None and hasattr(config, role):
@@ -205,9 +210,22 @@ class PretrainLM(BestSurvivesResume, LightningModule):
         )
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """The model (`save_pretrained`) and its tokenizer's files in `directory`: a backbone directory."""
+        """The model (`save_pretrained`, with the architecture's dropout rates) and its tokenizer's files
+        in `directory`: a backbone directory."""
         out = Path(directory)
-        self.model.save_pretrained(out)
+        source, local_only = resolve(self.hparams.backbone)
+        base = AutoConfig.from_pretrained(source, local_files_only=local_only)
+        config = self.model.config
+        # dropout switched off for pretraining is how it ran, not what the model is: fine-tuning from the
+        # directory gets the architecture's own rates, as fine-tuning the backbone itself does
+        changed = {k: getattr(config, k) for k in self.hparams.backbone_config or {} if "drop" in k}
+        for key in changed:
+            setattr(config, key, getattr(base, key, changed[key]))
+        try:
+            self.model.save_pretrained(out)
+        finally:
+            for key, value in changed.items():
+                setattr(config, key, value)
         source = Path(resolve(self.hparams.tokenizer)[0])
         if source.is_dir():  # the files as trained (KoBERT's spiece.model stays one)
             for name in TOKENIZER_FILES:
