@@ -4,6 +4,7 @@ trained through `maeum-train`, killed mid-epoch, resumed bit for bit and fine-tu
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -221,6 +222,9 @@ def test_pretraining_resumes_bit_exact_and_its_directory_fine_tunes(
 
     pretrained = whole / "pretrained"
     assert (pretrained / "config.json").is_file() and (pretrained / "model.safetensors").is_file()
+    saved = json.loads((pretrained / "config.json").read_text(encoding="utf-8"))
+    dropout = "resid_pdrop" if objective == "causal" else "hidden_dropout_prob"
+    assert saved[dropout] == 0.1  # pretrained without dropout, fine-tuned with the architecture's
     run_dir = tmp_path_factory.mktemp("fine-tuned")
     job = ["experiment=chatbot/sample_tiny"] if objective == "causal" else []
     metrics = train(
