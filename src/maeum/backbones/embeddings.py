@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from maeum.errors import MaeumError
+
 log = logging.getLogger(__name__)
 
 
@@ -58,3 +60,14 @@ def grow_embeddings(model: PreTrainedModel, rows: int, name: str = "the model") 
             if means[2] is not None:
                 output.bias[old:] = means[2]
     return rows - old
+
+
+def check_ids(input_ids: torch.Tensor, model: PreTrainedModel) -> None:
+    """Refuse token ids at or past `model`'s embeddings before they index them (on CUDA, a device-side
+    assert that names nothing)."""
+    rows = model.get_input_embeddings().num_embeddings
+    if (top := int(input_ids.max())) >= rows:
+        raise MaeumError(
+            f"token id {top} is outside the model's {rows} embeddings: the tokenizer does not match the"
+            " backbone (the 'CUDA device-side assert' of the original notebooks)."
+        )

@@ -23,7 +23,7 @@ from torchmetrics import MeanMetric, MinMetric
 
 from maeum.backbones import load_model, load_tokenizer
 from maeum.backbones.adapters import add_adapters, quantization_config, trainable_counts
-from maeum.backbones.embeddings import grow_embeddings
+from maeum.backbones.embeddings import check_ids, grow_embeddings
 from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.errors import MaeumError
 from maeum.models.adapted import FrozenBaseNotSaved
@@ -107,12 +107,7 @@ class ChatLM(FrozenBaseNotSaved, BestSurvivesResume, LightningModule):
         grow_embeddings(model, len(load_tokenizer(backbone)), backbone)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, labels: Tensor | None = None) -> Any:
-        embeddings = self.model.get_input_embeddings().num_embeddings
-        if (top := int(input_ids.max())) >= embeddings:
-            raise MaeumError(
-                f"token id {top} is outside the model's {embeddings} embeddings: the tokenizer does not match"
-                " the backbone (the 'CUDA device-side assert' of the original notebooks)."
-            )
+        check_ids(input_ids, self.model)
         return self.model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:

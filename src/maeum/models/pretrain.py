@@ -25,7 +25,7 @@ from torchmetrics import MinMetric, SumMetric
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel
 
 from maeum.backbones import load_model, load_tokenizer, resolve
-from maeum.backbones.embeddings import grow_embeddings
+from maeum.backbones.embeddings import check_ids, grow_embeddings
 from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.data.text.blocks import OBJECTIVES
 from maeum.errors import MaeumError
@@ -149,12 +149,7 @@ class PretrainLM(BestSurvivesResume, LightningModule):
             raise MaeumError(f"data.block_size={block} exceeds the model's {positions} positions: lower it")
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, labels: Tensor | None = None) -> Any:
-        embeddings = self.model.get_input_embeddings().num_embeddings
-        if (top := int(input_ids.max())) >= embeddings:
-            raise MaeumError(
-                f"token id {top} is outside the model's {embeddings} embeddings: the data's tokenizer "
-                "does not match the model's."
-            )
+        check_ids(input_ids, self.model)
         return self.model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
