@@ -186,8 +186,17 @@ class TextDataModule(SplitDataModule):
         return fingerprint(tokenizer_fingerprint(self.tokenizer), files, settings)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.streams:
-            return
+        if not self.streams:
+            self._open_streams()
+        needed = ["test"] if stage == "test" else ["train", "val"] if stage == "fit" else list(SPLITS)
+        for split in needed:
+            if split not in self.datasets and (split != "test" or stage == "test"):
+                raise DataError(
+                    f"the {split} split has no documents: give data.{split}_path, or raise data.val_fraction "
+                    f"/ data.test_fraction (now {self.val_fraction} / {self.test_fraction})"
+                )
+
+    def _open_streams(self) -> None:
         streams, counts = cached_streams(
             Path(self.cache_dir) if self.cache_dir else None,
             self._stream_key(),
@@ -196,13 +205,6 @@ class TextDataModule(SplitDataModule):
             self.separator_id,
             self.block_size - (1 if self.objective == "causal" else 2),
         )
-        needed = ["test"] if stage == "test" else ["train", "val"] if stage == "fit" else list(SPLITS)
-        for split in needed:
-            if counts.get(split, {}).get("documents", 0) == 0 and (split != "test" or stage == "test"):
-                raise DataError(
-                    f"the {split} split has no documents: give data.{split}_path, or raise data.val_fraction "
-                    f"/ data.test_fraction (now {self.val_fraction} / {self.test_fraction})"
-                )
         self.streams, self.counts = streams, counts
         tok = self.tokenizer
         for split, stream in streams.items():
