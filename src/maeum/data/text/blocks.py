@@ -151,9 +151,8 @@ class TextBlocks(Dataset):
         self.stream, self.block_size, self.objective = stream, block_size, objective
         self.cls_id, self.sep_id = cls_id, sep_id
         self.stride = block_size - 1 if objective == "causal" else block_size - 2
-        self.n = max(1, math.ceil((len(stream) - 1) / self.stride))
-        if objective == "masked":
-            self.n = max(1, math.ceil(len(stream) / self.stride))
+        targets = len(stream) - 1 if objective == "causal" else len(stream)  # causal: the first is context
+        self.n = max(1, math.ceil(targets / self.stride))
 
     def __len__(self) -> int:
         return self.n
