@@ -343,7 +343,31 @@ def test_rows_on_other_tokens_are_not_compared_per_token(grids: dict[str, Path],
         frame["response_tokens"] += 1
         frame.to_csv(predictions, index=False)
     rows = leaderboard.build([read_run(p) for p in find_runs([grid])])[0]
-    assert [r.pair_note for r in rows] == ["reference", "reference (other test examples or tokens)"]
+    assert [r.pair_note for r in rows] == [
+        "reference",
+        "reference (other tokens on the same test examples: perplexities do not compare)",
+    ]
+
+
+@pytest.mark.e2e
+def test_a_from_scratch_twin_reads_apart_from_its_pretrained_backbone(
+    grids: dict[str, Path], tmp_path: Path
+) -> None:
+    """`model.pretrained: false` on the same backbone (the `_scratch` grids): the backbone column says
+    `(random init)`, and the twin is a row of its own, not a fourth seed of its pretrained variant."""
+    grid = tmp_path / "grid"
+    shutil.copytree(grids["chatbot"], grid)
+    twin = find_runs([grid])[0]
+    for name in ("config.yaml", ".hydra/config.yaml"):
+        cfg = yaml.safe_load((twin / name).read_text(encoding="utf-8"))
+        cfg["model"]["pretrained"] = False
+        (twin / name).write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    runs = [read_run(p) for p in find_runs([grid])]
+    assert {r.path: r.backbone for r in runs}[twin] == "tiny_gpt2 (random init)"
+    assert {r.backbone for r in runs if r.path != twin} == {"tiny_gpt2"}
+    rows = leaderboard.build(runs)[0]
+    assert [[run.path for run in row.runs] for row in rows].count([twin]) == 1
+    assert "| tiny_gpt2 (random init) |" in leaderboard.samples_markdown(leaderboard.samples(rows))
 
 
 @pytest.mark.e2e

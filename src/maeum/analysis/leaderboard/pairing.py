@@ -84,7 +84,7 @@ def pair_rows(rows: Sequence[Row]) -> None:
             continue
         key, values = read
         if key not in references:
-            row.pair_note = "reference" if not references else "reference (other test examples or tokens)"
+            row.pair_note = _reference_note(key, references)
             references[key] = (n, values)
             row.paired = Paired(0.0, 0.0, 0.0)
             if task.mcnemar:
@@ -96,6 +96,16 @@ def pair_rows(rows: Sequence[Row]) -> None:
         row.paired = task.paired_test(*(values[n] for n in names), *(ref[n] for n in names))
         if task.mcnemar:
             row.mcnemar_p = _majority_mcnemar(values[task.mcnemar], ref[task.mcnemar])
+
+
+def _reference_note(key: tuple, references: dict[tuple, object]) -> str:
+    """Why a row is the reference of its own test set: the first row, other test examples, or the same
+    examples with other response tokens (another tokenizer or `max_length`: per-token NLLs do not compare)."""
+    if not references:
+        return "reference"
+    if any(other[0] == key[0] for other in references):
+        return "reference (other tokens on the same test examples: perplexities do not compare)"
+    return "reference (other test examples)"
 
 
 def _majority_mcnemar(correct: np.ndarray, ref_correct: np.ndarray) -> float:

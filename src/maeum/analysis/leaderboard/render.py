@@ -199,6 +199,8 @@ def samples(rows: Sequence[Row]) -> pd.DataFrame:
                     "history": first.at[dialogue, "history"] if "history" in first else "",
                     "reference": first.at[dialogue, "reference"],
                     "#": n,
+                    "backbone": rows[n - 1].first.backbone,
+                    "epochs": rows[n - 1].mean.epochs,
                     "label mask": rows[n - 1].first.label_mask,
                     "seed": rows[n - 1].first.seed,
                     "reply": frame.at[dialogue, "reply"] if dialogue in frame.index else "(not generated)",
@@ -209,13 +211,14 @@ def samples(rows: Sequence[Row]) -> pd.DataFrame:
 
 def samples_markdown(table: pd.DataFrame) -> str:
     """The sample replies for reading: per dialogue its last turns (`SAMPLE_TURNS`; the CSV has all of
-    them) and reference, then each row's reply."""
+    them) and reference, then each row's reply (and its backbone and epochs where the rows differ in them)."""
     parts = ["**Sample replies** (the same test dialogues for every row, chosen by id; its first seed's)"]
+    varying = [c for c in ("backbone", "epochs") if c in table and table[c].nunique() > 1]
     for dialogue, group in table.groupby("id", sort=False):
         turns = str(group["history"].iloc[0]).split(" / ")
         history = " / ".join(["…", *turns[-SAMPLE_TURNS:]] if len(turns) > SAMPLE_TURNS else turns)
         parts.append(f"`{dialogue}` {history}\n\nreference: {group['reference'].iloc[0]}")
-        replies = group[["#", "label mask", "seed", "reply"]].replace({"reply": {"": "(empty)"}})
+        replies = group[["#", *varying, "label mask", "seed", "reply"]].replace({"reply": {"": "(empty)"}})
         replies["reply"] = replies["reply"].astype(str).str.replace("|", "\\|")  # a pipe would end the cell
         parts.append(replies.to_markdown(index=False))
     return "\n\n".join(parts)

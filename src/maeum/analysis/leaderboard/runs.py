@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from maeum.analysis.leaderboard.tasks import TASKS, Task
 from maeum.analysis.leaderboard.wandb_records import wandb_rows
@@ -100,7 +100,7 @@ def read_run(path: Path) -> Run:
     run = Run(
         path=path,
         task=next(task for task in TASKS if task.masked == masked),
-        backbone=str(cfg.get("backbone", {}).get("name_or_path", "?")),
+        backbone=_backbone_name(cfg, choices),
         data=choices.get("data") or Path(str(cfg.data.get("path", "?"))).name,
         label_mask=str(cfg.data.label_mask) if masked else "",
         max_epochs=int(cfg.trainer.get("max_epochs") or 0),
@@ -115,6 +115,14 @@ def read_run(path: Path) -> Run:
         )
     run.curves, run.final = _per_epoch(rows)
     return run
+
+
+def _backbone_name(cfg: DictConfig, choices: dict[str, str]) -> str:
+    """The backbone as the run chose it (`backbone=` config name, else its `name_or_path`), marked
+    `(random init)` when the run trained its architecture from random weights (`model.pretrained: false`),
+    so that a pretrained row and its from-scratch twin on one backbone directory read apart."""
+    name = choices.get("backbone") or str(cfg.get("backbone", {}).get("name_or_path", "?"))
+    return f"{name} (random init)" if cfg.get("model", {}).get("pretrained") is False else name
 
 
 def _hydra_choices(path: Path) -> dict[str, str]:
