@@ -29,6 +29,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 import maeum.runtime  # noqa: F401  (registers the ${maeum.*} resolvers)
 from maeum.backbones import resolve
 from maeum.paths import config_dir
+from maeum.runs.kinds import model_config
 
 MODULES = {
     "classifier": ("emotion/sample_tiny", "tiny_bert"),
@@ -76,7 +77,7 @@ def compare(name: str, experiment: str, backbone: Path, steps: int, batch_size: 
         datamodule.setup("fit")
         batches = list(itertools.islice(itertools.cycle(datamodule.train_dataloader()), steps + 1))
         torch.manual_seed(0)  # the same head initialisation; the backbone weights come from disk
-        module = instantiate(cfg.model, **datamodule.model_kwargs())
+        module = instantiate(model_config(cfg), **datamodule.model_kwargs())
         torch.manual_seed(1)  # the same dropout masks
         optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
         losses = train_steps(module, optimizer, batches[:1])  # the optimizer's states exist from here on

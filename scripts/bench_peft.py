@@ -69,7 +69,7 @@ from transformers import PreTrainedTokenizerBase, Qwen2Config, Qwen2ForCausalLM
 
 from maeum.backbones.adapters import add_adapters, base_fingerprint, trainable_counts
 from maeum.backbones.tiny_chat import CHAT_TOKENIZERS_ENV
-from maeum.backbones.tokenizer import load_local_tokenizer
+from maeum.backbones.tokenizer_repairs import load_local_tokenizer
 from maeum.data.dialogue.datamodule import DialogueCollator
 from maeum.data.dialogue.encoding import encode_dialogues
 from maeum.data.dialogue.readers import read_chatbotdata

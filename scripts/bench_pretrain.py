@@ -77,6 +77,7 @@ from pytorch_lightning.profilers import SimpleProfiler
 
 import maeum.runtime  # noqa: F401  (registers the ${maeum.*} resolvers)
 from maeum.paths import config_dir
+from maeum.runs.kinds import model_config
 
 TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "korean-text"
 DEFAULT_FILES = ("kornlu.txt", "klue_dev.txt", "3i4k.txt")  # 5.2 MB: tokenized in seconds
@@ -191,7 +192,7 @@ def run_shape(
         cfg = compose_run(files, Path(tmp), block, batch, total, arch)
         pl.seed_everything(cfg.seed, verbose=False)
         data = instantiate(cfg.data)
-        model = instantiate(cfg.model, **data.model_kwargs())
+        model = instantiate(model_config(cfg), **data.model_kwargs())
         data.setup("fit")
         blocks = len(data.datasets["train"])
         if blocks < total * batch:

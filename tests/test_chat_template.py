@@ -12,15 +12,10 @@ import pytest
 from helpers.configs import SHARED_DATA
 
 from maeum.backbones import load_tokenizer
-from maeum.data.dialogue.chat_template import (
-    encode_chat_dialogues,
-    encode_chat_prompt,
-    messages_of,
-    reply_text,
-    stop_ids,
-)
-from maeum.data.dialogue.encoding import encode_dialogue, encode_prompt
-from maeum.data.dialogue.records import IGNORE_INDEX, ChatTemplate, Dialogue, Turn, template_from
+from maeum.data.dialogue.chat_template import messages_of, reply_text
+from maeum.data.dialogue.encoding import encode_dialogue, encode_dialogues, encode_prompt, stop_ids
+from maeum.data.dialogue.layout import template_from
+from maeum.data.dialogue.records import IGNORE_INDEX, ChatTemplate, Dialogue, Turn
 from maeum.errors import DataError
 
 pytestmark = pytest.mark.unit
@@ -151,14 +146,14 @@ def test_truncation_keeps_the_final_reply_and_its_end_of_turn_and_counts_its_cut
     for budget, user_cut in ((len(whole["input_ids"]) - 5, False), (alone - 3, True)):
         stats: Counter[str] = Counter()
         options = {"label_mask": "last_sys", "max_length": budget, "stats": stats}
-        (row,) = encode_chat_dialogues([dialogue()], tok, ChatTemplate(), **options)
+        (row,) = encode_dialogues([dialogue()], tok, template=ChatTemplate(), **options)
         assert len(row["input_ids"]) <= budget
         assert [t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label >= 0] == final
         assert stats["truncated_examples"] == 1 and stats["dropped_exchanges"] == (2 if user_cut else 1)
         assert stats["cut_user_texts"] == user_cut and not stats["cut_replies"]
         assert "사용자의 감정: 슬픔" in tok.decode(row["input_ids"])  # the system message stays
     with pytest.raises(DataError, match="max_length=8 cannot hold"):
-        encode_chat_dialogues([dialogue()], tok, ChatTemplate(), label_mask="last_sys", max_length=8)
+        encode_dialogues([dialogue()], tok, template=ChatTemplate(), label_mask="last_sys", max_length=8)
 
 
 @pytest.mark.parametrize("twin", TWINS)
@@ -167,12 +162,13 @@ def test_a_prompt_is_the_generation_prompt_and_replies_stop_at_the_end_of_turn(t
     history = dialogue().turns[:5]
     messages = messages_of(history, "기쁨", tok, ChatTemplate())
     expected = tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
-    assert encode_chat_prompt(history, tok, ChatTemplate(), max_length=512, condition="기쁨") == expected
-    last = encode_chat_prompt(history[-1:], tok, ChatTemplate(), max_length=512, condition="기쁨")
-    short = encode_chat_prompt(history, tok, ChatTemplate(), max_length=len(last) - 2, condition="기쁨")
+    chat = {"template": ChatTemplate(), "condition": "기쁨"}
+    assert encode_prompt(history, tok, max_length=512, **chat) == expected
+    last = encode_prompt(history[-1:], tok, max_length=512, **chat)
+    short = encode_prompt(history, tok, max_length=len(last) - 2, **chat)
     assert len(short) <= len(last) - 2 and "기쁨" in tok.decode(short) and TEXTS[4][2:] in tok.decode(short)
-    with pytest.raises(DataError, match="cannot hold even the chat template's markers"):
-        encode_chat_prompt(history, tok, ChatTemplate(), max_length=5, condition="기쁨")
+    with pytest.raises(DataError, match="cannot hold even the markers of a prompt in the tokenizer's chat"):
+        encode_prompt(history, tok, max_length=5, **chat)
     assert stop_ids(tok, ChatTemplate())[0] == tok.convert_tokens_to_ids(EOT[twin])
 
 
@@ -222,10 +218,10 @@ def test_bad_chat_templates_get_one_clear_message(tmp_path) -> None:
     )
     english = Dialogue([Turn("usr", "안녕"), Turn("sys", "hello there")], None)
     with pytest.raises(DataError, match=r"dialogue 1 \(first user turn '안녕'\).*'hello there'"):
-        encode_chat_dialogues(
+        encode_dialogues(
             [dialogue(), english],
             load_tokenizer("tiny_llama3"),
-            ChatTemplate(jinja=rewrites),
+            template=ChatTemplate(jinja=rewrites),
             label_mask="last_sys",
             max_length=512,
         )

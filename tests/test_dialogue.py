@@ -179,7 +179,7 @@ def test_bad_dialogues_and_masks_are_refused(tok, turns, mask: str, message: str
 def test_the_template_configs_are_the_templates_in_code() -> None:
     from omegaconf import OmegaConf
 
-    from maeum.data.dialogue.records import template_from
+    from maeum.data.dialogue.layout import template_from
     from maeum.paths import config_dir
 
     for name, template in TEMPLATES.items():

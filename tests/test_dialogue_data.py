@@ -181,15 +181,12 @@ def test_an_encoder_tokenizer_is_refused_with_advice(tmp_path: Path) -> None:
 
 def test_one_batched_tokenizer_call_gives_the_same_encodings() -> None:
     from maeum.backbones import load_tokenizer
-    from maeum.data.dialogue.encoding import encode_dialogue, pretokenize
+    from maeum.data.dialogue.encoding import encode_dialogue, encode_dialogues
     from maeum.data.dialogue.readers import read_dialogue_jsonl
     from maeum.paths import resource
 
     tok = load_tokenizer("tiny_gpt2")
     dialogues = read_dialogue_jsonl(str(resource("dialogue_sample.jsonl"))).records
-    table = pretokenize(dialogues, tok)
-    for d in dialogues:
-        for mask in ("input", "last_sys", "shift"):
-            assert encode_dialogue(
-                d, tok, label_mask=mask, max_length=40, pretokenized=table
-            ) == encode_dialogue(d, tok, label_mask=mask, max_length=40)
+    for mask in ("input", "last_sys", "shift"):
+        batched = encode_dialogues(dialogues, tok, label_mask=mask, max_length=40)
+        assert batched == [encode_dialogue(d, tok, label_mask=mask, max_length=40) for d in dialogues]

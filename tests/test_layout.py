@@ -19,8 +19,9 @@ ENTRY_POINTS = (
 )  # fmt: skip
 # lowest first: a module may import its own floor and the floors below it, never one above
 FLOORS: tuple[tuple[str, ...], ...] = (
-    # the Korean text metrics are a leaf: the test-time report (training) and the leaderboard score with them
-    ("maeum", "maeum._moved", "maeum.errors", "maeum.paths", "maeum.analysis.text_metrics"),
+    # what a run is and writes (`runs`), and what its reports and the leaderboard measure and draw with
+    # (`metrics`): training and analysis both read them, and never each other
+    ("maeum", "maeum._moved", "maeum.errors", "maeum.paths", "maeum.runs", "maeum.metrics"),
     ("maeum.backbones",),
     ("maeum.data",),
     ("maeum.models",),
@@ -71,10 +72,18 @@ def maeum_imports(path: Path) -> list[tuple[int, str]]:
 
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 LEGACY = "b50198ed83551eedaa79c83547132ba29c682b41"  # the last flat layout (tests/test_legacy_checkpoints.py)
-OLD_FILES = {  # old module -> its file at LEGACY
-    **{old: f"src/{old.replace('.', '/')}.py" for old in _moved.MOVED},
-    "maeum.backbones": "src/maeum/backbones.py",
-    "maeum.data.dialogue": "src/maeum/data/dialogue.py",
+BEFORE_RENAMES = "b079fef"  # the modules renamed with the layout interface and run kinds (issue 29)
+RENAMED_AT = {
+    old: BEFORE_RENAMES
+    for old in (
+        "maeum.training.generations", "maeum.training.checkpointing", "maeum.backbones.tokenizer",
+        "maeum.models.best", "maeum.models.adapted", "maeum.analysis.text_metrics",
+    )
+}  # fmt: skip
+OLD_FILES = {  # old module -> (the commit that has it, its file there)
+    **{old: (RENAMED_AT.get(old, LEGACY), f"src/{old.replace('.', '/')}.py") for old in _moved.MOVED},
+    "maeum.backbones": (LEGACY, "src/maeum/backbones.py"),
+    "maeum.data.dialogue": (LEGACY, "src/maeum/data/dialogue.py"),
 }
 
 
@@ -128,19 +137,42 @@ def test_the_check_catches_each_kind_of_wrong_way_import(
 
 
 @pytest.mark.unit
+def test_training_and_analysis_never_import_each_other() -> None:
+    """The test-time reports (training) and the leaderboard (analysis) share what a run writes through the
+    floor below both (`maeum.runs`, `maeum.metrics`), so neither needs the other."""
+    wrong = []
+    for path in SOURCES:
+        importer = module_name(path)
+        for other in ("maeum.training", "maeum.analysis"):
+            if importer.startswith(other):
+                continue
+            mine = "maeum.analysis" if other == "maeum.training" else "maeum.training"
+            if importer.startswith(mine):
+                wrong += [
+                    f"{path.name}:{line} imports {t}"
+                    for line, t in maeum_imports(path)
+                    if t.startswith(other)
+                ]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.unit
 def test_no_room_is_over_about_300_lines() -> None:
     long = {str(p.relative_to(SRC)): n for p in SOURCES if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"files over {MAX_LINES} lines: {long}"
 
 
 def _legacy_names(old: str) -> list[str]:
-    """The public top-level names of the old module at `LEGACY`, or a skip when git cannot show it."""
+    """The public top-level names of the old module where it last was, or a skip when git cannot show it."""
+    commit, file = OLD_FILES[old]
     shown = subprocess.run(
-        ["git", "-C", str(SRC.parent), "show", f"{LEGACY}:{OLD_FILES[old]}"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        ["git", "-C", str(SRC.parent), "show", f"{commit}:{file}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if shown.returncode != 0:
-        pytest.skip(f"needs a git checkout that holds {LEGACY} (the old module files)")
+        pytest.skip(f"needs a git checkout that holds {commit} (the old module files)")
     names = set()
     for node in ast.parse(shown.stdout).body:
         if isinstance(node, ast.FunctionDef | ast.ClassDef):
@@ -187,7 +219,7 @@ def test_old_targets_that_configs_and_checkpoints_name_resolve() -> None:
     from maeum.data.dialogue.readers import read_chatbotdata
     from maeum.inference.hf_export import write_export
     from maeum.training.callbacks import GenerationSamples
-    from maeum.training.checkpointing import AtomicCheckpointIO
+    from maeum.training.saving import AtomicCheckpointIO
 
     expected = {
         "maeum.callbacks.GenerationSamples": GenerationSamples,

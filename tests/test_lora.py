@@ -26,6 +26,7 @@ from maeum.errors import MaeumError
 from maeum.inference.generation import ReplyGenerator
 from maeum.inference.hf_export import write_export
 from maeum.inference.loading import load_chatbot
+from maeum.runs.kinds import model_config
 from maeum.train import check_resume_split
 
 
@@ -54,7 +55,7 @@ def test_a_lora_run_trains_only_its_adapters_and_its_base_stays_bit_identical(tm
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    model = instantiate(cfg.model, **datamodule.model_kwargs())
+    model = instantiate(model_config(cfg), **datamodule.model_kwargs())
     trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
     trainer = Trainer(
@@ -166,7 +167,7 @@ def test_maeum_chat_answers_in_the_chat_template_from_an_adapter_export(exports,
 @pytest.mark.unit
 def test_target_modules_that_match_nothing_name_the_modules_that_exist(tmp_path: Path) -> None:
     cfg = compose_config("train", tmp_path, [*LORA_CHATBOT, "model.peft.target_modules=[query,value]"])
-    err = user_error(lambda: instantiate(cfg.model))
+    err = user_error(lambda: instantiate(model_config(cfg)))
     assert re.search(r"matches no module of LlamaForCausalLM: .*q_proj.*v_proj", str(err))
 
 
@@ -184,10 +185,10 @@ def test_qlora_composes_and_is_refused_without_cuda_in_one_message(tmp_path: Pat
         pytest.skip("this machine has CUDA: QLoRA is not refused")
     cpu = compose_config("train", tmp_path, [*LORA_CHATBOT, "model.quantization=nf4"])
     assert re.search(
-        r"needs a CUDA GPU.*drop model.quantization", str(user_error(lambda: instantiate(cpu.model)))
+        r"needs a CUDA GPU.*drop model.quantization", str(user_error(lambda: instantiate(model_config(cpu))))
     )
     plain = compose_config("train", tmp_path, [*LORA_CHATBOT, "~model.peft", "model.quantization=nf4"])
-    assert "QLoRA: it trains adapters" in str(user_error(lambda: instantiate(plain.model)))
+    assert "QLoRA: it trains adapters" in str(user_error(lambda: instantiate(model_config(plain))))
 
 
 @pytest.mark.unit
@@ -204,14 +205,12 @@ def test_a_resume_under_another_layout_or_without_its_adapters_is_refused(
 ) -> None:
     from omegaconf import OmegaConf
 
-    from maeum.inference.checkpoints import CHECKPOINT_KEY
+    from maeum.runs.files import RUN_KEY
 
     base = ["experiment=chatbot/sample_tiny", "backbone=tiny_llama3"]
     old = compose_config("train", tmp_path, [*base, *trained])
     ckpt = tmp_path / "last.ckpt"
-    torch.save(
-        {CHECKPOINT_KEY: {"config": OmegaConf.to_container(old, resolve=False)}, "state_dict": {}}, ckpt
-    )
+    torch.save({RUN_KEY: {"config": OmegaConf.to_container(old, resolve=False)}, "state_dict": {}}, ckpt)
     with pytest.raises(MaeumError, match=message):
         check_resume_split(compose_config("train", tmp_path, [*base, *now, f"ckpt_path={ckpt}"]))
 

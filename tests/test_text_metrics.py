@@ -1,4 +1,4 @@
-"""The Korean text metrics (`maeum.analysis.text_metrics`) and the corpus-level paired bootstrap, each against
+"""The Korean text metrics (`maeum.metrics.text`) and the corpus-level paired bootstrap, each against
 an independent computation on fixed Korean strings: Kiwi's own forms, n-grams counted by hand, sacrebleu's
 own corpus functions, and a constant shift."""
 
@@ -11,8 +11,8 @@ import pytest
 import sacrebleu
 from kiwipiepy import Kiwi
 
-from maeum.analysis import text_metrics as tm
 from maeum.analysis.stats import paired_corpus_bootstrap
+from maeum.metrics import text as tm
 
 pytestmark = pytest.mark.unit
 

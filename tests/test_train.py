@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from maeum.errors import MaeumError
 from maeum.models.classifier import EmotionClassifier
+from maeum.runs.kinds import model_config
 from maeum.runtime import check_argument_types
 from maeum.train import train
 
@@ -74,7 +75,7 @@ def test_optimizer_exempts_biases_and_norms_from_weight_decay(train_cfg) -> None
     from hydra.utils import instantiate
 
     datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model, **datamodule.model_kwargs())
+    model = instantiate(model_config(cfg), **datamodule.model_kwargs())
     trainer = instantiate(cfg.trainer)
     trainer.fit(model, datamodule=datamodule)
     decay, no_decay = trainer.optimizers[0].param_groups

@@ -22,12 +22,13 @@ MOVED: dict[str, tuple[str, ...]] = {
     "maeum.callbacks": (
         "maeum.training.callbacks",
         "maeum.training.resume",
-        "maeum.training.checkpointing",
+        "maeum.training.saving",
         "maeum.inference.checkpoints",
+        "maeum.runs.files",
     ),
-    "maeum.checkpoint_io": ("maeum.training.checkpointing",),
-    "maeum.reports": ("maeum.training.reports",),
-    "maeum.generation": ("maeum.inference.generation",),
+    "maeum.checkpoint_io": ("maeum.training.saving",),
+    "maeum.reports": ("maeum.training.reports", "maeum.runs.files", "maeum.metrics.plots"),
+    "maeum.generation": ("maeum.inference.generation", "maeum.data.dialogue.markers"),
     "maeum.loading": ("maeum.inference.loading", "maeum.inference.hf_export"),
     "maeum.prediction": ("maeum.inference.prediction",),
     "maeum.precision": ("maeum.inference.precision",),
@@ -37,12 +38,35 @@ MOVED: dict[str, tuple[str, ...]] = {
     "maeum.data.classification": ("maeum.data.classify.datamodule",),
     "maeum.data.readers": ("maeum.data.classify.readers", "maeum.data.files"),
     "maeum.data.dialogue_readers": ("maeum.data.dialogue.readers",),
+    # renamed in issue 29 (one name per thing)
+    "maeum.training.generations": ("maeum.training.test_replies", "maeum.runs.files"),
+    "maeum.training.checkpointing": ("maeum.training.saving",),
+    "maeum.backbones.tokenizer": ("maeum.backbones.tokenizer_repairs",),
+    "maeum.models.best": ("maeum.models.checkpoint_mixins",),
+    "maeum.models.adapted": ("maeum.models.checkpoint_mixins",),
+    "maeum.analysis.text_metrics": ("maeum.metrics.text",),
 }
 # names that changed as they moved: (old module, old name) -> new module, new name
 RENAMED: dict[tuple[str, str], tuple[str, str]] = {
     ("maeum.loading", "export"): ("maeum.inference.hf_export", "write_export"),
-    ("maeum.loading", "Task"): ("maeum.inference.loading", "Kind"),
+    ("maeum.loading", "Task"): ("maeum.inference.loading", "ExportKind"),
+    ("maeum.callbacks", "CHECKPOINT_KEY"): ("maeum.runs.files", "RUN_KEY"),
+    ("maeum.models.best", "CHECKPOINT_KEY"): ("maeum.runs.files", "BEST_KEY"),
+    ("maeum.training.generations", "EVALUATION_PRESET"): ("maeum.training.test_replies", "EVALUATION"),
+    # the `_target_` that run configs name, for `canonical` (its old module has two homes)
+    ("maeum.training.generations", "TestGenerations"): ("maeum.training.test_replies", "TestGenerations"),
 }
+
+
+def canonical(target: str) -> str:
+    """A `_target_` path as today's code names it (`maeum.training.generations.TestGenerations` ->
+    `maeum.training.test_replies.TestGenerations`), where its old module has one home; else unchanged.
+    Nothing is imported: the leaderboard compares the configs of runs written before and after a move."""
+    module, _, name = target.rpartition(".")
+    if (module, name) in RENAMED:
+        return ".".join(RENAMED[module, name])
+    homes = MOVED.get(module, ())
+    return f"{homes[0]}.{name}" if len(homes) == 1 else target
 
 
 def lookup(old: str, name: str) -> Any:

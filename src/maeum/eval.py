@@ -1,6 +1,6 @@
 """`maeum-eval` / `python -m maeum.eval ckpt_path=...`: re-test a checkpoint written by `maeum-train`.
 
-The data config and model class come from the checkpoint itself (`maeum.training.checkpointing` stores
+The data config and model class come from the checkpoint itself (`maeum.training.saving` stores
 them), so the same split is rebuilt and the test metrics are reproduced. `data=...` (and `data.*=...`) test
 on other data.
 
@@ -19,13 +19,16 @@ from maeum.cli import hydra_main
 from maeum.errors import MaeumError
 from maeum.inference.checkpoints import load_run_config
 from maeum.models.pretrain import PretrainLM
+from maeum.runs.kinds import KINDS, kind_of
 from maeum.runtime import (
     extras,
+    instantiate_callbacks,
     instantiate_list,
     report_metrics,
     save_resolved_config,
     task_wrapper,
 )
+from maeum.training.checks import check_backbone
 
 
 @task_wrapper
@@ -41,10 +44,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             cfg.data.seed = run_cfg.data.seed  # and splits as the run did (its data.seed)
     extras(cfg)
     save_resolved_config(cfg)
+    kind = kind_of(run_cfg)
     datamodule = instantiate(cfg.data if cfg.get("data") else run_cfg.data)
     model_class = get_class(run_cfg.model._target_)
     model = model_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", pretrained=False)
-    if hasattr(model, "labels") and list(model.labels) != list(datamodule.labels):
+    if kind.baseline and list(model.labels) != list(datamodule.labels):
         raise MaeumError(
             f"{cfg.ckpt_path}: the model's labels {model.labels} differ from the data's {datamodule.labels}; "
             "test on data with the same label set (data.labels fixes the order)."
@@ -52,23 +56,25 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = instantiate(
         cfg.trainer,
         logger=instantiate_list(cfg.get("logger")),
-        callbacks=instantiate_list(cfg.get("callbacks")),
+        callbacks=instantiate_callbacks(cfg.get("callbacks"), kind),
     )
     trainer.test(model=model, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
-    baseline = datamodule.majority_baseline("test") if hasattr(datamodule, "majority_baseline") else {}
+    baseline = datamodule.majority_baseline("test") if kind.baseline else {}
     report_metrics(f"test: {cfg.ckpt_path}", metrics, baseline)
     return metrics
 
 
 def _evaluate_backbone_on_text(cfg: DictConfig) -> dict[str, float]:
     """A causal backbone's `test/bpc` on `data=text/...`'s test documents, with no checkpoint."""
-    is_text = cfg.get("data") and str(cfg.data.get("_target_", "")).endswith("TextDataModule")
+    text = KINDS["pretrain"].data
+    is_text = cfg.get("data") and issubclass(get_class(str(cfg.data.get("_target_"))), get_class(text))
     if not is_text or not cfg.get("backbone"):
         raise MaeumError(
             "give ckpt_path=CKPT to re-test a trained run, or measure a causal backbone's bits per character "
             "on text: data=text/files data.test_path=FILE backbone=NAME (backbone.name_or_path=DIR)"
         )
+    check_backbone(KINDS["pretrain"], {"objective": "causal", "backbone": cfg.backbone.name_or_path})
     extras(cfg)
     save_resolved_config(cfg)
     datamodule = instantiate(cfg.data, objective="causal")

@@ -29,6 +29,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from maeum.data.files import ENCODINGS, decode_text
 from maeum.errors import DataError, MaeumError
 from maeum.paths import cache_dir, resource
+from maeum.runs.kinds import Kind, callback_keys
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -247,11 +248,19 @@ def save_resolved_config(cfg: DictConfig) -> Path:
     return path
 
 
-def instantiate_list(cfg: DictConfig | None) -> list[Any]:
-    """Instantiate every entry of a config group such as `callbacks` or `logger` that has a `_target_`."""
+def instantiate_list(cfg: DictConfig | None, keys: Sequence[str] | None = None) -> list[Any]:
+    """Instantiate every entry (of `keys`, when given) of a config group such as `callbacks` or `logger`
+    that has a `_target_`."""
     if not cfg:
         return []
-    return [instantiate(node) for node in cfg.values() if isinstance(node, DictConfig) and "_target_" in node]
+    chosen = [cfg[key] for key in (cfg if keys is None else keys)]
+    return [instantiate(node) for node in chosen if isinstance(node, DictConfig) and "_target_" in node]
+
+
+def instantiate_callbacks(cfg: DictConfig | None, kind: Kind) -> list[Any]:
+    """The callbacks of `cfg` that a run of `kind` gets: the general ones and its own
+    (`maeum.runs.kinds.callback_keys`); another kind's are left out."""
+    return instantiate_list(cfg, keys=callback_keys(kind, list(cfg or {})))
 
 
 def log_hyperparameters(trainer: Trainer, model: LightningModule, cfg: DictConfig) -> None:

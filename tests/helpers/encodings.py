@@ -12,15 +12,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import corpora as fx
-from helpers.configs import CONF, REPO, SHARED_DATA, compose_config
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from helpers import corpora as fx
+from helpers.configs import CONF, REPO, SHARED_DATA, compose_config
 from maeum.data.dialogue.records import LABEL_MASKS
 from maeum.errors import DataError
 

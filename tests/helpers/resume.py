@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 from pytorch_lightning import Callback, Trainer
 
-from maeum.training.checkpointing import AtomicCheckpointIO
+from maeum.training.saving import AtomicCheckpointIO
 
 
 def _die() -> None:

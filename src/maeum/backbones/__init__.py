@@ -8,13 +8,13 @@
 * a Hugging Face Hub id, probed once so that an unreachable hub fails in seconds (`maeum.backbones.hub`).
 
 KoBERT's sentencepiece tokenizer and KoGPT2's Metaspace `tokenizer.json` are repaired on the way in
-(`maeum.backbones.tokenizer`). `block_classes` reads a backbone's transformer block class for FSDP.
+(`maeum.backbones.tokenizer_repairs`). `block_classes` reads a backbone's transformer block class for FSDP.
 """
 
 from maeum.backbones.hub import HUB_TIMEOUT_S
-from maeum.backbones.loading import block_classes, load_model, load_tokenizer, resolve
+from maeum.backbones.loading import architecture, block_classes, load_model, load_tokenizer, resolve
 from maeum.backbones.tiny import BUILD_VERSION, SAMPLE_FILES, TINY_SPECS, TinySpec, build_tiny
-from maeum.backbones.tokenizer import (
+from maeum.backbones.tokenizer_repairs import (
     HANGUL,
     HANGUL_PROBE,
     KOBERT_ROLES,
@@ -54,6 +54,7 @@ __all__ = [
     "Piece",
     "SentencepieceSampling",
     "TinySpec",
+    "architecture",
     "block_classes",
     "build_tiny",
     "common_korean_alphabet",

@@ -4,7 +4,7 @@ The tokens are added with `add_tokens`; those the vocabulary already holds (and 
 added twice. The tokenizer is saved as a fast tokenizer (`tokenizer.json`), the format `load_tokenizer`
 reads back: a KoBERT `spiece.model` cannot hold added tokens, so a KoBERT-style source is saved as the
 repaired fast tokenizer (BERT template `[CLS] .. [SEP]`, `token_type_ids`, right padding) that
-`maeum.backbones.tokenizer.kobert_tokenizer` builds from it. When the source has a model, its files
+`maeum.backbones.tokenizer_repairs.kobert_tokenizer` builds from it. When the source has a model, its files
 (config, weights) are copied beside, so that `backbone.name_or_path=DIR` trains it: `ChatLM` and
 `EmotionClassifier` then grow its embeddings to the tokenizer (`maeum.backbones.embeddings`).
 """

@@ -16,16 +16,20 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+)
 
 from maeum.backbones.hub import looks_like_path, resolve_hub_id
 from maeum.backbones.tiny import TINY_SPECS, build_tiny
-from maeum.backbones.tokenizer import tokenizer_from
+from maeum.backbones.tokenizer_repairs import tokenizer_from
 from maeum.errors import BackboneError
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    """Tokenizer for `tiny_bert`, `tiny_gpt2`, a local directory or a hub id (`maeum.backbones.tokenizer`
-    holds the KoBERT and KoGPT2 repairs)."""
+    """Tokenizer for `tiny_bert`, `tiny_gpt2`, a local directory or a hub id
+    (`maeum.backbones.tokenizer_repairs` holds the KoBERT and KoGPT2 repairs)."""
     return tokenizer_from(*resolve(name_or_path), name=name_or_path)
 
 
@@ -52,6 +56,27 @@ def load_model(
         return auto_class.from_config(config)
     except (OSError, ValueError) as err:
         raise BackboneError(f"could not load a model from '{name_or_path}': {err}") from err
+
+
+def architecture(name_or_path: str) -> str | None:
+    """`"encoder"` (BERT, RoBERTa, ELECTRA, ...: every position sees the whole text) or `"decoder"` (GPT-2,
+    Llama, Qwen, ...: a position sees only what comes before it) by the backbone's config; None when the
+    config cannot be read here (an unreachable hub id: loading it says why) or is neither (encoder-decoder).
+
+    A BERT config is an encoder although transformers has a causal head for it (`BertLMHeadModel`): built
+    without `is_decoder`, every position there sees the token it must predict.
+    """
+    try:
+        source, local_only = resolve(name_or_path)
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only)
+    except (BackboneError, OSError, ValueError):
+        return None
+    if getattr(config, "is_encoder_decoder", False):
+        return None
+    model_type = config.model_type
+    if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False):
+        return "encoder"
+    return "decoder" if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES else None
 
 
 def block_classes(name_or_path: str) -> set[type[torch.nn.Module]]:

@@ -36,7 +36,7 @@ from maeum.backbones.tiny_chat import (
     save_real_tokenizer,
     source_digest,
 )
-from maeum.backbones.tokenizer import (
+from maeum.backbones.tokenizer_repairs import (
     KOBERT_ROLES,
     KOBERT_SPECIAL_TOKENS,
     KOGPT2_EMOTICONS,

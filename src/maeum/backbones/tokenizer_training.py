@@ -29,7 +29,7 @@ import sentencepiece
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from maeum.backbones.tokenizer import (
+from maeum.backbones.tokenizer_repairs import (
     KOBERT_ROLES,
     KOBERT_SPECIAL_TOKENS,
     KOGPT2_EMOTICONS,

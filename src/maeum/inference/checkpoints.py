@@ -9,9 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from maeum.errors import MaeumError
-
-CHECKPOINT_KEY = "maeum"
-EXPORT_META = "maeum.json"  # what maeum-export writes beside the model
+from maeum.runs.files import EXPORT_META, RUN_KEY
 
 
 def read_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
@@ -50,8 +48,8 @@ def describe_directory(path: Path) -> str:
 def load_run_config(ckpt_path: str | Path) -> DictConfig:
     """The resolved training config stored in a checkpoint by `RunConfigCallback`."""
     checkpoint = read_checkpoint(ckpt_path)
-    if CHECKPOINT_KEY not in checkpoint:
+    if RUN_KEY not in checkpoint:
         raise MaeumError(
             f"{ckpt_path}: not a maeum checkpoint (it holds no run config); train it with maeum-train."
         )
-    return OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
+    return OmegaConf.create(checkpoint[RUN_KEY]["config"])

@@ -2,34 +2,31 @@
 
 Settings are `transformers.GenerationConfig` fields, from `conf/generation/*.yaml`: `greedy` (the default,
 as in the original notebooks) or `sampling` (temperature, top_k, top_p, repetition_penalty,
-no_repeat_ngram_size). Generation stops where the template says (`maeum.data.dialogue.encoding.stop_ids`):
-at `</s>` or at the user marker (`<usr>`) in a marker layout, at the end-of-turn tokens in a chat template.
+no_repeat_ngram_size). Generation stops where the dialogue layout says (`Layout.stops`): at `</s>` or at
+the user marker (`<usr>`) in a marker layout, at the end-of-turn tokens in a chat template.
 
 Prompts are laid out exactly as in training (`maeum.data.dialogue.encoding.encode_prompt`), left-padded and
-batched by length. A reply is cleaned of template markers (`<sys>`, `<unused1>`, ...) by token id, so the
-emoticons KoGPT2 marks special (ㅠㅠ, :) ...) survive, which `skip_special_tokens=True` would drop; the
-Metaspace decoder restores Korean spacing, with no `▁` left. A chat template's reply is decoded without
-its special tokens, and a leading thinking block (Qwen3's `<think>...</think>`) is dropped.
+batched by length; the layout turns a reply's ids into text (`Layout.reply`).
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from maeum.data.dialogue.chat_template import reply_text
-from maeum.data.dialogue.encoding import encode_prompt, marker_id, stop_ids
-from maeum.data.dialogue.records import TEMPLATES, AnyTemplate, ChatTemplate, Dialogue
+from maeum.data.dialogue.encoding import encode_prompt
+from maeum.data.dialogue.layout import layout_for
+from maeum.data.dialogue.records import TEMPLATES, Dialogue
 from maeum.inference.precision import autocast, check_precision
+from maeum.paths import config_dir
 
-MARKER = re.compile(r"<[^<>\s]+>|\[[A-Z]+\]")  # <usr>, <unused1>, </s>, [CLS] ...; not ㅠㅠ or :)
-GREEDY = {"do_sample": False, "min_new_tokens": 1, "max_new_tokens": 32}
+GREEDY = dict(OmegaConf.load(config_dir() / "generation" / "greedy.yaml"))  # the one greedy preset
 FIRST_PASS = 0.375  # the share of max_new_tokens that every reply gets before finished ones drop out
 
 
@@ -57,7 +54,7 @@ class ReplyGenerator:
         tokenizer: PreTrainedTokenizerBase,
         *,
         max_length: int,
-        template: AnyTemplate = TEMPLATES["chat"],
+        template: Any = TEMPLATES["chat"],
         settings: Mapping[str, Any] | None = None,
         batch_size: int = 128,
         precision: str = "32",
@@ -74,7 +71,9 @@ class ReplyGenerator:
             model.config, "max_position_embeddings", max_length + settings.get("max_new_tokens", 32)
         )
         self.max_length = min(max_length, positions - settings.get("max_new_tokens", 32))
-        self.stop_ids = stop_ids(tokenizer, template)
+        self.layout = layout_for(template, tokenizer)
+        self.stops = self.layout.stops()
+        self.stop_ids = list(self.stops)
         self.config = GenerationConfig(
             **settings,
             eos_token_id=self.stop_ids,
@@ -82,9 +81,6 @@ class ReplyGenerator:
             bos_token_id=tokenizer.bos_token_id,
             use_cache=True,
         )
-        self.chat = isinstance(template, ChatTemplate)
-        self.marker_ids = marker_ids(tokenizer)
-        self.sys_id = None if self.chat else marker_id(tokenizer, template.sys)
 
     def with_settings(self, settings: Mapping[str, Any]) -> ReplyGenerator:
         """The same model, tokenizer and template under other generation settings (a preset)."""
@@ -104,7 +100,7 @@ class ReplyGenerator:
             self.tokenizer,
             max_length=self.max_length,
             condition=dialogue.condition,
-            template=self.template,
+            layout=self.layout,
         )
 
     @torch.inference_mode()
@@ -169,32 +165,39 @@ class ReplyGenerator:
         return generated
 
     def clean(self, ids: Sequence[int]) -> Reply:
-        """Plain text of generated ids: cut at the first stop id, markers dropped, spacing restored."""
+        """Plain text of generated ids: cut at the first stop id, then the layout's reply text."""
         ids = list(ids)
-        stop = next((n for n, i in enumerate(ids) if i in self.stop_ids), len(ids))
-        reason = "max_new_tokens" if stop == len(ids) else ("eos" if ids[stop] == self.stop_ids[0] else "usr")
-        ids = ids[:stop]
-        tokens = len(ids)
-        if self.chat:  # every stop id of a chat template ends the turn
-            return Reply(reply_text(self.tokenizer, ids), None, tokens, "eos" if reason == "usr" else reason)
-        condition = None
-        if self.template.condition_is_target:  # "{category}<unused2>{response}"
-            if self.sys_id in ids:
-                cut = ids.index(self.sys_id)
-                condition = self.decode(ids[:cut])
-                ids = ids[cut + 1 :]
-            else:  # the model never reached the response
-                condition = self.decode(ids)
-                ids = []
-        return Reply(self.decode(ids), condition, tokens, reason)
-
-    def decode(self, ids: Sequence[int]) -> str:
-        text = self.tokenizer.decode([i for i in ids if i not in self.marker_ids], skip_special_tokens=False)
-        return " ".join(text.replace("▁", " ").split())
+        stop = next((n for n, i in enumerate(ids) if i in self.stops), len(ids))
+        reason = self.stops[ids[stop]] if stop < len(ids) else "max_new_tokens"
+        text, condition = self.layout.reply(ids[:stop])
+        return Reply(text, condition, stop, reason)
 
 
-def marker_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
-    """Ids of the tokenizer's control tokens (bos, pad, `<usr>`, `<unused0>`, ...), not its emoticons."""
-    special = {i: t.content for i, t in tokenizer.added_tokens_decoder.items() if t.special}
-    special.update(zip(tokenizer.all_special_ids, tokenizer.all_special_tokens, strict=True))
-    return {i for i, token in special.items() if MARKER.fullmatch(token)}
+def generate_replies(
+    model: PreTrainedModel,
+    data: Any,
+    dialogues: Sequence[Dialogue],
+    settings: Mapping[str, Any] | None,
+    batch_size: int = 128,
+    seed: int | None = None,
+) -> list[Reply]:
+    """The model's replies to `dialogues` laid out as `data` lays them out (its tokenizer, template and
+    `max_length`: a dialogue DataModule), in eval mode (its mode is restored after); with `seed`, under
+    that seed, leaving the global random state as it was."""
+    generator = ReplyGenerator(
+        model,
+        data.tokenizer,
+        max_length=data.max_length,
+        template=data.template,
+        settings=settings,
+        batch_size=batch_size,
+    )
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
+            if seed is not None:
+                torch.manual_seed(seed)
+            return generator.generate(dialogues)
+    finally:
+        model.train(was_training)

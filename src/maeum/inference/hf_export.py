@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -31,10 +30,11 @@ from transformers import (
 )
 
 from maeum.backbones.adapters import base_fingerprint, is_adapted
-from maeum.data.dialogue.records import ChatTemplate
+from maeum.data.dialogue.layout import layout_for, template_fields
 from maeum.errors import MaeumError
-from maeum.inference.checkpoints import EXPORT_META, load_run_config
+from maeum.inference.checkpoints import load_run_config
 from maeum.inference.loading import Chatbot, Classifier, load_chatbot, load_classifier, task_of
+from maeum.runs.files import EXPORT_META
 
 # sentences that an export is checked on: the exported model must give the checkpoint's logits
 PROBE_TEXTS = (
@@ -55,18 +55,17 @@ def write_export(path: str | Path, out: str | Path, *, merge: bool = True) -> Pa
         model = to_sequence_classification(classifier)
         tokenizer = copy.deepcopy(classifier.tokenizer)
         tokenizer.model_max_length = classifier.max_length  # pipeline(..., truncation=True) cuts like maeum
-        meta = {"task": "classifier", "max_length": classifier.max_length}
+        meta = {"kind": "classify", "task": "classifier", "max_length": classifier.max_length}
         if classifier.response_bank:
             meta["response_bank"] = classifier.response_bank
     else:
         chatbot = load_chatbot(path)
         model = chatbot.model
-        tokenizer = copy.deepcopy(chatbot.tokenizer)
-        if isinstance(chatbot.template, ChatTemplate) and chatbot.template.jinja:
-            tokenizer.chat_template = chatbot.template.jinja  # the template it was trained in
+        tokenizer = layout_for(chatbot.template, chatbot.tokenizer).exported_tokenizer()
         meta = {
-            "task": "chatbot",
-            "template": asdict(chatbot.template),
+            "kind": "chat",
+            "task": "chatbot",  # what maeum before run kinds reads
+            "template": template_fields(chatbot.template),
             "max_length": chatbot.max_length,
             "conditions": chatbot.conditions,
             "condition_names": chatbot.condition_names,

@@ -27,13 +27,14 @@ from transformers import (
 
 from maeum.backbones import load_model, load_tokenizer
 from maeum.backbones.adapters import base_fingerprint
-from maeum.data.dialogue.records import AnyTemplate, template_from
+from maeum.data.dialogue.layout import template_from
 from maeum.errors import MaeumError
-from maeum.inference.checkpoints import EXPORT_META, describe_directory, load_run_config
-from maeum.models.chat_lm import ChatLM
+from maeum.inference.checkpoints import describe_directory, load_run_config
 from maeum.models.classifier import EmotionClassifier
+from maeum.runs.files import EXPORT_META
+from maeum.runs.kinds import KINDS, Kind, kind_of
 
-Kind = Literal["classifier", "chatbot"]  # what a checkpoint or export holds
+ExportKind = Literal["classifier", "chatbot"]  # what a checkpoint or export holds (`Kind.exports`)
 
 
 @dataclass
@@ -54,17 +55,21 @@ class Chatbot:
 
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
-    template: AnyTemplate
+    template: Any  # a dialogue template (maeum.data.dialogue.layout)
     max_length: int
     conditions: list[str] | None = None  # the conditions seen in training, as written there
     condition_names: dict[str, str] = field(default_factory=dict)  # condition -> its name (ChatbotData ids)
 
 
-def task_of(path: str | Path) -> Kind:
-    """Whether `path` (a checkpoint or an export) holds a classifier or a chatbot."""
+def task_of(path: str | Path) -> ExportKind:
+    """Whether `path` (a checkpoint or an export) holds a classifier or a chatbot: by its kind
+    (`maeum.runs.kinds`), which a checkpoint's run config and an export's `maeum.json` name."""
     path = _existing(path)
     if path.is_dir():
-        if task := _meta(path).get("task"):
+        meta = _meta(path)
+        if name := meta.get("kind"):
+            return _exported(KINDS[name], path) if name in KINDS else _unknown_kind(name, path)
+        if task := meta.get("task"):  # exports written before `kind`
             return task
         if not (path / "config.json").is_file():
             raise MaeumError(describe_directory(path))
@@ -73,12 +78,26 @@ def task_of(path: str | Path) -> Kind:
         except (OSError, ValueError) as err:
             raise MaeumError(f"{path}: not a model directory written by maeum-export ({err}).") from err
         return "classifier" if any("SequenceClassification" in a for a in architectures) else "chatbot"
-    model_class = get_class(load_run_config(path).model._target_)
-    if issubclass(model_class, EmotionClassifier):
-        return "classifier"
-    if issubclass(model_class, ChatLM):
-        return "chatbot"
-    raise MaeumError(f"{path}: a {model_class.__name__} checkpoint, neither a classifier nor a chatbot.")
+    kind = kind_of(load_run_config(path))
+    if kind.exports is None:
+        raise MaeumError(
+            f"{path}: a checkpoint of a {kind.name} run, neither a classifier nor a chatbot. A pretraining "
+            "run leaves a backbone directory (its pretrained/ folder: backbone.name_or_path=DIR fine-tunes "
+            "it); maeum-eval ckpt_path=... re-tests the checkpoint."
+        )
+    return kind.exports
+
+
+def _exported(kind: Kind, path: Path) -> ExportKind:
+    if kind.exports is None:
+        raise MaeumError(f"{path}: an export of a {kind.name} run, neither a classifier nor a chatbot.")
+    return kind.exports
+
+
+def _unknown_kind(name: str, path: Path) -> ExportKind:
+    raise MaeumError(
+        f"{path}: maeum.json names the kind {name!r}, which this maeum does not know: upgrade maeum."
+    )
 
 
 def load_classifier(path: str | Path, device: str = "cpu") -> Classifier:
@@ -163,7 +182,7 @@ def _existing(path: str | Path) -> Path:
     return path
 
 
-def _expect(path: Path, task: Kind, hint: str) -> None:
+def _expect(path: Path, task: ExportKind, hint: str) -> None:
     if (found := task_of(path)) != task:
         raise MaeumError(f"{path}: a {found}, not a {task}; {hint}.")
 

@@ -93,7 +93,7 @@ class GeneratorResponder:
     def __init__(self, generator: ReplyGenerator, known: KnownConditions | None = None) -> None:
         self.generator = generator
         self.known = known or KnownConditions()
-        self.keeps_history = not generator.template.condition_is_target  # label_response answers one line
+        self.keeps_history = not generator.layout.generates_condition  # label_response answers one line
 
     def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
         (reply,) = self.generator.generate([Dialogue(turns, condition)])
@@ -124,7 +124,7 @@ class EmotionAwareResponder:
         self.generator = generator
         self.condition_of = dict(condition_of)
         self.known = known or KnownConditions()
-        self.keeps_history = not generator.template.condition_is_target
+        self.keeps_history = not generator.layout.generates_condition
 
     def respond(self, turns: Sequence[Turn], condition: str | None) -> Answer:
         (prediction,) = self.predictor.predict([turns[-1].text])

@@ -15,7 +15,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import seed_everything
 
-from maeum.data.dialogue.records import Turn, template_from
+from maeum.data.dialogue.layout import template_from
+from maeum.data.dialogue.records import Turn
 from maeum.errors import MaeumError
 from maeum.inference.generation import ReplyGenerator
 from maeum.inference.loading import Chatbot, load_chatbot, load_classifier, task_of

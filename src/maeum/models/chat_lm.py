@@ -26,8 +26,7 @@ from maeum.backbones.adapters import add_adapters, quantization_config, trainabl
 from maeum.backbones.embeddings import check_ids, grow_embeddings
 from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.errors import MaeumError
-from maeum.models.adapted import FrozenBaseNotSaved
-from maeum.models.best import BestSurvivesResume
+from maeum.models.checkpoint_mixins import BestSurvivesResume, FrozenBaseNotSaved
 from maeum.models.optim import configure_optimizers, plain_dict
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,7 @@ from transformers import PreTrainedModel
 from maeum.backbones import load_model, load_tokenizer
 from maeum.backbones.adapters import add_adapters
 from maeum.backbones.embeddings import grow_embeddings
-from maeum.models.adapted import FrozenBaseNotSaved
-from maeum.models.best import BestSurvivesResume
+from maeum.models.checkpoint_mixins import BestSurvivesResume, FrozenBaseNotSaved
 from maeum.models.optim import configure_optimizers, plain_dict
 
 

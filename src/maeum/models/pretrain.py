@@ -29,7 +29,7 @@ from maeum.backbones.embeddings import check_ids, grow_embeddings
 from maeum.data.dialogue.records import IGNORE_INDEX
 from maeum.data.text.blocks import OBJECTIVES
 from maeum.errors import MaeumError
-from maeum.models.best import BestSurvivesResume
+from maeum.models.checkpoint_mixins import BestSurvivesResume
 from maeum.models.optim import configure_optimizers, plain_dict
 
 log = logging.getLogger(__name__)

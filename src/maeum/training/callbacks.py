@@ -12,8 +12,9 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
 
-from maeum.inference.generation import Reply, ReplyGenerator
-from maeum.training.reports import TEST_PREDICTIONS, UNKNOWN_ID, write_reports
+from maeum.inference.generation import generate_replies
+from maeum.runs.files import GENERATION_SAMPLES, TEST_PREDICTIONS, unknown_ids
+from maeum.training.reports import write_reports
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +124,11 @@ class GenerationSamples(Callback):
     """At every validation epoch, replies to a fixed set of validation prompts, for reading along.
 
     They are appended to `generation_samples.txt` in `output_dir` and logged as the W&B Table
-    `val/samples`. Runs on rank 0 only, and only for a causal LM on dialogue data (anything else is
-    skipped), with the generation settings of the run (`generation=greedy|sampling`).
+    `val/samples`. Runs on rank 0 only, with the generation settings of the run
+    (`generation=greedy|sampling`). Chat runs get it (`maeum.runs.kinds`).
     """
 
-    FILENAME = "generation_samples.txt"
+    FILENAME = GENERATION_SAMPLES
 
     def __init__(self, output_dir: str, num_prompts: int = 8, settings: dict[str, Any] | None = None) -> None:
         self.output_dir = Path(output_dir)
@@ -135,18 +136,11 @@ class GenerationSamples(Callback):
         self.settings = settings
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        datamodule = getattr(trainer, "datamodule", None)
-        model = getattr(pl_module, "model", None)
-        if (
-            trainer.sanity_checking
-            or not trainer.is_global_zero
-            or self.num_prompts <= 0
-            or not hasattr(datamodule, "sample_prompts")
-            or not hasattr(model, "generate")
-        ):
+        if trainer.sanity_checking or not trainer.is_global_zero or self.num_prompts <= 0:
             return
+        datamodule, model = trainer.datamodule, pl_module.model  # a chat run's (maeum.runs.kinds)
         samples = datamodule.sample_prompts(self.num_prompts)
-        replies = answer(model, datamodule, [prompt for prompt, _ in samples], self.settings)
+        replies = generate_replies(model, datamodule, [prompt for prompt, _ in samples], self.settings)
         rows = [
             [
                 trainer.current_epoch,
@@ -174,35 +168,6 @@ class GenerationSamples(Callback):
                 f.write(f"{f'[{condition}] ' if condition else ''}{history}\n")
                 f.write(f"  reference: {reference}\n")
                 f.write(f"  reply:     {f'[{generated}] ' if generated else ''}{reply}\n")
-
-
-def answer(
-    model: Any,
-    datamodule: Any,
-    dialogues: list[Any],
-    settings: dict[str, Any] | None,
-    batch_size: int = 128,
-    seed: int | None = None,
-) -> list[Reply]:
-    """The model's replies to `dialogues` in the DataModule's template, in eval mode (its mode is
-    restored after); with `seed`, under that seed, leaving the global random state as it was."""
-    generator = ReplyGenerator(
-        model,
-        datamodule.tokenizer,
-        max_length=datamodule.max_length,
-        template=datamodule.template,
-        settings=settings,
-        batch_size=batch_size,
-    )
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
-            if seed is not None:
-                torch.manual_seed(seed)
-            return generator.generate(dialogues)
-    finally:
-        model.train(was_training)
 
 
 def _drop_sections_from(path: Path, step: int) -> None:
@@ -248,4 +213,4 @@ def _test_ids(trainer: Trainer, n: int) -> list[str]:
     `maeum.leaderboard` refuses to pair on those."""
     test_ids = getattr(trainer.datamodule, "test_ids", None)
     ids = test_ids() if test_ids is not None else []
-    return ids[:n] if len(ids) >= n else [f"{k}{UNKNOWN_ID}" for k in range(n)]
+    return ids[:n] if len(ids) >= n else unknown_ids(n)

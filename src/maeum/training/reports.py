@@ -1,9 +1,7 @@
 """Test-time reports of a classifier: per-class metrics, a confusion matrix figure, every prediction and
 the errors.
 
-Label names stay Korean everywhere. Figures render Hangul with NanumGothic (SIL Open Font License), which
-the `koreanize-matplotlib` package ships inside its wheel, so it works offline. Only the font file is used,
-inside a local rc context: maeum never changes matplotlib's global settings.
+Label names stay Korean everywhere; figures draw Hangul with `maeum.metrics.plots`.
 """
 
 from __future__ import annotations
@@ -11,14 +9,10 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from functools import cache
-from importlib.util import find_spec
 from pathlib import Path
 
-import matplotlib
 import pandas as pd
 import torch
-from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -29,27 +23,11 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
-from maeum.errors import MaeumError
+from maeum.metrics.plots import korean
+from maeum.runs.files import CONFUSION_MATRIX, ERRORS, PER_CLASS, TEST_PREDICTIONS, unknown_ids
 
 log = logging.getLogger(__name__)
 ANNOTATE_UP_TO = 20  # write counts into the cells of matrices up to this many labels
-TEST_PREDICTIONS = "test_predictions.csv"  # every test run's per-example file; maeum.leaderboard pairs on it
-UNKNOWN_ID = "-?"  # the suffix of an id whose example is not known: never paired
-
-
-@cache
-def hangul_font() -> str:
-    """Register NanumGothic with matplotlib and return its family name.
-
-    The font file is found without importing `koreanize_matplotlib`, whose import changes matplotlib's
-    global settings.
-    """
-    spec = find_spec("koreanize_matplotlib")
-    if spec is None or not spec.submodule_search_locations:
-        raise MaeumError("the koreanize-matplotlib package (it ships the Hangul font) is not installed")
-    path = Path(spec.submodule_search_locations[0]) / "fonts" / "NanumGothic.ttf"
-    font_manager.fontManager.addfont(str(path))
-    return font_manager.FontProperties(fname=str(path)).get_name()
 
 
 def per_class(preds: Tensor, target: Tensor, labels: Sequence[str]) -> pd.DataFrame:
@@ -98,7 +76,7 @@ def confusion_matrix_figure(preds: Tensor, target: Tensor, labels: Sequence[str]
     matrix = MulticlassConfusionMatrix(num_classes=len(labels), sync_on_compute=False)  # already gathered
     matrix.update(preds, target)
     side = min(40.0, max(6.0, 0.45 * len(labels)))
-    with matplotlib.rc_context({"font.family": [hangul_font(), "DejaVu Sans"], "axes.unicode_minus": False}):
+    with korean():
         figure = Figure(figsize=(side, side))
         FigureCanvasAgg(figure)
         ax = figure.add_subplot()
@@ -122,21 +100,22 @@ def write_reports(
     paths and tables. Without `ids`, a prediction's id is `<position>-?` (unknown example: not paired)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     preds = probs.argmax(dim=-1)
-    ids = list(ids) if ids is not None else [f"{n}{UNKNOWN_ID}" for n in range(len(target))]
+    ids = list(ids) if ids is not None else unknown_ids(len(target))
     tables = {
         "per_class": per_class(preds, target, labels),
         "test_predictions": predictions(probs, target, labels, ids, texts),
     }
     if texts is not None:
         tables["errors"] = errors(tables["test_predictions"])
-    paths = {name: output_dir / f"{name}.csv" for name in tables}  # test_predictions: TEST_PREDICTIONS
+    files = {"per_class": PER_CLASS, "test_predictions": TEST_PREDICTIONS, "errors": ERRORS}
+    paths = {name: output_dir / files[name] for name in tables}
     for name, table in tables.items():
         table.to_csv(paths[name], index=False)
-    paths["confusion_matrix"] = output_dir / "confusion_matrix.png"
+    paths["confusion_matrix"] = output_dir / CONFUSION_MATRIX
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         figure = confusion_matrix_figure(preds, target, labels)
-        with matplotlib.rc_context({"font.family": [hangul_font(), "DejaVu Sans"]}):
+        with korean():
             figure.savefig(paths["confusion_matrix"], dpi=110)
     if missing := sorted({str(w.message) for w in caught if "missing from" in str(w.message)}):
         log.warning(

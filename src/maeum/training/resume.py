@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.trainer.states import TrainerFn
+
+from maeum.training import lightning_private as private
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class ResumeCallback(Callback):
       `callbacks.early_stopping` it trains on.
     - The best checkpoints, when the run resumes into another directory (`_bring_best_checkpoints`).
 
-    `tests/test_resume.py` pins all of this against Lightning's private loop attributes, by killing real runs
+    Every private name of Lightning it reads is read through `maeum.training.lightning_private`, checked when
+    a fit starts. `tests/test_resume.py` pins the behaviour against Lightning, by killing real runs
     at the boundaries (after an epoch's first and last step, during validation, during testing, half-way
     through a checkpoint write) and, under `pytest -m slow`, after every step.
     """
@@ -55,8 +57,12 @@ class ResumeCallback(Callback):
         self._max_steps_raised = False
         self._resumed_at: int | None = None
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage == "fit":
+            private.check(trainer)  # one clear error on a Lightning without what resuming needs
+
     def state_dict(self) -> dict[str, Any]:
-        states = _collect_rng_states(include_cuda=torch.cuda.is_available())
+        states = private.collect_rng_states(include_cuda=torch.cuda.is_available())
         kind, keys, pos, has_gauss, gauss = states["numpy"]  # plain ints: checkpoints stay weights_only
         states["numpy"] = (kind, [int(k) for k in keys], int(pos), int(has_gauss), float(gauss))
         return states
@@ -71,7 +77,7 @@ class ResumeCallback(Callback):
     ) -> None:
         if trainer.state.fn != TrainerFn.FITTING:
             return
-        fit = checkpoint.get("loops", {}).get("fit_loop", {})
+        fit = private.fit_progress(checkpoint)
         self._loader_states = fit.get("state_dict", {}).get("combined_loader") or None
         self._resumed_at = int(checkpoint.get("global_step", 0))
         self._validation_restarted = _restart_before_epoch_end(trainer, fit, checkpoint["epoch"])
@@ -97,25 +103,28 @@ class ResumeCallback(Callback):
         self._to_restore = None
         states = self._loader_states
         self._loader_states = None
-        fit_loop = trainer.fit_loop
-        if fit_loop._data_fetcher is None:
+        fetcher = private.data_fetcher(trainer)
+        if fetcher is None:
             return
-        if fit_loop.restarting:  # between two batches of an epoch (or after its last, before validation)
+        if (
+            trainer.fit_loop.restarting
+        ):  # between two batches of an epoch (or after its last, before validation)
             if states:
                 self._set_sampler_epoch(trainer)  # the resumed epoch's permutation, before the iterator
-                fit_loop._combined_loader_states_to_load = states  # prefetches
-                fit_loop._load_combined_loader_states()
-                iter(fit_loop._data_fetcher)
+                private.restore_loader_states(trainer, states)  # prefetches
+                iter(fetcher)
             if rng is not None:
-                _set_rng_states(rng)  # the checkpoint's moment: the next thing to draw is the next batch
+                private.set_rng_states(
+                    rng
+                )  # the checkpoint's moment: the next thing to draw is the next batch
         elif rng is not None:  # at an epoch's end: the next epoch's iterator draws after the checkpoint's
-            _set_rng_states(rng)  # moment, in its own permutation; Lightning built it before: again
+            private.set_rng_states(rng)  # moment, in its own permutation; Lightning built it before: again
             self._set_sampler_epoch(trainer)
-            iter(fit_loop._data_fetcher)
+            iter(fetcher)
 
     @staticmethod
     def _set_sampler_epoch(trainer: Trainer) -> None:
-        for loader in trainer.fit_loop._combined_loader.flattened:
+        for loader in private.train_loaders(trainer):
             if hasattr(getattr(loader, "sampler", None), "set_epoch"):
                 loader.sampler.set_epoch(trainer.current_epoch)
 
@@ -141,8 +150,9 @@ def _restart_before_epoch_end(trainer: Trainer, fit: dict[str, Any], epoch: int)
     marker back out of the counts. Without a validation at this epoch, the epoch end runs directly, and only
     the step counter that the batch's end would have advanced is advanced.
     """
-    batches = fit.get("epoch_loop.batch_progress")
-    epochs = fit.get("epoch_progress")
+    batches_key, epochs_key, val_key = private.PROGRESS
+    batches = fit.get(batches_key)
+    epochs = fit.get(epochs_key)
     if not batches or not epochs or not batches.get("is_last_batch"):
         return False
     saved_in_batch_end = all(
@@ -151,18 +161,19 @@ def _restart_before_epoch_end(trainer: Trainer, fit: dict[str, Any], epoch: int)
     epoch_open = epochs["total"]["processed"] == epochs["total"]["started"] - 1
     if not (saved_in_batch_end and epoch_open):
         return False
-    if getattr(trainer, "_val_check_time_interval", None) is not None:
+    if private.validates_by_time(trainer):
         return False  # validation by wall time: whether this batch validated is not in the checkpoint
     for part in ("total", "current"):
         batches[part]["completed"] = batches[part]["processed"]
     validates = trainer.enable_validation and _validates_after(trainer, batches, epoch)
     if validates:
-        val = fit["epoch_loop.val_loop.batch_progress"]
+        val = fit[val_key]
         val["current"] = {"ready": 1, "started": 1, "processed": 0, "completed": 0}
         done = val["total"]["completed"]
         val["total"] = {"ready": done + 1, "started": done + 1, "processed": done, "completed": done}
     else:
-        fit["epoch_loop.state_dict"]["_batches_that_stepped"] += 1
+        state, stepped = private.BATCHES_STEPPED
+        fit[state][stepped] += 1
     log.info(
         "Resuming after the last training batch of epoch %d: its %s runs now",
         epoch,

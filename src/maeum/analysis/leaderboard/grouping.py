@@ -13,9 +13,11 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from maeum._moved import canonical
 from maeum.analysis.leaderboard.runs import Run
 from maeum.analysis.leaderboard.tasks import Task
 from maeum.analysis.stats import Interval, Paired, seed_interval
+from maeum.runs.files import RUN_CONFIG
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +25,33 @@ log = logging.getLogger(__name__)
 def variant_key(path: Path) -> str:
     """What a run is, but for its seed: Hydra's composed config (`.hydra/config.yaml`, before interpolation,
     so paths that hold the run's directory stay equal) without `seed` and `ckpt_path` (a resumed run is its
-    seed's run); for a run without it, the saved resolved config without those, `data.shuffle_seed`,
-    `paths` and the run's own directory."""
-    raw = path / ".hydra" / "config.yaml"
+    seed's run) and `model.kind`, its `_target_`s as today's code names them; for a run without it, the
+    saved resolved config without those, `data.shuffle_seed`, `paths` and the run's own directory."""
+    raw = path / ".hydra" / RUN_CONFIG
     resolved = not raw.is_file()
-    cfg = OmegaConf.to_container(OmegaConf.load(path / "config.yaml" if resolved else raw), resolve=False)
+    cfg = OmegaConf.to_container(OmegaConf.load(path / RUN_CONFIG if resolved else raw), resolve=False)
     for key in ("seed", "ckpt_path"):
         cfg.pop(key, None)
+    if isinstance(cfg.get("model"), dict):  # the kind follows from the module: runs from before it say none
+        cfg["model"].pop("kind", None)
+    cfg = _canonical_targets(cfg)
     if not resolved:
         return json.dumps(cfg, sort_keys=True, ensure_ascii=False, default=str)
     own_dir = str((cfg.pop("paths", None) or {}).get("output_dir") or path)
     if isinstance(cfg.get("data"), dict):
         cfg["data"].pop("shuffle_seed", None)
     return json.dumps(cfg, sort_keys=True, ensure_ascii=False, default=str).replace(own_dir, "<run>")
+
+
+def _canonical_targets(node: Any) -> Any:
+    """Every `_target_` as today's code names it (`maeum._moved.canonical`): a module that moved does not
+    make two variants of one."""
+    if isinstance(node, dict):
+        return {k: canonical(v) if k == "_target_" and isinstance(v, str) else _canonical_targets(v)
+                for k, v in node.items()}  # fmt: skip
+    if isinstance(node, list):
+        return [_canonical_targets(v) for v in node]
+    return node
 
 
 def group_runs(runs: Sequence[Run], per_run: bool = False) -> list[list[Run]]:

@@ -11,7 +11,7 @@ import pandas as pd
 from maeum.analysis.leaderboard.grouping import Row
 from maeum.analysis.leaderboard.runs import Run
 from maeum.analysis.stats import Paired, mcnemar_exact
-from maeum.training.reports import TEST_PREDICTIONS, UNKNOWN_ID
+from maeum.runs.files import TEST_PREDICTIONS, UNKNOWN_ID
 
 
 def _predictions_file(run: Run) -> pd.DataFrame | str:

@@ -8,7 +8,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
 import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.ticker import MaxNLocator
@@ -20,7 +19,7 @@ from maeum.analysis.leaderboard.replies import PAIRED, Said, pair_replies, sampl
 from maeum.analysis.leaderboard.runs import Run
 from maeum.analysis.leaderboard.tasks import TASKS, Task
 from maeum.analysis.stats import Interval
-from maeum.training.reports import hangul_font
+from maeum.metrics.plots import korean
 
 NOTES = (
     "Runs that differ only in `seed` are one row (`seeds`). ± is the sample standard deviation over the "
@@ -246,7 +245,7 @@ def error_bars(intervals: Sequence[Interval]) -> list[list[float]]:
 def figure(rows: Sequence[Row]) -> plt.Figure:
     """The comparable metric per epoch, one line per row: the mean over its seeds, with 95% error bars."""
     task = rows[0].task
-    with matplotlib.rc_context({"font.family": [hangul_font(), "DejaVu Sans"], "axes.unicode_minus": False}):
+    with korean():
         fig, ax = plt.subplots(figsize=(8, 5))
         for n, row in enumerate(rows, 1):
             per_epoch = row.epoch_intervals(task.metric)

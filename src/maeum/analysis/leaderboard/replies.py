@@ -1,4 +1,4 @@
-"""What the rows said: each run's `test_generations.csv` (written by `maeum.training.generations`), checked
+"""What the rows said: each run's `test_generations.csv` (written by `maeum.training.test_replies`), checked
 and read per row (`read_replies`), the paired comparisons of chrF, distinct-2, the empty rate and the
 emotion agreement with the row's reference (`pair_replies`), and the fixed dialogues whose replies the
 leaderboard shows side by side (`sample_ids`).
@@ -21,10 +21,9 @@ from scipy import sparse
 from maeum.analysis.leaderboard.grouping import Row
 from maeum.analysis.leaderboard.runs import Run
 from maeum.analysis.stats import Paired, paired_corpus_bootstrap
-from maeum.analysis.text_metrics import chrf_from_statistics, chrf_statistics, ngrams
-from maeum.training.reports import UNKNOWN_ID
+from maeum.metrics.text import chrf_from_statistics, chrf_statistics, ngrams
+from maeum.runs.files import GENERATIONS, UNKNOWN_ID
 
-GENERATIONS = "test_generations"
 COLUMNS = ("id", "reference", "reply", "reply_morphemes", "empty")
 PAIRED = (  # (test/gen metric, its header in the leaderboard)
     ("chrf", "Δ chrF"),
@@ -171,7 +170,7 @@ def pair_replies(rows: Sequence[Row]) -> None:
     `row.replies_paired`, `row.replies_note`. Unlike the NLL, replies compare across tokenizers."""
     references: dict[tuple, tuple[int, Said]] = {}
     for n, row in enumerate(rows, 1):
-        row.said = read_replies(row.runs) if row.task.masked else None
+        row.said = read_replies(row.runs) if row.task.generated else None
         if row.said is None:
             continue
         if isinstance(row.said, str):

@@ -14,6 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from maeum.analysis.leaderboard.tasks import TASKS, Task
 from maeum.analysis.leaderboard.wandb_records import wandb_rows
 from maeum.errors import MaeumError
+from maeum.runs.files import METRICS_CSV, RUN_CONFIG
+from maeum.runs.kinds import kind_of
 
 OVERFIT_TOLERANCE = 1.05  # the last epoch is worse than the best by more than 5%
 
@@ -66,18 +68,18 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
         path = Path(raw).expanduser()
         if not path.is_dir():
             raise MaeumError(f"{path}: not a directory. Give run or multirun directories under logs/train/.")
-        if (path / "config.yaml").is_file() and not _is_train_run(path / "config.yaml"):
-            raise MaeumError(f"{path}: not a maeum-train run (its config.yaml has another task_name).")
-        runs = [path] if (path / "config.yaml").is_file() else sorted(_run_dirs(path), key=_natural)
+        if (path / RUN_CONFIG).is_file() and not _is_train_run(path / RUN_CONFIG):
+            raise MaeumError(f"{path}: not a maeum-train run (its {RUN_CONFIG} has another task_name).")
+        runs = [path] if (path / RUN_CONFIG).is_file() else sorted(_run_dirs(path), key=_natural)
         if not runs:
-            raise MaeumError(f"{path}: no maeum-train run below it (no config.yaml).")
+            raise MaeumError(f"{path}: no maeum-train run below it (no {RUN_CONFIG}).")
         found += [r for r in runs if r not in found]
     return found
 
 
 def _run_dirs(root: Path) -> Iterable[Path]:
     """Directories below `root` with a saved run config (not Hydra's `.hydra/` copy, not W&B's files)."""
-    for config in root.rglob("config.yaml"):
+    for config in root.rglob(RUN_CONFIG):
         inside = config.relative_to(root).parts[:-1]
         if not any(part in (".hydra", "wandb") for part in inside) and _is_train_run(config):
             yield config.parent
@@ -94,12 +96,19 @@ def _natural(path: Path) -> tuple:
 
 def read_run(path: Path) -> Run:
     """A run's identity (from its saved config) and its per-epoch metrics."""
-    cfg = OmegaConf.load(path / "config.yaml")
+    cfg = OmegaConf.load(path / RUN_CONFIG)
     choices = _hydra_choices(path)
-    masked = "label_mask" in cfg.data
+    kind = kind_of(cfg)
+    task = next((task for task in TASKS if task.kind == kind.name), None)
+    if task is None:
+        raise MaeumError(
+            f"{path}: a {kind.name} run, which maeum-leaderboard does not rank (it compares "
+            f"{' and '.join(t.kind for t in TASKS)} runs); its test metrics are in its csv/ log."
+        )
+    masked = task.masked
     run = Run(
         path=path,
-        task=next(task for task in TASKS if task.masked == masked),
+        task=task,
         backbone=_backbone_name(cfg, choices),
         data=choices.get("data") or Path(str(cfg.data.get("path", "?"))).name,
         label_mask=str(cfg.data.label_mask) if masked else "",
@@ -110,7 +119,7 @@ def read_run(path: Path) -> Run:
     rows = _csv_rows(path) or wandb_rows(path)
     if rows is None:
         raise MaeumError(
-            f"{path}: no metrics logged (neither csv/version_*/metrics.csv nor a W&B run file). Train with "
+            f"{path}: no metrics logged (neither {METRICS_CSV} nor a W&B run file). Train with "
             "logger=default (CSV and W&B) or logger=csv."
         )
     run.curves, run.final = _per_epoch(rows)
@@ -134,7 +143,7 @@ def _hydra_choices(path: Path) -> dict[str, str]:
 
 
 def _csv_rows(path: Path) -> list[dict[str, float]] | None:
-    files = sorted(path.glob("csv/version_*/metrics.csv"), key=_natural)
+    files = sorted(path.glob(METRICS_CSV), key=_natural)
     if not files:
         return None
     frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)

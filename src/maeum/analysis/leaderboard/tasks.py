@@ -1,4 +1,5 @@
-"""What a leaderboard ranks, pairs and shows for each kind of run: `CHATBOT` and `CLASSIFIER`.
+"""What a leaderboard ranks, pairs and shows for each kind of run (`maeum.runs.kinds`): `CHATBOT` for chat
+runs and `CLASSIFIER` for classify runs; the metric keys are `maeum.runs.files`'.
 
 Everything that differs between the two kinds is a field of `Task`; the rest of the package reads, pairs
 and renders the rows of either kind the same way.
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from maeum.analysis.stats import Paired, accuracy_delta, response_nll_delta
+from maeum.runs.files import CURVES, RANKED, REPLY_METRICS, TESTS, reply_metric
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,8 @@ class Task:
     """What a leaderboard ranks for one kind of run, and how it pairs and shows its rows."""
 
     name: str
-    masked: bool  # its runs train under a `data.label_mask` (a run is of the task that matches)
+    kind: str  # the run kind it ranks (`maeum.runs.kinds`)
+    masked: bool  # its runs train under a `data.label_mask` (a column of the leaderboard)
     metric: str  # the comparable metric, per epoch
     mode: str  # "min" or "max"
     log_scale: bool  # the figure's y axis
@@ -47,22 +50,16 @@ def _truths(column: pd.Series) -> pd.Series:
     return column.astype(str).str.lower().map({"true": 1.0, "false": 0.0})
 
 
-GENERATED = tuple(
-    f"test/gen/{name}"
-    for name in (
-        "chrf", "bleu4", "distinct_1", "distinct_2", "empty_rate", "reply_length", "reply_chars",
-        "repeat_rate", "copy_rate", "exact_copy_rate", "top_reply_share", "max_length_rate",
-        "emotion_agreement", "condition_match", "condition_match_reference",
-    )
-)  # fmt: skip
+GENERATED = tuple(reply_metric(name) for name in REPLY_METRICS)
 CHATBOT = Task(
     name="chatbot",
+    kind="chat",
     masked=True,
-    metric="val/response_ppl",
-    mode="min",
+    metric=RANKED["chat"][0],
+    mode=RANKED["chat"][1],
     log_scale=True,
-    trajectories=("train/loss_epoch", "val/loss", "val/response_ppl"),
-    tests=("test/response_ppl", "test/response_acc"),
+    trajectories=CURVES["chat"],
+    tests=TESTS["chat"],
     generated=GENERATED,
     paired_columns=(("response_nll", "nll"), ("response_tokens", "tokens")),
     parse=_numbers,
@@ -84,12 +81,13 @@ CHATBOT = Task(
 )
 CLASSIFIER = Task(
     name="classifier",
+    kind="classify",
     masked=False,
-    metric="val/f1_macro",
-    mode="max",
+    metric=RANKED["classify"][0],
+    mode=RANKED["classify"][1],
     log_scale=False,
-    trajectories=("train/loss_epoch", "val/loss", "val/acc", "val/f1_macro"),
-    tests=("test/acc", "test/f1_macro"),
+    trajectories=CURVES["classify"],
+    tests=TESTS["classify"],
     generated=(),
     paired_columns=(("correct", "correct"),),
     parse=_truths,

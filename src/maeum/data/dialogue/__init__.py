@@ -1,5 +1,6 @@
-"""Dialogue data: records and templates (`records`), encoding and label masks (`encoding`), one reader per
-corpus (`readers`) and the DataModule (`datamodule`).
+"""Dialogue data: records and templates (`records`), the layout interface and its factory (`layout`), the
+two layouts (`markers`, `chat_template`), label masks and truncation over any layout (`encoding`), one
+reader per corpus (`readers`) and the DataModule (`datamodule`).
 
 The old module `maeum.data.dialogue` became this package; its names stay importable from here
 (`maeum.data.dialogue.DialogueDataModule` is a `_target_` that checkpoints store). They are looked up on
@@ -13,9 +14,10 @@ from typing import Any
 
 _HOMES = {
     "records": ("IGNORE_INDEX", "LABEL_MASKS", "TEMPLATES", "Dialogue", "Speaker", "Template", "Turn",
-                "template_from", "ChatTemplate", "AnyTemplate"),
-    "encoding": ("encode_dialogue", "encode_dialogues", "encode_prompt", "marker_id", "pretokenize",
-                 "stop_ids", "turn_prefixes"),
+                "ChatTemplate"),
+    "layout": ("Layout", "Rendered", "Span", "Cut", "layout_for", "template_from"),
+    "markers": ("MarkerLayout", "marker_id", "pretokenize"),
+    "encoding": ("encode_dialogue", "encode_dialogues", "encode_prompt", "stop_ids", "turn_prefixes"),
     "datamodule": ("FIELDS", "DialogueCollator", "DialogueCorpus", "DialogueDataModule", "EncodedDialogues"),
 }  # fmt: skip
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}

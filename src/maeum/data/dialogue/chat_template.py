@@ -1,5 +1,5 @@
-"""Dialogues in a tokenizer's own chat template (`apply_chat_template`): ids, label-mask targets, prompts
-and stop tokens, behind the same contract as the marker layouts of `maeum.data.dialogue.encoding`.
+"""Dialogues in a tokenizer's own chat template (`apply_chat_template`): `ChatTemplateLayout`, the layout
+of `ChatTemplate` (`data/template=chat_template`).
 
 **Spans, without `{% generation %}` markers.** An assistant message's tokens are found from the rendering
 itself: the message starts where the rendering of the messages before it, with `add_generation_prompt=True`,
@@ -11,30 +11,92 @@ Whatever the template writes between the generation prompt and the text is the m
 the empty thinking block itself after the plain generation prompt, as it does at inference. Where a template
 has `{% generation %}` markers, these spans equal `return_assistant_tokens_mask` (tests check it).
 
-**Masks.** `input`: every token; `last_sys`: the final assistant message (its text and end-of-turn
-suffix); `all_sys`: every assistant message; `shift`: the control, inputs `[start] + tokens` and labels
-`tokens + [eos]`, where `start` is the bos token, or the pad token for tokenizers with none (Qwen).
-
-**Truncation** to `max_length`: the oldest user/assistant exchanges go first (the system message stays),
-then the first remaining user text is cut from the left, then the final reply's tail; every cut is
-counted, and the final assistant message's end-of-turn suffix always survives.
+The condition is a system message (`ChatTemplate.system_prompt`), or goes into the first user message for a
+template without a system role. A cut turn (`Cut`) is decoded back to text and rendered in place. A prompt
+is the template's generation prompt (`add_generation_prompt=True`); generation stops at the end-of-turn
+tokens and eos; a reply is decoded without its special tokens and a leading thinking block.
 """
 
 from __future__ import annotations
 
+import bisect
+import copy
 import functools
-from collections import Counter
 from collections.abc import Sequence
 
 from transformers import PreTrainedTokenizerBase
 
-from maeum.backbones.tokenizer import strip_reasoning
-from maeum.data.dialogue.records import IGNORE_INDEX, LABEL_MASKS, ChatTemplate, Dialogue, Turn
+from maeum.backbones.tokenizer_repairs import strip_reasoning
+from maeum.data.dialogue.layout import AnyTurn, Layout, Rendered, Span
+from maeum.data.dialogue.records import ChatTemplate, Dialogue, Turn
 from maeum.errors import DataError
 
 Message = dict[str, str]
 ROLES = {"usr": "user", "sys": "assistant"}
 _PROBE = ("마음 프로브 질문", "마음 프로브 답변")  # texts no template rewrites
+
+
+class ChatTemplateLayout(Layout):
+    """A `ChatTemplate`: the tokenizer's own chat template (module docstring)."""
+
+    describe = "the tokenizer's chat template"
+
+    def check(self) -> None:
+        has_chat_template(self.tokenizer, self.template)
+
+    def render(self, turns: Sequence[AnyTurn], condition: str | None, *, prompt: bool = False) -> Rendered:
+        messages = messages_of([self.text(t) for t in turns], condition, self.tokenizer, self.template)
+        text = render(self.tokenizer, self.template, messages, generation_prompt=prompt)
+        if prompt:
+            return Rendered(self.tokenizer(text, add_special_tokens=False)["input_ids"], [])
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return self._rendered(messages, text, enc["input_ids"], enc["offset_mapping"])
+
+    def render_batch(self, dialogues: Sequence[Dialogue]) -> list[Rendered]:
+        """Every dialogue rendered to text, then tokenized in one batched call."""
+        rendered = [
+            (messages := messages_of(d.turns, d.condition, self.tokenizer, self.template),
+             render(self.tokenizer, self.template, messages))
+            for d in dialogues
+        ]  # fmt: skip
+        texts = [text for _, text in rendered]
+        batch = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        return [
+            self._rendered(messages, text, ids, offsets)
+            for (messages, text), ids, offsets in zip(
+                rendered, batch["input_ids"], batch["offset_mapping"], strict=True
+            )
+        ]
+
+    def _rendered(
+        self, messages: list[Message], text: str, ids: list[int], offsets: Sequence[tuple[int, int]]
+    ) -> Rendered:
+        """Token spans from the character spans of the assistant messages (a token belongs to the span its
+        first character lies in)."""
+        starts = [start for start, _ in offsets]  # non-decreasing
+        spans = [
+            Span(turn, bisect.bisect_left(starts, begin), bisect.bisect_left(starts, end))
+            for turn, (begin, end) in enumerate(
+                assistant_spans(self.tokenizer, self.template, messages, text)
+            )
+        ]
+        return Rendered(list(ids), spans)
+
+    def stops(self) -> dict[int, str]:
+        """The end-of-turn tokens, then the tokenizer's eos: each ends the turn."""
+        ids = list(end_of_turn(self.tokenizer, self.template)[1])
+        if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in ids:
+            ids.append(self.tokenizer.eos_token_id)
+        return dict.fromkeys(ids, "eos")
+
+    def reply(self, ids: Sequence[int]) -> tuple[str, str | None]:
+        return reply_text(self.tokenizer, ids), None
+
+    def exported_tokenizer(self) -> PreTrainedTokenizerBase:
+        tokenizer = copy.deepcopy(self.tokenizer)
+        if self.template.jinja:
+            tokenizer.chat_template = self.template.jinja  # the template it was trained in
+        return tokenizer
 
 
 def has_chat_template(tokenizer: PreTrainedTokenizerBase, template: ChatTemplate) -> None:
@@ -119,14 +181,6 @@ def _end_of_turn(
     return suffix, ids
 
 
-def stop_ids(tokenizer: PreTrainedTokenizerBase, template: ChatTemplate) -> list[int]:
-    """The ids that end a reply: the end-of-turn tokens, then the tokenizer's eos."""
-    ids = list(end_of_turn(tokenizer, template)[1])
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
-        ids.append(tokenizer.eos_token_id)
-    return ids
-
-
 def assistant_spans(
     tokenizer: PreTrainedTokenizerBase, template: ChatTemplate, messages: Sequence[Message], text: str
 ) -> list[tuple[int, int]]:
@@ -161,157 +215,6 @@ def _not_found(content: str, why: str) -> DataError:
         f"chat template: cannot find the assistant message {content[:40]!r} in the tokens ({why}); check"
         " the chat template, or give another with data.template.jinja=FILE.jinja"
     )
-
-
-def encode_chat_dialogues(
-    dialogues: Sequence[Dialogue],
-    tokenizer: PreTrainedTokenizerBase,
-    template: ChatTemplate,
-    *,
-    label_mask: str,
-    max_length: int,
-    stats: Counter[str] | None = None,
-) -> list[dict[str, list[int]]]:
-    """`{"input_ids", "labels"}` of each dialogue (unpadded), tokenized in one batched call; the
-    dialogues that do not fit `max_length` are cut one by one (module docstring)."""
-    if label_mask not in LABEL_MASKS:
-        raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
-    stats = stats if stats is not None else Counter()
-    budget = max_length - (1 if label_mask == "shift" else 0)
-    rendered = [_rendered(d, tokenizer, template, n) for n, d in enumerate(dialogues)]
-    batch = tokenizer([text for _, text in rendered], add_special_tokens=False, return_offsets_mapping=True)
-    out = []
-    for n, (dialogue, (messages, text)) in enumerate(zip(dialogues, rendered, strict=True)):
-        ids, offsets = batch["input_ids"][n], batch["offset_mapping"][n]
-        if len(ids) > budget:
-            stats["truncated_examples"] += 1
-            messages, text, ids, offsets = _truncate(dialogue, tokenizer, template, budget, stats, n)
-        spans = _spans(tokenizer, template, messages, text, n)
-        out.append(_targets(ids, offsets, spans, label_mask, tokenizer))
-    return out
-
-
-def _rendered(
-    dialogue: Dialogue, tokenizer: PreTrainedTokenizerBase, template: ChatTemplate, n: int
-) -> tuple[list[Message], str]:
-    turns = dialogue.turns
-    speakers = [t.speaker for t in turns]
-    if not turns or len(turns) % 2 or speakers != ["usr", "sys"] * (len(turns) // 2):
-        raise DataError(
-            f"dialogue {n}: a dialogue must alternate usr, sys, ... and end with sys; got {speakers}"
-        )
-    messages = messages_of(turns, dialogue.condition, tokenizer, template)
-    return messages, render(tokenizer, template, messages)
-
-
-def _spans(
-    tokenizer: PreTrainedTokenizerBase, template: ChatTemplate, messages: list[Message], text: str, n: int
-) -> list[tuple[int, int]]:
-    try:
-        return assistant_spans(tokenizer, template, messages, text)
-    except DataError as err:
-        first = next((m["content"] for m in messages if m["role"] == "user"), "")
-        raise DataError(f"dialogue {n} (first user turn {first[:30]!r}): {err}") from None
-
-
-def _targets(
-    ids: list[int],
-    offsets: Sequence[tuple[int, int]],
-    spans: list[tuple[int, int]],
-    label_mask: str,
-    tokenizer: PreTrainedTokenizerBase,
-) -> dict[str, list[int]]:
-    if label_mask == "shift":
-        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.pad_token_id
-        return {"input_ids": [start, *ids], "labels": [*ids, tokenizer.eos_token_id]}
-    if label_mask == "input":
-        return {"input_ids": list(ids), "labels": list(ids)}
-    chosen = spans[-1:] if label_mask == "last_sys" else spans
-    labels = [
-        t if any(begin <= offset[0] < end for begin, end in chosen) else IGNORE_INDEX
-        for t, offset in zip(ids, offsets, strict=True)
-    ]
-    return {"input_ids": list(ids), "labels": labels}
-
-
-def _tokenize(tokenizer: PreTrainedTokenizerBase, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return enc["input_ids"], enc["offset_mapping"]
-
-
-def _truncate(
-    dialogue: Dialogue,
-    tokenizer: PreTrainedTokenizerBase,
-    template: ChatTemplate,
-    budget: int,
-    stats: Counter[str],
-    n: int,
-) -> tuple[list[Message], str, list[int], list[tuple[int, int]]]:
-    turns = list(dialogue.turns)
-
-    def fit(turns: list[Turn]) -> tuple[list[Message], str, list[int], list[tuple[int, int]]]:
-        messages = messages_of(turns, dialogue.condition, tokenizer, template)
-        text = render(tokenizer, template, messages)
-        return (messages, text, *_tokenize(tokenizer, text))
-
-    messages, text, ids, offsets = fit(turns)
-    while len(ids) > budget and len(turns) > 2:  # 1. the oldest whole exchanges
-        turns = turns[2:]
-        stats["dropped_exchanges"] += 1
-        messages, text, ids, offsets = fit(turns)
-    for which, key in ((0, "cut_user_texts"), (len(turns) - 1, "cut_replies")):  # 2. first user, 3. reply
-        if len(ids) <= budget:
-            break
-        pieces = tokenizer(turns[which].text, add_special_tokens=False)["input_ids"]
-        cut = len(ids) - budget
-        while len(ids) > budget and cut <= len(pieces):
-            kept = pieces[cut:] if which == 0 else pieces[: len(pieces) - cut]
-            turns[which] = Turn(turns[which].speaker, tokenizer.decode(kept).strip())
-            messages, text, ids, offsets = fit(turns)
-            cut += max(1, len(ids) - budget)
-        stats[key] += 1
-    if len(ids) > budget:
-        raise DataError(
-            f"dialogue {n}: max_length={budget} cannot hold even the chat template's markers and system"
-            " prompt of this dialogue: raise data.max_length."
-        )
-    return messages, text, ids, offsets
-
-
-def encode_chat_prompt(
-    history: Sequence[Turn],
-    tokenizer: PreTrainedTokenizerBase,
-    template: ChatTemplate,
-    *,
-    max_length: int,
-    condition: str | None = None,
-) -> list[int]:
-    """Ids that ask the model for the next assistant message (`add_generation_prompt=True`), laid out as
-    in training; the oldest exchanges go first, then the first user text is cut from the left."""
-    turns = list(history)
-
-    def ids(turns: list[Turn]) -> list[int]:
-        messages = messages_of(turns, condition, tokenizer, template)
-        text = render(tokenizer, template, messages, generation_prompt=True)
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    prompt = ids(turns)
-    while len(prompt) > max_length and len(turns) > 1:
-        turns = turns[2:]
-        prompt = ids(turns)
-    if len(prompt) > max_length:
-        pieces = tokenizer(turns[0].text, add_special_tokens=False)["input_ids"]
-        cut = len(prompt) - max_length
-        while len(prompt) > max_length and cut <= len(pieces):
-            turns[0] = Turn(turns[0].speaker, tokenizer.decode(pieces[cut:]).strip())
-            prompt = ids(turns)
-            cut += max(1, len(prompt) - max_length)
-    if len(prompt) > max_length:
-        raise DataError(
-            f"a prompt of max_length={max_length} cannot hold even the chat template's markers and system"
-            " prompt: raise the history length (the training data.max_length)."
-        )
-    return prompt
 
 
 def reply_text(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:

@@ -4,7 +4,8 @@ It reads (a reader per corpus), cleans, splits without leaking a first user turn
 whole dialogue) across splits, optionally expands `turn_prefixes`, encodes every dialogue once (cached)
 under the run's label mask and, for a comparable metric, under `last_sys` on the plain layout
 (`response_*`), and pads each batch to its own longest row. Records and templates are in
-`maeum.data.dialogue.records`, encoding and label masks in `maeum.data.dialogue.encoding`.
+`maeum.data.dialogue.records`, the layouts behind `maeum.data.dialogue.layout`, label masks and truncation
+in `maeum.data.dialogue.encoding`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,17 +24,16 @@ from transformers import PreTrainedTokenizerBase
 
 from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
 from maeum.data.datamodule import SplitDataModule
-from maeum.data.dialogue.chat_template import has_chat_template
-from maeum.data.dialogue.encoding import encode_dialogues, turn_prefixes
-from maeum.data.dialogue.records import (
-    IGNORE_INDEX,
-    LABEL_MASKS,
-    AnyTemplate,
-    ChatTemplate,
-    Dialogue,
-    Turn,
-    template_from,
+from maeum.data.dialogue.encoding import (
+    budget,
+    check_mask,
+    encode_dialogues,
+    render_dialogues,
+    targets,
+    turn_prefixes,
 )
+from maeum.data.dialogue.layout import Layout, layout_for, template_from
+from maeum.data.dialogue.records import IGNORE_INDEX, LABEL_MASKS, Dialogue, Turn
 from maeum.data.records import ReadResult
 from maeum.data.splits import SPLITS, assemble_splits
 from maeum.errors import DataError
@@ -112,7 +112,8 @@ class DialogueDataModule(SplitDataModule):
 
     Args:
         reader: `reader(path) -> ReadResult[Dialogue]`, usually a `_partial_` from the data config.
-        template: a `Template` or `ChatTemplate`, the name of one in `TEMPLATES`, or its fields.
+        template: a dialogue template (`Template`, `ChatTemplate`, ...), the name of one in `TEMPLATES`, or
+            its fields (`maeum.data.dialogue.layout.template_from`).
         label_mask: `input`, `last_sys`, `all_sys` or `shift`.
         turn_prefixes: expand every training dialogue into its prefixes that end on a sys turn.
         preprocess: a text cleaner applied to every turn (see `maeum.data.preprocess`), or None.
@@ -131,7 +132,7 @@ class DialogueDataModule(SplitDataModule):
         tokenizer: str,
         val_path: str | None = None,
         test_path: str | None = None,
-        template: AnyTemplate | str | Mapping[str, Any] = "chat",
+        template: Any = "chat",
         label_mask: str = "last_sys",
         max_length: int = 64,
         turn_prefixes: bool = False,
@@ -149,8 +150,7 @@ class DialogueDataModule(SplitDataModule):
         test_reader: Callable[[str], ReadResult[Dialogue]] | None = None,
         split_by: str = "first_usr",
     ) -> None:
-        if label_mask not in LABEL_MASKS:
-            raise DataError(f"data.label_mask must be one of {', '.join(LABEL_MASKS)}, not '{label_mask}'")
+        check_mask(label_mask)
         if split_by not in SPLIT_KEYS:
             raise DataError(f"data.split_by must be one of {', '.join(SPLIT_KEYS)}, not '{split_by}'")
         super().__init__(
@@ -177,6 +177,14 @@ class DialogueDataModule(SplitDataModule):
         self.turn_prefixes = turn_prefixes
         self.preprocess = preprocess
         self.split_by = split_by
+        self._layout: Layout | None = None
+
+    @property
+    def layout(self) -> Layout:
+        """The template's layout for this data's tokenizer."""
+        if self._layout is None:
+            self._layout = layout_for(self.template, self.tokenizer)
+        return self._layout
 
     def model_kwargs(self) -> dict[str, object]:
         """What the model keeps about this data: the conditions of the training dialogues (sorted) and
@@ -249,7 +257,7 @@ class DialogueDataModule(SplitDataModule):
         turns = [len(d.turns) for d in whole]
         targets = Counter()
         cuts: Counter[str] = Counter()
-        options = {"max_length": self.max_length, "template": self.template}
+        options = {"max_length": self.max_length, "layout": self.layout}
         for mask in LABEL_MASKS:
             cut: Counter[str] = Counter()
             rows = encode_dialogues(examples, self.tokenizer, label_mask=mask, stats=cut, **options)
@@ -285,19 +293,18 @@ class DialogueDataModule(SplitDataModule):
             turns,
         )
 
-        if isinstance(self.template, ChatTemplate):  # one message, before anything is encoded
-            has_chat_template(self.tokenizer, self.template)
+        self.layout.check()  # one message, before anything is encoded
 
         def encode() -> dict[str, Ragged]:
             stats: Counter[str] = Counter()
-            options = {"max_length": self.max_length, "template": self.template}
-            mask = self.label_mask
-            run = encode_dialogues(dialogues, self.tokenizer, label_mask=mask, stats=stats, **options)
-            # the same layout with last_sys labels (for `shift`, the unshifted layout): response metrics
-            if mask == "last_sys":
-                response = run
-            else:
-                response = encode_dialogues(dialogues, self.tokenizer, label_mask="last_sys", **options)
+            mask, layout = self.label_mask, self.layout
+            room = budget(mask, self.max_length)
+            renders = render_dialogues(dialogues, layout, budget=room, stats=stats)
+            run = [targets(r, mask, layout) for r in renders]
+            # the final reply under last_sys (for `shift`, unshifted, at the full length): response metrics
+            if room != budget("last_sys", self.max_length):
+                renders = render_dialogues(dialogues, layout, budget=budget("last_sys", self.max_length))
+            response = [targets(r, "last_sys", layout) for r in renders]
             stats.pop("truncated_examples", None)
             if stats:
                 log.info("Truncation to max_length=%d: %s", self.max_length, dict(stats))

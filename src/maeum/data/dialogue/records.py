@@ -12,7 +12,10 @@ emotion or a category). A `Template` says where the markers, the condition and t
 
 A `ChatTemplate` (`data/template=chat_template`) lays a dialogue out in the tokenizer's own chat template
 instead (`apply_chat_template`: system, user and assistant messages), for today's instruction models; the
-condition goes into a system prompt. `maeum.data.dialogue.chat_template` encodes with it.
+condition goes into a system prompt.
+
+A template holds fields only; its class attribute `layout` names the `maeum.data.dialogue.layout.Layout`
+that renders it (`maeum.data.dialogue.markers`, `maeum.data.dialogue.chat_template`).
 
 This module imports neither torch nor Lightning: generation, sessions, loading and the demo need only it
 and `maeum.data.dialogue.encoding`.
@@ -20,10 +23,10 @@ and `maeum.data.dialogue.encoding`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 from maeum.errors import DataError
 
@@ -52,6 +55,7 @@ class Dialogue:
 class Template:
     """Where the markers, the condition and the closing token go (see the module docstring)."""
 
+    layout: ClassVar[str] = "maeum.data.dialogue.markers.MarkerLayout"
     usr: str = "<usr>"
     sys: str = "<sys>"
     condition: str = "<unused1>"
@@ -74,9 +78,10 @@ class ChatTemplate:
     (read once, so that checkpoints and exports carry the text, not the path).
     """
 
+    layout: ClassVar[str] = "maeum.data.dialogue.chat_template.ChatTemplateLayout"
     system_prompt: str = "사용자의 감정: {condition}"
     jinja: str | None = None
-    kind: str = "chat_template"  # tells this template's fields from a marker `Template`'s in maeum.json
+    kind: str = "chat_template"  # names this class in maeum.json files written before `_target_` was
 
     def __post_init__(self) -> None:
         if "{condition}" not in self.system_prompt:
@@ -91,12 +96,6 @@ class ChatTemplate:
                 raise DataError(f"data.template.jinja: no such chat template file: {path}")
             object.__setattr__(self, "jinja", path.read_text(encoding="utf-8"))
 
-    @property
-    def condition_is_target(self) -> bool:  # as `Template`'s: a chat template never generates the condition
-        return False
-
-
-AnyTemplate = Template | ChatTemplate
 
 TEMPLATES = {
     "chat": Template(),
@@ -109,18 +108,3 @@ TEMPLATES = {
     ),
     "chat_template": ChatTemplate(),
 }
-
-
-def template_from(value: AnyTemplate | str | Mapping[str, Any]) -> AnyTemplate:
-    """A template from its name in `TEMPLATES`, its fields (a config or `maeum.json`) or itself."""
-    if isinstance(value, Template | ChatTemplate):
-        return value
-    if isinstance(value, str):
-        if value not in TEMPLATES:
-            raise DataError(f"unknown dialogue template '{value}': use one of {', '.join(TEMPLATES)}")
-        return TEMPLATES[value]
-    fields = {k: v for k, v in value.items() if not k.startswith("_")}
-    target = str(value.get("_target_", ""))
-    if fields.get("kind") == "chat_template" or target.endswith("ChatTemplate"):
-        return ChatTemplate(**fields)
-    return Template(**fields)

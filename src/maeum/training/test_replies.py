@@ -4,7 +4,7 @@
 After every chatbot test (`maeum-train`'s test stage, `maeum-eval`) it answers each test dialogue's final
 system turn, with that turn's history and condition as in chat, through `ReplyGenerator` (batched
 `model.generate` with the KV cache) under a recorded evaluation preset, scores the replies in Korean
-(`maeum.analysis.text_metrics`) and, with an emotion classifier, judges their emotion. It writes
+(`maeum.metrics.text`) and, with an emotion classifier, judges their emotion. It writes
 `test_generations.csv` (one row per test dialogue, under the ids of `test_predictions.csv`) and
 `test_generations.json` (the preset, the metrics and the reference labels' distribution), and logs
 `test/gen/<metric>`. A capped run (`max_dialogues`) writes `test_generations.first-<N>.csv`, so it never
@@ -24,22 +24,16 @@ import pandas as pd
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
 
-from maeum.analysis.text_metrics import score_replies
 from maeum.errors import MaeumError
+from maeum.inference.generation import GREEDY, generate_replies
 from maeum.inference.loading import load_classifier, task_of
 from maeum.inference.prediction import Predictor
-from maeum.training.callbacks import answer
+from maeum.metrics.text import score_replies
+from maeum.runs.files import generations_stem, reply_metric
 
 log = logging.getLogger(__name__)
-GENERATIONS = "test_generations"  # the file stem; `.first-<N>` is added when the test set was capped
 # greedy, and no minimum length: a model that can only say `</s>` must show as empty replies
-EVALUATION_PRESET = {"do_sample": False, "min_new_tokens": 0, "max_new_tokens": 32}
-
-
-def generations_stem(dialogues: int, test_dialogues: int) -> str:
-    """`test_generations`, or `test_generations.first-<N>` when only the first N test dialogues were
-    answered (`max_dialogues`, or a limited test)."""
-    return f"{GENERATIONS}.first-{dialogues}" if dialogues < test_dialogues else GENERATIONS
+EVALUATION = {**GREEDY, "min_new_tokens": 0}
 
 
 class TestGenerations(Callback):
@@ -73,7 +67,7 @@ class TestGenerations(Callback):
         self.output_dir = Path(output_dir)
         self.enabled = enabled
         self.max_dialogues = max_dialogues
-        self.preset = dict(preset) if preset is not None else dict(EVALUATION_PRESET)
+        self.preset = dict(preset) if preset is not None else dict(EVALUATION)
         self.seed = seed
         self.batch_size = batch_size
         # resolved, so that one classifier given by relative and absolute paths pairs in the leaderboard
@@ -138,7 +132,8 @@ class TestGenerations(Callback):
         if trainer.world_size == 1:  # a limited test (limit_test_batches) tests a prefix: answer that prefix
             n = min(n, self._tested)
         prompts = datamodule.sample_prompts(n, split="test")
-        replies = answer(model, datamodule, [p for p, _ in prompts], self.preset, self.batch_size, self.seed)
+        dialogues = [p for p, _ in prompts]
+        replies = generate_replies(model, datamodule, dialogues, self.preset, self.batch_size, self.seed)
         names = datamodule.corpus.condition_names
         frame = pd.DataFrame(
             {
@@ -151,7 +146,7 @@ class TestGenerations(Callback):
                 "stop": [r.stop for r in replies],
             }
         )
-        if datamodule.template.condition_is_target:
+        if datamodule.layout.generates_condition:
             generated = [r.condition for r in replies]
             frame.insert(frame.columns.get_loc("reply"), "generated_condition", generated)
         last_user = [p.turns[-1].text if p.turns else "" for p, _ in prompts]
@@ -169,7 +164,7 @@ class TestGenerations(Callback):
         for note in notes:
             log.info("test_generations: %s", note)
         for name, value in metrics.items():
-            pl_module.log(f"test/gen/{name}", float(value), rank_zero_only=True)
+            pl_module.log(reply_metric(name), float(value), rank_zero_only=True)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_table("test/generations", dataframe=frame.head(1000))

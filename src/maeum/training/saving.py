@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning import Callback, LightningModule, Trainer
 
 from maeum import __version__
-from maeum.inference.checkpoints import CHECKPOINT_KEY
+from maeum.runs.files import RUN_KEY
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -74,4 +74,4 @@ class RunConfigCallback(Callback):
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        checkpoint[CHECKPOINT_KEY] = {"config": self.config, "version": __version__}
+        checkpoint[RUN_KEY] = {"config": self.config, "version": __version__}
