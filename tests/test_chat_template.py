@@ -229,3 +229,26 @@ def test_bad_chat_templates_get_one_clear_message(tmp_path) -> None:
         ChatTemplate(system_prompt="감정")
     with pytest.raises(DataError, match="no such chat template file"):
         ChatTemplate(jinja=str(tmp_path / "없는 템플릿 (1).jinja"))
+
+
+@pytest.mark.parametrize(("backbone", "template"), [("tiny_llama3", ChatTemplate()), ("tiny_gpt2", "chat")])
+def test_a_first_user_text_shorter_than_the_cut_goes_whole_before_the_reply_is_cut(
+    backbone: str, template: object
+) -> None:
+    """Both layouts cut in the documented order: when more must go than the first user text holds, all of it
+    goes, then the final reply's tail (the chat-template code of b079fef kept the user text and cut the reply
+    to nothing, or refused)."""
+    tok = load_tokenizer(backbone)
+    reply = "좋아요 그럼 내일 다시 이야기해요 ㅎㅎ 😊"
+    dialogue = Dialogue([Turn("usr", "응"), Turn("sys", reply)], "기쁨")
+    whole = encode_dialogue(dialogue, tok, label_mask="last_sys", max_length=512, template=template)
+    user = len(tok("응", add_special_tokens=False)["input_ids"])
+    stats: Counter[str] = Counter()
+    budget = len(whole["input_ids"]) - user - 2
+    row = encode_dialogue(dialogue, tok, label_mask="last_sys", max_length=budget, template=template, stats=stats)
+    assert len(row["input_ids"]) <= budget
+    assert stats["cut_user_texts"] == 1 and stats["cut_replies"] == 1
+    text = tok.decode(row["input_ids"])
+    assert "응" not in text.replace("좋아요", "")  # the user text is gone...
+    kept = tok.decode([t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label >= 0])
+    assert kept.replace("▁", " ").lstrip().startswith("좋아요 그럼")  # ... and the reply lost its tail only

@@ -1,6 +1,7 @@
 """What every shipped dialogue experiment encodes is what the code before the one layout interface (b079fef)
 encoded: training rows under every label mask, at the experiment's `max_length` and at shorter ones that
-make truncation cut, the generation prompts and the stop ids (`tests/helpers/encodings.py`).
+make truncation cut, the generation prompts and the stop ids (`tests/helpers/encodings.py`). The digests
+that changed on purpose are listed in the file's `_changed`, with why.
 
 The fixture cases run by default; the Qwen tokenizer's cases (a real 151k-token vocabulary) and the shared
 corpora's run under `-m slow`.
@@ -16,6 +17,8 @@ from helpers.configs import SHARED_DATA
 from helpers.encodings import DIGESTS, Case, digests, lengths_of
 
 STORED: dict[str, dict[str, str]] = json.loads(DIGESTS.read_text(encoding="utf-8"))
+# the few digests that changed on purpose, with why (shortened lengths of chat-template cases only)
+CHANGED = STORED.pop("_changed")
 
 
 def _case(name: str) -> Case:
@@ -39,10 +42,23 @@ def test_every_shipped_dialogue_experiment_encodes_as_before(name: str, tmp_path
     if case.real and not SHARED_DATA.is_dir():
         pytest.skip(f"reads the shared corpora in {SHARED_DATA}, which is absent")
     stored = STORED[name]
+    expected = {**stored, **CHANGED["digests"].get(name, {})}
     found = digests(case, tmp_path, lengths_of(stored))
-    changed = sorted(key for key in stored if found.get(key) != stored[key])
+    changed = sorted(key for key in expected if found.get(key) != expected[key])
     assert not changed, f"{name}: encoded differently from b079fef: {changed}"
     assert set(found) == set(stored)
+
+
+@pytest.mark.unit
+def test_no_shipped_length_changed_and_each_change_is_said() -> None:
+    """What changed on purpose is a shortened length of a chat-template case, never an experiment's own
+    `max_length` (the largest length of each case), and the file says why."""
+    assert CHANGED["why"]
+    for name, keys in CHANGED["digests"].items():
+        own = lengths_of(STORED[name])[0]
+        assert keys and all(int(key.split("/")[2]) < own for key in keys), name
+        assert set(keys) == set(CHANGED["b079fef"][name])
+        assert all(STORED[name][key] == CHANGED["b079fef"][name][key] for key in keys)
 
 
 @pytest.mark.unit

@@ -257,6 +257,13 @@ def compose_run(config_name: str, overrides: list[str]) -> DictConfig:
         OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     finally:
         hydra_config.cfg = saved
+    if config_name == "train":  # what the run would refuse at its start (no hub backbone is read here)
+        from maeum.backbones import TINY_SPECS
+        from maeum.runs.kinds import kind_of
+        from maeum.training.checks import check_backbone
+
+        if str(cfg.model.get("backbone")) in TINY_SPECS:
+            check_backbone(kind_of(cfg), cfg.model)
     return cfg
 
 
