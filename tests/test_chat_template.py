@@ -245,7 +245,9 @@ def test_a_first_user_text_shorter_than_the_cut_goes_whole_before_the_reply_is_c
     user = len(tok("응", add_special_tokens=False)["input_ids"])
     stats: Counter[str] = Counter()
     budget = len(whole["input_ids"]) - user - 2
-    row = encode_dialogue(dialogue, tok, label_mask="last_sys", max_length=budget, template=template, stats=stats)
+    row = encode_dialogue(
+        dialogue, tok, label_mask="last_sys", max_length=budget, template=template, stats=stats
+    )
     assert len(row["input_ids"]) <= budget
     assert stats["cut_user_texts"] == 1 and stats["cut_replies"] == 1
     text = tok.decode(row["input_ids"])
