@@ -66,7 +66,8 @@ def test_tiny_bert_classifier_export(main_run, tmp_path: Path) -> None:
     assert model.config.id2label == dict(enumerate(["분노", "슬픔", "불안", "상처", "당황", "기쁨"]))
     assert model.config.classifier_dropout == 0.5
     assert json.loads((out / "maeum.json").read_text(encoding="utf-8")) == {
-        "task": "classifier",
+        "kind": "classify",
+        "task": "classifier",  # what maeum before run kinds reads
         "max_length": 64,
     }
 

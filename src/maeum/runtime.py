@@ -145,7 +145,9 @@ def check_argument_types(cfg: DictConfig, keys: Sequence[str]) -> None:
     signature (`trainer.max_epochs=abc`, `trainer.precision=bf16-mix`), before the object is built and the
     value fails deep inside it (Lightning's "'>' not supported between 'int' and 'str'").
 
-    Only annotations made of int, float, bool, str, None and Literal are checked, by hand: a checker such as
+    A target whose `**settings` take a settings dataclass names it in `settings_class` (the DataModules'
+    `SplitSettings`): its fields are checked too. Only annotations made of int, float, bool, str, None and
+    Literal are checked, by hand: a checker such as
     typeguard would also judge containers and classes, which arrive here as OmegaConf nodes and configs, and
     which the libraries check themselves.
     """
@@ -156,6 +158,8 @@ def check_argument_types(cfg: DictConfig, keys: Sequence[str]) -> None:
         try:
             target = get_object(node._target_)
             hints = get_type_hints(target.__init__ if isinstance(target, type) else target)
+            if settings := getattr(target, "settings_class", None):  # what its `**settings` takes
+                hints = {**get_type_hints(settings), **hints}
             values = OmegaConf.to_container(node, resolve=True)
         except Exception:  # an unresolvable target, annotation or value: instantiate reports it
             continue

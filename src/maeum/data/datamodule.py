@@ -12,7 +12,8 @@ process count; else `DistributedSampler` repeats a few rows to even the shares).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pytorch_lightning import LightningDataModule
@@ -25,12 +26,55 @@ from maeum.backbones import load_tokenizer
 from maeum.errors import DataError
 
 
+@dataclass(frozen=True)
+class SplitSettings:
+    """What every maeum DataModule takes besides its corpus and its encoding (`data.*` of every data config):
+    official split files and their readers, the split, the loaders and the token-id cache.
+
+    Args:
+        val_path, test_path: official split files; each replaces the internal split for its stage.
+        val_reader, test_reader: read those (or, with no file, their split of `path`); None takes `reader`.
+        batch_size, eval_batch_size: rows per training batch, and per validation/test batch (None: the same).
+        val_fraction, test_fraction, seed: the deterministic split of `path` (`maeum.data.splits`).
+        shuffle_seed: the train loader's shuffle (the run's `seed`); None takes `seed`.
+        num_workers, pin_memory: the loaders' (`torchdata`'s `StatefulDataLoader`).
+        cache_dir: where token ids are cached; None disables the cache.
+    """
+
+    val_path: str | Sequence[str] | None = None
+    test_path: str | Sequence[str] | None = None
+    val_reader: Callable[[str], Any] | None = None
+    test_reader: Callable[[str], Any] | None = None
+    batch_size: int = 32
+    eval_batch_size: int | None = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    seed: int = 42
+    shuffle_seed: int | None = None
+    num_workers: int = 0
+    pin_memory: bool = False
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        val, test = self.val_fraction, self.test_fraction
+        if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
+            raise DataError(
+                f"data.val_fraction={val} and data.test_fraction={test}: each must be in [0, 1) and their "
+                "sum below 1, so that something is left to train on."
+            )
+        if self.batch_size < 1 or (self.eval_batch_size is not None and self.eval_batch_size < 1):
+            sizes = f"data.batch_size={self.batch_size} and data.eval_batch_size={self.eval_batch_size}"
+            raise DataError(f"{sizes} must be >= 1")
+
+
 class SplitDataModule(LightningDataModule):
     """Base of the task DataModules.
 
-    Subclasses read and split their corpus in `_load_corpus` (called once, on first use of `corpus`; `reads`
-    gives each split's `ReadResult`), fill `datasets` in `setup`, and return their batch padder from
-    `collator`. The train loader shuffles, with `sampler_class` (a `DistributedSampler`).
+    Subclasses take their corpus (`reader`, `path`, `tokenizer`) and their own encoding settings, and hand
+    everything else (`**settings`) to this class, which holds it as one `SplitSettings`. They read and split
+    their corpus in `_load_corpus` (called once, on first use of `corpus`; `reads` gives each split's
+    `ReadResult`), fill `datasets` in `setup`, and return their batch padder from `collator`. The train
+    loader shuffles, with `sampler_class` (a `DistributedSampler`).
 
     An official val or test split is read from `val_path` / `test_path` by `val_reader` / `test_reader`
     (`reader` when unset). A reader without a file reads its split from `path`: a corpus that holds its own
@@ -38,56 +82,37 @@ class SplitDataModule(LightningDataModule):
     """
 
     sampler_class: type[DistributedSampler] = DistributedSampler
+    settings_class = SplitSettings  # what `**settings` takes (maeum.runtime.check_argument_types reads it)
 
-    def __init__(
-        self,
-        *,
-        reader: Callable[[str], Any],
-        path: str,
-        tokenizer: str,
-        val_path: str | None,
-        test_path: str | None,
-        batch_size: int,
-        eval_batch_size: int | None,
-        val_fraction: float,
-        test_fraction: float,
-        seed: int,
-        num_workers: int,
-        pin_memory: bool,
-        cache_dir: str | None,
-        shuffle_seed: int | None = None,
-        val_reader: Callable[[str], Any] | None = None,
-        test_reader: Callable[[str], Any] | None = None,
-    ) -> None:
+    def __init__(self, reader: Callable[[str], Any], path: Any, tokenizer: str, **settings: Any) -> None:
         super().__init__()
-        fractions_ok = 0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1
-        if not fractions_ok:
-            raise DataError(
-                f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction}: each must be in "
-                "[0, 1) and their sum below 1, so that something is left to train on."
-            )
-        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
-            raise DataError(
-                f"data.batch_size={batch_size} and data.eval_batch_size={eval_batch_size} must be >= 1"
-            )
+        try:
+            self.settings = settings = SplitSettings(**settings)
+        except TypeError as err:
+            known = ", ".join(f.name for f in fields(SplitSettings))
+            raise DataError(f"data: {err}; besides its own, a DataModule takes {known}.") from None
         self.reader = reader
         self.tokenizer_name = tokenizer
         # val/test: official split files, or `path` itself when only their reader is given
         self.paths = {
             "train": path,
-            "val": val_path or (path if val_reader else None),
-            "test": test_path or (path if test_reader else None),
+            "val": settings.val_path or (path if settings.val_reader else None),
+            "test": settings.test_path or (path if settings.test_reader else None),
         }
-        self.readers = {"train": reader, "val": val_reader or reader, "test": test_reader or reader}
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.seed = seed
-        self.shuffle_seed = seed if shuffle_seed is None else shuffle_seed
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.cache_dir = cache_dir
+        self.readers = {
+            "train": reader,
+            "val": settings.val_reader or reader,
+            "test": settings.test_reader or reader,
+        }
+        self.batch_size = settings.batch_size
+        self.eval_batch_size = settings.eval_batch_size or settings.batch_size
+        self.val_fraction = settings.val_fraction
+        self.test_fraction = settings.test_fraction
+        self.seed = settings.seed
+        self.shuffle_seed = settings.seed if settings.shuffle_seed is None else settings.shuffle_seed
+        self.num_workers = settings.num_workers
+        self.pin_memory = settings.pin_memory
+        self.cache_dir = settings.cache_dir
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self._corpus: Any = None
         self.datasets: dict[str, Dataset] = {}

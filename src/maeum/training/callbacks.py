@@ -98,8 +98,7 @@ class ResponseReport(PerExampleReport):
 
     def report(self, trainer: Trainer, pl_module: LightningModule, *tensors: torch.Tensor) -> None:
         nll, tokens = tensors
-        references = getattr(trainer.datamodule, "test_references", None)
-        references = references()[: len(nll)] if references is not None else []
+        references = trainer.datamodule.test_references()[: len(nll)]  # a chat run's DialogueDataModule
         if len(references) != len(nll):
             references = [("", "")] * len(nll)
         frame = pd.DataFrame(
@@ -199,18 +198,15 @@ def _gather_in_dataset_order(
 
 
 def _test_texts(trainer: Trainer, n: int) -> list[str] | None:
-    """The test split's texts in loader order, when the DataModule exposes them and the count matches."""
-    corpus = getattr(trainer.datamodule, "corpus", None)
-    if corpus is None:
-        return None
+    """The test split's texts in loader order (a classify run's corpus), when the count matches."""
+    corpus = trainer.datamodule.corpus
     texts = [corpus.examples[i].text for i in corpus.indices["test"]]
     return texts if len(texts) == n else None
 
 
 def _test_ids(trainer: Trainer, n: int) -> list[str]:
     """The first `n` test examples' ids in loader order (`SplitDataModule.test_ids`; the test loader is not
-    shuffled, so `limit_test_batches` tests a prefix). Where the DataModule has none, `<position>-?`:
+    shuffled, so `limit_test_batches` tests a prefix). Where they are fewer, `<position>-?`:
     `maeum.leaderboard` refuses to pair on those."""
-    test_ids = getattr(trainer.datamodule, "test_ids", None)
-    ids = test_ids() if test_ids is not None else []
+    ids = trainer.datamodule.test_ids()
     return ids[:n] if len(ids) >= n else unknown_ids(n)

@@ -78,15 +78,11 @@ class ClassificationDataModule(SplitDataModule):
 
     Args:
         reader: callable `reader(path) -> ReadResult`, usually a `_partial_` from the data config.
-        path: the corpus file (the train split, and val/test unless given below).
-        val_path, test_path: official split files; each replaces the internal split for its stage.
-        val_reader, test_reader: read those (or, with no file, their split of `path`); `None` takes `reader`.
+        path: the corpus file (the train split, and val/test unless official files are given).
         tokenizer: backbone name or path, as accepted by `maeum.backbones.load_tokenizer`.
         labels: fixed label order. A label outside it is an error; `None` takes the sorted labels found.
         max_length: token budget per text, special tokens included; longer texts are truncated.
-        val_fraction, test_fraction, seed: the deterministic group split of `path` (`maeum.data.splits`).
-        shuffle_seed: the train loader's shuffle (the run's `seed`); `None` takes `seed`.
-        cache_dir: where token ids are cached; `None` disables the cache.
+        settings: the split, loader and cache settings of every DataModule (`SplitSettings`).
     """
 
     def __init__(
@@ -94,40 +90,11 @@ class ClassificationDataModule(SplitDataModule):
         reader: Callable[[str], ReadResult],
         path: str,
         tokenizer: str,
-        val_path: str | None = None,
-        test_path: str | None = None,
         labels: Sequence[str] | None = None,
         max_length: int = 64,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        seed: int = 42,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        cache_dir: str | None = None,
-        shuffle_seed: int | None = None,
-        val_reader: Callable[[str], ReadResult] | None = None,
-        test_reader: Callable[[str], ReadResult] | None = None,
+        **settings: Any,
     ) -> None:
-        super().__init__(
-            reader=reader,
-            path=path,
-            tokenizer=tokenizer,
-            val_path=val_path,
-            test_path=test_path,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            val_fraction=val_fraction,
-            test_fraction=test_fraction,
-            seed=seed,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            cache_dir=cache_dir,
-            shuffle_seed=shuffle_seed,
-            val_reader=val_reader,
-            test_reader=test_reader,
-        )
+        super().__init__(reader, path, tokenizer, **settings)
         self.fixed_labels = list(labels) if labels is not None else None
         self.max_length = max_length
 

@@ -117,12 +117,11 @@ class DialogueDataModule(SplitDataModule):
         label_mask: `input`, `last_sys`, `all_sys` or `shift`.
         turn_prefixes: expand every training dialogue into its prefixes that end on a sys turn.
         preprocess: a text cleaner applied to every turn (see `maeum.data.preprocess`), or None.
-        seed: the split's seed; shuffle_seed: the train loader's (the run's `seed`; `None` takes `seed`).
-        val_reader, test_reader: read the official val/test split (from `val_path`/`test_path`, or from
-            `path` when no file is given); `None` takes `reader`.
         split_by: what groups dialogues so that a group never straddles two splits: `first_usr`, their
             first user turn (a repeated question), or `dialogue`, all their turns (for corpora whose
             dialogues open with the same greetings, such as XPersona).
+        settings: the split, loader and cache settings of every DataModule (`SplitSettings`: official
+            val/test files and their readers, fractions, seeds, batch sizes, workers, cache).
     """
 
     def __init__(
@@ -130,47 +129,18 @@ class DialogueDataModule(SplitDataModule):
         reader: Callable[[str], ReadResult[Dialogue]],
         path: str,
         tokenizer: str,
-        val_path: str | None = None,
-        test_path: str | None = None,
         template: Any = "chat",
         label_mask: str = "last_sys",
         max_length: int = 64,
         turn_prefixes: bool = False,
         preprocess: Callable[[str], str] | None = None,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        seed: int = 42,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        cache_dir: str | None = None,
-        shuffle_seed: int | None = None,
-        val_reader: Callable[[str], ReadResult[Dialogue]] | None = None,
-        test_reader: Callable[[str], ReadResult[Dialogue]] | None = None,
         split_by: str = "first_usr",
+        **settings: Any,
     ) -> None:
         check_mask(label_mask)
         if split_by not in SPLIT_KEYS:
             raise DataError(f"data.split_by must be one of {', '.join(SPLIT_KEYS)}, not '{split_by}'")
-        super().__init__(
-            reader=reader,
-            path=path,
-            tokenizer=tokenizer,
-            val_path=val_path,
-            test_path=test_path,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            val_fraction=val_fraction,
-            test_fraction=test_fraction,
-            seed=seed,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            cache_dir=cache_dir,
-            shuffle_seed=shuffle_seed,
-            val_reader=val_reader,
-            test_reader=test_reader,
-        )
+        super().__init__(reader, path, tokenizer, **settings)
         self.label_mask = label_mask
         self.max_length = max_length
         self.template = template_from(template)
@@ -178,6 +148,7 @@ class DialogueDataModule(SplitDataModule):
         self.preprocess = preprocess
         self.split_by = split_by
         self._layout: Layout | None = None
+        self._columns: dict[str, Ragged] | None = None
 
     @property
     def layout(self) -> Layout:
@@ -282,6 +253,14 @@ class DialogueDataModule(SplitDataModule):
         return None if any(not t.text for t in turns) else Dialogue(turns, dialogue.condition)
 
     def _encoded(self) -> dict[str, Ragged]:
+        """The encoded columns of every dialogue, once per DataModule (`prepare_data` then `setup`), from
+        the disk cache when another run encoded the same data (its key hashes the tokenizer, template,
+        mask, length and every turn)."""
+        if self._columns is None:
+            self._columns = self._encode_or_load()
+        return self._columns
+
+    def _encode_or_load(self) -> dict[str, Ragged]:
         dialogues = self.corpus.dialogues
         turns = [([(t.speaker, t.text) for t in d.turns], d.condition) for d in dialogues]
         key = fingerprint(

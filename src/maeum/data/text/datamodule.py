@@ -100,39 +100,16 @@ class TextDataModule(SplitDataModule):
         objective: str = "causal",
         layout: str = "line",
         block_size: int = 128,
-        val_path: str | Sequence[str] | None = None,
-        test_path: str | Sequence[str] | None = None,
-        val_fraction: float = 0.01,
-        test_fraction: float = 0.0,
         mlm_probability: float = 0.15,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        seed: int = 42,
-        shuffle_seed: int | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        cache_dir: str | None = None,
+        **settings: Any,
     ) -> None:
         if objective not in OBJECTIVES:
             raise DataError(f"data.objective={objective!r}: choose one of {', '.join(OBJECTIVES)}")
         if block_size < 4:
             raise DataError(f"data.block_size={block_size}: a block needs at least 4 tokens")
-        super().__init__(
-            reader=functools.partial(read_documents, layout=layout),
-            path=path,  # type: ignore[arg-type]
-            tokenizer=tokenizer,
-            val_path=val_path,  # type: ignore[arg-type]
-            test_path=test_path,  # type: ignore[arg-type]
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            val_fraction=val_fraction,
-            test_fraction=test_fraction,
-            seed=seed,
-            shuffle_seed=shuffle_seed,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            cache_dir=cache_dir,
-        )
+        shares = {"val_fraction": 0.01, "test_fraction": 0.0}  # a corpus of millions of lines: 1% validates
+        reader = functools.partial(read_documents, layout=layout)
+        super().__init__(reader, path, tokenizer, **{**shares, **settings})
         self.objective, self.layout, self.block_size = objective, layout, block_size
         self.mlm_probability = mlm_probability
         self.streams: dict[str, TokenStream] = {}
