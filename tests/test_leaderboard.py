@@ -52,8 +52,10 @@ CONDITIONS = [condition for condition, _ in DIALOGUES]
 
 
 def nll_of(mask: str, seed: int) -> list[float]:
-    """Each test dialogue's summed response NLL: the mask's per-token NLL, give or take, times its tokens."""
-    return [t * (PER_TOKEN[mask] + 0.05 * seed + 0.1 * ((3 * d + seed) % 4)) for d, t in enumerate(TOKENS)]
+    """Each test dialogue's summed response NLL: the mask's per-token NLL give or take 0.2 (other for every
+    seed and dialogue), times its tokens."""
+    jitter = np.random.default_rng([MASKS.index(mask), seed]).uniform(-0.2, 0.2, len(TOKENS))
+    return [t * (PER_TOKEN[mask] + j) for t, j in zip(TOKENS, jitter, strict=True)]
 
 
 def replies_of(mask: str, seed: int) -> list[str]:
@@ -63,10 +65,12 @@ def replies_of(mask: str, seed: int) -> list[str]:
     return ["" if (d + seed) % 3 == 0 else ref if d < 2 else FILLER for d, ref in enumerate(REFERENCES)]
 
 
-def write_chatbot_grid(grid: Path) -> Path:
-    """The label-mask x seed grid as `python -m maeum.train -m experiment=chatbot/sample_tiny
-    data.label_mask=input,last_sys seed=1,2,3 trainer.max_epochs=2 logger=csv emotion_classifier=JUDGE`
-    numbers its jobs."""
+@pytest.fixture(scope="module")
+def chatbot_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The label-mask x seed grid, its jobs numbered as `python -m maeum.train -m
+    experiment=chatbot/sample_tiny data.label_mask=input,last_sys seed=1,2,3 trainer.max_epochs=2
+    logger=csv emotion_classifier=JUDGE` numbers them."""
+    grid = tmp_path_factory.mktemp("실험") / "챗봇 (마스크 x 시드)"
     for job, (mask, seed) in enumerate((m, s) for m in MASKS for s in SEEDS):
         overrides = [f"data.label_mask={mask}", f"seed={seed}", "trainer.max_epochs=2", "logger=csv", *JUDGED]
         chatbot_run(
@@ -76,22 +80,19 @@ def write_chatbot_grid(grid: Path) -> Path:
     return grid
 
 
-@pytest.fixture(scope="module")
-def chatbot_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_chatbot_grid(tmp_path_factory.mktemp("실험") / "챗봇 (마스크 x 시드)")
-
-
 @pytest.fixture
 def grid_copy(chatbot_grid: Path, tmp_path: Path) -> Path:
     """A copy of the chatbot grid to damage, under a Korean name with spaces and parentheses."""
     return Path(shutil.copytree(chatbot_grid, tmp_path / "실험 (복사본)"))
 
 
-# val/f1_macro per epoch and the test examples each (dropout, seed) gets right: dropout 0.5 is the better
+# val/f1_macro per epoch and the test examples each (dropout, seed) gets right: dropout 0.5 is the better;
+# McNemar's test leaves out the tied votes over seeds (examples 6, 7 of dropout 0.1; 0, 11 of dropout 0.5)
 CLASSIFIERS = {
-    (0.1, 1): ((0.3, 0.5), range(0, 6)), (0.1, 2): ((0.35, 0.55), range(2, 10)),
-    (0.5, 1): ((0.4, 0.7), range(0, 12)), (0.5, 2): ((0.5, 0.6), range(1, 12)),
+    (0.1, 1): ((0.3, 0.5), range(2, 6)), (0.1, 2): ((0.35, 0.55), range(2, 8)),
+    (0.5, 1): ((0.4, 0.7), range(0, 12)), (0.5, 2): ((0.5, 0.6), range(1, 11)),
 }  # fmt: skip
+WRONG = {label: EMOTIONS[(EMOTIONS.index(label) + 1) % len(EMOTIONS)] for label in EMOTIONS}  # a mistake
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +100,7 @@ def classifier_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`python -m maeum.train -m model.dropout=0.1,0.5 seed=1,2 trainer.max_epochs=2 logger=csv`."""
     grid = tmp_path_factory.mktemp("실험") / "분류기"
     for job, ((dropout, seed), (f1, right)) in enumerate(CLASSIFIERS.items()):
-        wrong = {label: EMOTIONS[(EMOTIONS.index(label) + 1) % len(EMOTIONS)] for label in EMOTIONS}
-        predicted = [label if k in right else wrong[label] for k, (_, label) in enumerate(EXAMPLES)]
+        predicted = [label if k in right else WRONG[label] for k, (_, label) in enumerate(EXAMPLES)]
         classifier_run(grid, job, [f"model.dropout={dropout}", f"seed={seed}", "trainer.max_epochs=2",
                                    "logger=csv"], val_f1=f1, predicted=predicted)  # fmt: skip
     return grid
@@ -108,8 +108,8 @@ def classifier_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def broken_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untested-to-train chatbot (`train=false`) whose evaluation preset makes `</s>` win at once: it
-    says nothing to any dialogue, under another preset than the grid's."""
+    """A chatbot tested untrained (`train=false`) under an evaluation preset that makes `</s>` win at once:
+    it says nothing to any dialogue, under another preset than the grid's."""
     grid = tmp_path_factory.mktemp("실험") / "broken"
     chatbot_run(
         grid, 0, ["data.label_mask=input", "seed=1", "train=false", "logger=csv", *JUDGED,
@@ -674,9 +674,8 @@ def test_a_trained_multirun_is_read_end_to_end(main_run, tmp_path: Path, capsys)
     assert _identity(read_run(written)) == _identity(runs[0]) and _hydra_choices(written) == _hydra_choices(
         trained
     )
-    wrong = {label: EMOTIONS[(EMOTIONS.index(label) + 1) % len(EMOTIONS)] for label in EMOTIONS}
     written = classifier_run(tmp_path / "written", 1, [], val_f1=(0.2, 0.3),
-                             predicted=[wrong[label] for _, label in EXAMPLES])  # fmt: skip
+                             predicted=[WRONG[label] for _, label in EXAMPLES])  # fmt: skip
     for name in ("csv/version_0/metrics.csv", "test_predictions.csv", "per_class.csv", "errors.csv"):
         assert _columns(written / name) == _columns(main_run[0] / name), name
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -207,11 +208,13 @@ def test_pretraining_resumes_bit_exact_and_its_directory_fine_tunes(
 ) -> None:
     text = corpora.korean_text(tmp_path / "사전학습 말뭉치 (테스트).txt")
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    log = pretrain(whole, text, objective)
+    kill = ["+callbacks.kill._target_=helpers.resume.KillAt", "+callbacks.kill.hook=on_train_batch_start"]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the whole run and the killed one, side by side
+        running = pool.submit(pretrain, whole, text, objective)
+        pretrain(killed, text, objective, *kill, "+callbacks.kill.step=3", killed=True)
+        log = running.result()
     logged = next(whole.glob("csv/version_*/metrics.csv")).read_text(encoding="utf-8")
     assert all(name in logged for name in ("val/bpc", "val/ppl", "test/bpc", "train/tokens_seen")), log
-    kill = ["+callbacks.kill._target_=helpers.resume.KillAt", "+callbacks.kill.hook=on_train_batch_start"]
-    pretrain(killed, text, objective, *kill, "+callbacks.kill.step=3", killed=True)
     last = killed / "checkpoints" / "last.ckpt"
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 3
     pretrain(killed, text, objective, f"ckpt_path={last}")

@@ -3,6 +3,8 @@
 
 - `helpers.configs`: the repository, the shared corpora, and `compose_config` (Hydra configs in tmp dirs)
 - `helpers.runs`: reading a finished run's directory (best checkpoint, trained epochs)
+- `helpers.run_dirs`: maeum-train run directories written without training, in the real formats (the
+  leaderboard's input)
 - `helpers.corpora`: small corpus files in the exact schemas of the real corpora
 - `helpers.resume`: ways to die, for the kill-safe resume tests (loaded by `maeum.train` subprocesses)
 
