@@ -247,13 +247,17 @@ def test_eval_predict_chat_and_export_take_korean_file_names(korean_checkpoints,
 
 @pytest.mark.e2e
 def test_leaderboard_takes_korean_directories(korean_dir: Path) -> None:
+    """Runs in the real formats (`tests/helpers/run_dirs.py`; `tests/test_leaderboard.py` reads trained ones)
+    below a Korean directory, read by the console script."""
+    from helpers.run_dirs import chatbot_run
+
     runs = korean_dir / "실험 (1)"
-    limits = ["trainer.max_epochs=2", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1"]
-    overrides = ["experiment=chatbot/sample_tiny", *limits, "logger=csv", f"hydra.run.dir={runs}/0"]
-    run("maeum.train", *overrides, cwd=korean_dir)
+    for job, mask in enumerate(("input", "last_sys")):
+        chatbot_run(runs, job, [f"data.label_mask={mask}"], val_ppl=[60.0, 50.0 + job], nll=[3.0] * 7)
     out = korean_dir / "리더보드 (최종)"
     run("maeum.leaderboard", str(runs), "--output", str(out), cwd=korean_dir)
-    assert (out / "leaderboard.csv").is_file()
+    table = (out / "leaderboard.csv").read_text(encoding="utf-8")
+    assert "input" in table and "last_sys" in table
 
 
 # ----------------------------------------------------------------------------- bad input at every entry point

@@ -128,3 +128,23 @@ def test_finished_replies_drop_out_after_the_first_pass_and_the_rest_go_on_uncha
     assert at_least.generate(dialogues) == longer
     beams = ReplyGenerator(model, tok, max_length=64, settings={**settings, "num_beams": 2})
     assert not beams._two_passes() and generator._two_passes()  # beams decode in one pass
+
+
+def test_one_greedy_preset_and_the_evaluation_preset_differs_from_it_by_its_minimum_length(tmp_path) -> None:
+    """`conf/generation/greedy.yaml` is the one greedy preset: `GREEDY` is read from it, and the test-time
+    replies' preset (`callbacks.test_generations.preset`, `EVALUATION`) is it with `min_new_tokens: 0`
+    (a model that can only say `</s>` must show as empty replies), whatever `generation=` a run chooses."""
+    from helpers.configs import compose_config
+
+    from maeum.training.test_replies import EVALUATION
+
+    greedy = OmegaConf.to_container(OmegaConf.load(config_dir() / "generation" / "greedy.yaml"))
+    assert greedy == generation.GREEDY and greedy["min_new_tokens"] == 1
+    assert {k: v for k, v in EVALUATION.items() if greedy.get(k) != v} == {"min_new_tokens": 0}
+    for chosen in ("greedy", "sampling"):
+        cfg = compose_config("train", tmp_path, ["experiment=chatbot/sample_tiny", f"generation={chosen}"])
+        assert OmegaConf.to_container(cfg.callbacks.test_generations.preset) == EVALUATION
+    assert (
+        OmegaConf.to_container(compose_config("eval", tmp_path).callbacks.test_generations.preset)
+        == EVALUATION
+    )

@@ -9,6 +9,7 @@ code refuses is recorded as `refused` (the refusal itself must not change either
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from helpers import corpora as fx
 from helpers.configs import CONF, REPO, SHARED_DATA, compose_config
@@ -106,10 +107,14 @@ def _tokenizer(name: str) -> object:
     return load_tokenizer(name)
 
 
-def _datamodule(cfg: object, corpus: object = None) -> object:
-    """The experiment's DataModule, with its tokenizer loaded once (the Qwen one takes seconds) and, when
-    given, the corpus it read before (read, cleaned and split alike whatever the mask and length)."""
-    datamodule = instantiate(cfg.data)
+def _datamodule(cfg: object, corpus: object = None, **data: object) -> object:
+    """The experiment's DataModule (with `data` settings changed), its tokenizer loaded once (the Qwen one
+    takes seconds) and, when given, the corpus it read before (read, cleaned and split alike whatever the
+    mask and length)."""
+    node = copy.copy(cfg.data)  # its interpolations still resolve against the whole config
+    with open_dict(node):
+        node.update(data)
+    datamodule = instantiate(node)
     datamodule._tokenizer = _tokenizer(str(cfg.data.tokenizer))
     if corpus is not None:
         datamodule._corpus = corpus
@@ -168,8 +173,8 @@ def digests(case: Case, tmp_path: Path, lengths: list[int] | None = None) -> dic
     """What one case encodes, digested: its rows under every mask at each length, its generation prompts at
     each length, its stop ids. Without `lengths`: the experiment's `max_length`, and the median and the
     lower quartile of its rows' lengths under `input` at that length, so that truncation cuts."""
-    base = [*_data_overrides(case, tmp_path), "data.cache_dir=null"]
-    first = _datamodule(_composed(case, tmp_path, *base, "data.label_mask=input"))
+    cfg = _composed(case, tmp_path, *_data_overrides(case, tmp_path), "data.cache_dir=null")
+    first = _datamodule(cfg, label_mask="input")
     if lengths is None:
         rows = sorted(len(row["input_ids"]) for row in encode_rows(first))
         own = int(first.max_length)
@@ -177,8 +182,7 @@ def digests(case: Case, tmp_path: Path, lengths: list[int] | None = None) -> dic
     out = {}
     for mask in LABEL_MASKS:
         for length in lengths:
-            cfg = _composed(case, tmp_path, *base, f"data.label_mask={mask}", f"data.max_length={length}")
-            datamodule = _datamodule(cfg, corpus=first.corpus)
+            datamodule = _datamodule(cfg, first.corpus, label_mask=mask, max_length=length)
             out[f"rows/{mask}/{length}"] = _attempt(lambda dm=datamodule: encode_rows(dm))
     for length in lengths:
         out[f"prompts/{length}"] = _attempt(lambda n=length: prompts(first, n))
