@@ -734,6 +734,7 @@ def test_a_chat_template_lora_grid_is_grouped_ranked_and_paired_like_a_marker_gr
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # the optional Optuna sweeper (maeum[optuna]); its configs compose in the unit tests
 def test_optuna_search_of_three_trials_writes_its_results(tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the optional extra maeum[optuna]")
     sweep = tmp_path / "optuna"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -255,7 +256,7 @@ def killed_runs(
         "epoch end": pool.submit(
             resumed_at_an_epoch_end, RUNS["classifier"], tmp_path_factory.mktemp("epoch-end")
         ),
-        "finished": pool.submit(finished_and_resumed, RUNS["chatbot"], finished),
+        "finished": pool.submit(finished_and_resumed, RUNS["chatbot"], whole_runs["chatbot"], finished),
     }
 
 
@@ -350,16 +351,15 @@ def test_an_epoch_without_validation_killed_before_its_end_resumes_to_the_same_r
     assert_same_result(tmp_path / "whole", killed, run)
 
 
-def finished_and_resumed(run: Run, run_dir: Path) -> tuple[bytes, bytes, str]:
-    """The default checkpointing (`last.ckpt` at each epoch's end), the run to its end, then resumed: the
-    test predictions of both, and the resumed run's log."""
-    overrides = [*run.overrides, "callbacks.last_checkpoint.every_n_train_steps=null"]
-    train(run_dir, *overrides)
+def finished_and_resumed(run: Run, whole: Future[Path], run_dir: Path) -> tuple[bytes, bytes, str]:
+    """The uninterrupted run, copied once it has ended, resumed from its `last.ckpt`: the test predictions of
+    both, and the resumed run's log."""
+    shutil.copytree(whole.result(), run_dir, dirs_exist_ok=True)
     last = run_dir / "checkpoints" / "last.ckpt"
     assert checkpoint(last)["global_step"] == run.steps  # stopped early, an epoch before max_epochs
     predictions = (run_dir / "test_predictions.csv").read_bytes()
     (run_dir / "test_predictions.csv").unlink()
-    log = train(run_dir, *overrides, f"ckpt_path={last}")
+    log = train(run_dir, *run.overrides, f"ckpt_path={last}")
     assert checkpoint(last)["global_step"] == run.steps
     return predictions, (run_dir / "test_predictions.csv").read_bytes(), log
 
