@@ -10,6 +10,7 @@ import csv
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,10 @@ def test_ddp_sim_trains_as_one_process_with_the_same_global_batch(tmp_path: Path
     permutation, split over the processes), so the same validation and test metrics, within 1e-4. The CSV
     logger records both fit and test (it used to fail when the test metrics were appended)."""
     common = ["trainer.max_epochs=3", "callbacks.early_stopping.patience=100", *NO_DROPOUT]
-    one = train_process(tmp_path / "one", "data.batch_size=16", *common)
-    two = train_process(tmp_path / "ddp", "trainer=ddp_sim", "data.batch_size=8", *common)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # side by side: most of each is starting its processes
+        single = pool.submit(train_process, tmp_path / "one", "data.batch_size=16", *common)
+        two = train_process(tmp_path / "ddp", "trainer=ddp_sim", "data.batch_size=8", *common)
+        one = single.result()
     assert {"val/acc", "val/f1_macro", "val/loss", "test/acc", "test/f1_macro", "test/loss"} <= set(one)
     assert set(one) == set(two)
     for name in one:

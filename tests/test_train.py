@@ -107,7 +107,7 @@ def test_bad_data_path_ends_the_run_with_one_message(train_cfg, tmp_path: Path, 
 @pytest.mark.e2e
 def test_multirun_runs_one_job_per_value(tmp_path: Path) -> None:
     """`python -m maeum.train -m trainer.max_epochs=1,2`, run from tmp_path with the default sweep dir."""
-    cmd = [sys.executable, "-m", "maeum.train", "-m", "trainer.max_epochs=1,2", "logger=csv"]
+    cmd = [sys.executable, "-m", "maeum.train", "-m", "trainer.max_epochs=1,2", "logger=csv", "test=false"]
     proc = subprocess.run(
         cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=os.environ.copy()
     )
