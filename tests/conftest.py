@@ -51,16 +51,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """One fresh cache per test session (tiny backbones are built once), W&B never goes online, and the
-    real chat tokenizers beside the repository (when there) are where the Qwen twins look for them."""
-    keys = ("MAEUM_CACHE_DIR", "WANDB_MODE", "WANDB_SILENT", "MAEUM_CHAT_TOKENIZERS")
+    """One fresh cache per test session (tiny backbones are built once), W&B never goes online, the real
+    chat tokenizers beside the repository (when there) are where the Qwen twins look for them, and torch
+    runs one thread per process: many tests run two or more training processes side by side on the two
+    cores, and tiny models gain nothing from a second thread (measured: tests/test_resume.py, 76 s with
+    torch's default of a thread per core, 56 s with one)."""
+    import torch
+
+    keys = ("MAEUM_CACHE_DIR", "WANDB_MODE", "WANDB_SILENT", "MAEUM_CHAT_TOKENIZERS", "OMP_NUM_THREADS")
     saved = {k: os.environ.get(k) for k in keys}
+    threads = torch.get_num_threads()
+    os.environ["OMP_NUM_THREADS"] = "1"  # the processes the tests start
+    torch.set_num_threads(1)  # this one
     os.environ["MAEUM_CACHE_DIR"] = str(tmp_path_factory.mktemp("maeum-cache"))
     if (SHARED_DATA / "chat-tokenizers").is_dir():
         os.environ["MAEUM_CHAT_TOKENIZERS"] = str(SHARED_DATA / "chat-tokenizers")
     os.environ["WANDB_MODE"] = "offline"
     os.environ["WANDB_SILENT"] = "true"
     yield
+    torch.set_num_threads(threads)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
