@@ -110,8 +110,17 @@ def test_every_hub_experiment_has_an_offline_twin_that_inherits_it() -> None:
         assert f"/experiment/{name}" in (CONF / "experiment" / f"{twin}.yaml").read_text(encoding="utf-8")
 
 
-# the Qwen3 LoRA twins share one recipe (about 30 s each): one runs by default, the rest under -m slow
+# the Qwen3 LoRA twins share one recipe (about 30 s each): one runs by default, the rest under -m slow; so
+# do the leaderboard grids whose recipe a chatbot experiment runs already (the same data, layout, model and
+# offline backbone; they differ in the mask, length and sweep), and two of the four korean_gpt2_small grids
 SLOW_RUNS = {e for e in RUNNABLE if e.endswith("_qwen3_tiny_lora")} - {"chatbot/chatbotdata_qwen3_tiny_lora"}
+SLOW_RUNS |= {
+    "leaderboard/aihub_emotion_tiny",  # chatbot/aihub_emotion_tiny
+    "leaderboard/chatbotdata_tiny",  # chatbot/chatbotdata_tiny
+    "leaderboard/xpersona_ko_tiny",  # chatbot/xpersona_ko_tiny
+    "leaderboard/chatbotdata_korean_gpt2_small",  # its _scratch twin runs, and xpersona_ko_korean_gpt2_small
+    "leaderboard/xpersona_ko_korean_gpt2_small_scratch",
+}
 
 
 @pytest.mark.e2e

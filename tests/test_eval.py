@@ -11,7 +11,8 @@ from helpers.configs import compose_config
 
 from maeum.errors import MaeumError
 from maeum.eval import evaluate
-from maeum.train import check_resume_split, train
+from maeum.train import train
+from maeum.training.checks import check_resume_split
 
 
 def best_checkpoint(run_dir: Path) -> Path:

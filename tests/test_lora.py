@@ -5,16 +5,13 @@ them, the merged export equals the adapter model and loads in `pipeline`, the ad
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import LORA_CHATBOT, REPO, compose_config
+from helpers.configs import LORA_CHATBOT, compose_config
 from helpers.runs import best_checkpoint
 from hydra.utils import instantiate
 from pytorch_lightning import Trainer
@@ -27,7 +24,7 @@ from maeum.inference.generation import ReplyGenerator
 from maeum.inference.hf_export import write_export
 from maeum.inference.loading import load_chatbot
 from maeum.runs.kinds import model_config
-from maeum.train import check_resume_split
+from maeum.training.checks import check_resume_split
 
 
 def user_error(build) -> MaeumError:
@@ -151,15 +148,15 @@ def test_an_adapter_export_on_another_base_is_refused(exports: dict[str, Path], 
 
 @pytest.mark.e2e
 def test_maeum_chat_answers_in_the_chat_template_from_an_adapter_export(exports, tmp_path: Path) -> None:
-    """The command, end to end, on the adapter alone (the checkpoint and the merged export answer alike:
-    the tests above)."""
+    """maeum-chat's job, end to end, on the adapter alone (the checkpoint and the merged export answer alike:
+    the tests above; the console script itself is tests/test_cli.py's)."""
+    from maeum.chat import chat
+    from maeum.cli import hydra_overrides
+
     turns = tmp_path / "대화 (1).txt"
     turns.write_text("안녕 ㅎㅎ\n요즘 잠을 못 자 ㅠㅠ\n", encoding="utf-8")
-    cmd = [sys.executable, "-m", "maeum.chat", f"ckpt_path={exports['adapter']}", f"input={turns}",
-           f"paths.root_dir={tmp_path}"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy(), cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    replies = proc.stdout.splitlines()
+    overrides = hydra_overrides([f"ckpt_path={exports['adapter']}", f"input={turns}"])
+    replies = [answer.reply for answer in chat(compose_config("chat", tmp_path, overrides))]
     assert len(replies) == 2
     assert not any(marker in line for line in replies for marker in ("<|", "|>", "<think>"))
 
