@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from maeum._moved import canonical
 from maeum.analysis.leaderboard.runs import Run
 from maeum.analysis.leaderboard.tasks import Task
 from maeum.analysis.stats import Interval, Paired, seed_interval
-from maeum.runs.files import RUN_CONFIG
+from maeum.runs.files import RUN_CONFIG, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +27,7 @@ def variant_key(path: Path) -> str:
     saved resolved config without those, `data.shuffle_seed`, `paths` and the run's own directory."""
     raw = path / ".hydra" / RUN_CONFIG
     resolved = not raw.is_file()
-    cfg = OmegaConf.to_container(OmegaConf.load(path / RUN_CONFIG if resolved else raw), resolve=False)
+    cfg = read_yaml(path / RUN_CONFIG if resolved else raw)
     for key in ("seed", "ckpt_path"):
         cfg.pop(key, None)
     if isinstance(cfg.get("model"), dict):  # the kind follows from the module: runs from before it say none

@@ -4,17 +4,17 @@ config and Hydra's choices) and its per-epoch metrics (its CSV log, or else its 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 
 from maeum.analysis.leaderboard.tasks import TASKS, Task
 from maeum.analysis.leaderboard.wandb_records import wandb_rows
 from maeum.errors import MaeumError
-from maeum.runs.files import METRICS_CSV, RUN_CONFIG
+from maeum.runs.files import METRICS_CSV, RUN_CONFIG, read_yaml
 from maeum.runs.kinds import kind_of
 
 OVERFIT_TOLERANCE = 1.05  # the last epoch is worse than the best by more than 5%
@@ -87,7 +87,7 @@ def _run_dirs(root: Path) -> Iterable[Path]:
 
 def _is_train_run(config: Path) -> bool:
     """A config saved by maeum-train (eval and data-stats runs save one too)."""
-    return OmegaConf.load(config).get("task_name") == "train"
+    return read_yaml(config).get("task_name") == "train"
 
 
 def _natural(path: Path) -> tuple:
@@ -96,7 +96,7 @@ def _natural(path: Path) -> tuple:
 
 def read_run(path: Path) -> Run:
     """A run's identity (from its saved config) and its per-epoch metrics."""
-    cfg = OmegaConf.load(path / RUN_CONFIG)
+    cfg = read_yaml(path / RUN_CONFIG)
     choices = _hydra_choices(path)
     kind = kind_of(cfg)
     task = next((task for task in TASKS if task.kind == kind.name), None)
@@ -110,9 +110,9 @@ def read_run(path: Path) -> Run:
         path=path,
         task=task,
         backbone=_backbone_name(cfg, choices),
-        data=choices.get("data") or Path(str(cfg.data.get("path", "?"))).name,
-        label_mask=str(cfg.data.label_mask) if masked else "",
-        max_epochs=int(cfg.trainer.get("max_epochs") or 0),
+        data=choices.get("data") or Path(str(cfg["data"].get("path", "?"))).name,
+        label_mask=str(cfg["data"]["label_mask"]) if masked else "",
+        max_epochs=int(cfg["trainer"].get("max_epochs") or 0),
         experiment=choices.get("experiment") or "",
         seed=cfg.get("seed"),
     )
@@ -126,7 +126,7 @@ def read_run(path: Path) -> Run:
     return run
 
 
-def _backbone_name(cfg: DictConfig, choices: dict[str, str]) -> str:
+def _backbone_name(cfg: Mapping[str, Any], choices: dict[str, str]) -> str:
     """The backbone as the run chose it (`backbone=` config name, else its `name_or_path`), marked
     `(random init)` when the run trained its architecture from random weights (`model.pretrained: false`),
     so that a pretrained row and its from-scratch twin on one backbone directory read apart."""
@@ -138,7 +138,7 @@ def _hydra_choices(path: Path) -> dict[str, str]:
     hydra_file = path / ".hydra" / "hydra.yaml"
     if not hydra_file.is_file():
         return {}
-    choices = OmegaConf.load(hydra_file).hydra.runtime.choices
+    choices = read_yaml(hydra_file)["hydra"]["runtime"]["choices"]
     return {k: str(v) for k, v in choices.items() if v is not None}
 
 
