@@ -14,6 +14,7 @@ from helpers.configs import REPO
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.slow  # a smoke run of a benchmark script, as the other benchmarks'
 def test_checkpointing_keeps_the_losses_and_lowers_peak_memory() -> None:
     script = REPO / "scripts" / "bench_checkpointing.py"
     cmd = [sys.executable, str(script), "--layers", "2", "--width", "128", "--steps", "2",

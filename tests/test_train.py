@@ -13,7 +13,7 @@ import torch
 import yaml
 from helpers.configs import compose_config
 from helpers.runs import trained_epochs
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from maeum.errors import MaeumError
 from maeum.models.classifier import EmotionClassifier
@@ -105,6 +105,7 @@ def test_bad_data_path_ends_the_run_with_one_message(train_cfg, tmp_path: Path, 
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # a multirun runs by default in tests/test_leaderboard.py (masks x seeds, one job each)
 def test_multirun_runs_one_job_per_value(tmp_path: Path) -> None:
     """`python -m maeum.train -m trainer.max_epochs=1,2`, run from tmp_path with the default sweep dir."""
     cmd = [sys.executable, "-m", "maeum.train", "-m", "trainer.max_epochs=1,2", "logger=csv", "test=false"]
@@ -192,6 +193,9 @@ def test_a_wrongly_typed_setting_is_named_before_anything_is_built(train_cfg) ->
         check_argument_types(train_cfg("model.dropout='많이 ㅋㅋ'"), ["model"])
     with pytest.raises(MaeumError, match=r"trainer\.max_epochs=2\.5 is not an integer or null"):
         check_argument_types(train_cfg("trainer.max_epochs=2.5"), ["trainer"])
+    # the settings every DataModule passes to its base (`**settings`: `SplitSettings`) are checked too
+    with pytest.raises(MaeumError, match=r"data\.batch_size='서른둘' is not an integer, which .*batch_size"):
+        check_argument_types(train_cfg("experiment=chatbot/sample_tiny", "data.batch_size='서른둘'"), ["data"])
     for experiment in ("emotion/sample_tiny", "chatbot/sample_tiny"):  # what the configs set passes
         check_argument_types(train_cfg(f"experiment={experiment}"), ["data", "model", "trainer"])
 
@@ -214,3 +218,13 @@ def test_the_best_validation_value_survives_a_resume(train_cfg) -> None:
     fresh.on_train_start()
     fresh.val_f1_best.update(0.2)
     assert fresh.val_f1_best.compute().item() == pytest.approx(0.2)
+
+
+@pytest.mark.unit
+def test_a_multirun_writes_one_directory_per_job_under_logs_train_multiruns(tmp_path: Path) -> None:
+    """Where `python -m maeum.train -m ...` writes (the multirun itself: tests/test_leaderboard.py, and the
+    command above under -m slow)."""
+    hydra = compose_config("train", tmp_path, return_hydra_config=True).hydra
+    sweep = Path(hydra.sweep.dir)
+    assert sweep.parent == tmp_path / "logs" / "train" / "multiruns" and sweep.name[:4].isdigit()
+    assert OmegaConf.to_container(hydra.sweep)["subdir"] == "${hydra.job.num}"  # a directory per job
