@@ -194,8 +194,9 @@ def test_a_wrongly_typed_setting_is_named_before_anything_is_built(train_cfg) ->
     with pytest.raises(MaeumError, match=r"trainer\.max_epochs=2\.5 is not an integer or null"):
         check_argument_types(train_cfg("trainer.max_epochs=2.5"), ["trainer"])
     # the settings every DataModule passes to its base (`**settings`: `SplitSettings`) are checked too
+    cfg = train_cfg("experiment=chatbot/sample_tiny", "data.batch_size='서른둘'")
     with pytest.raises(MaeumError, match=r"data\.batch_size='서른둘' is not an integer, which .*batch_size"):
-        check_argument_types(train_cfg("experiment=chatbot/sample_tiny", "data.batch_size='서른둘'"), ["data"])
+        check_argument_types(cfg, ["data"])
     for experiment in ("emotion/sample_tiny", "chatbot/sample_tiny"):  # what the configs set passes
         check_argument_types(train_cfg(f"experiment={experiment}"), ["data", "model", "trainer"])
 

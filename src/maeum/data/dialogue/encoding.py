@@ -85,7 +85,8 @@ def fit(
     """The dialogue (or prompt) rendered within `budget` tokens, cut as the module docstring says."""
     stats = stats if stats is not None else Counter()
     turns = list(turns)
-    rendered = rendered or layout.render(turns, condition, prompt=prompt)
+    if rendered is None:
+        rendered = layout.render(turns, condition, prompt=prompt)
     while len(rendered) > budget and len(turns) > 2:  # 1. the oldest whole exchanges
         turns = turns[2:]
         stats["dropped_exchanges"] += 1
