@@ -147,9 +147,8 @@ def check_argument_types(cfg: DictConfig, keys: Sequence[str]) -> None:
 
     A target whose `**settings` take a settings dataclass names it in `settings_class` (the DataModules'
     `SplitSettings`): its fields are checked too. Only annotations made of int, float, bool, str, None and
-    Literal are checked, by hand: a checker such as
-    typeguard would also judge containers and classes, which arrive here as OmegaConf nodes and configs, and
-    which the libraries check themselves.
+    Literal are checked, by hand: a checker such as typeguard would also judge containers and classes, which
+    arrive here as OmegaConf nodes and configs, and which the libraries check themselves.
     """
     for key in keys:
         node = cfg.get(key)
