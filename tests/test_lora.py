@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import LORA_CHATBOT, compose_config
+from helpers.configs import LORA_CHATBOT, SHARED_DATA, compose_config
 from helpers.runs import best_checkpoint
 from hydra.utils import instantiate
 from pytorch_lightning import Trainer
@@ -226,3 +226,29 @@ def test_a_lora_classifier_trains_its_head_in_full_and_exports_merged(tmp_path: 
     classify = pipeline("text-classification", model=str(out), top_k=None)
     (scores,) = classify(["시험에 떨어져서 너무 슬퍼요 ㅠㅠ"])
     assert len(scores) == 6 and abs(sum(s["score"] for s in scores) - 1) < 1e-5
+
+
+QWEN_TOKENIZERS = SHARED_DATA / "chat-tokenizers"
+
+
+@pytest.mark.unit
+@pytest.mark.skipif(not QWEN_TOKENIZERS.is_dir(), reason=f"no real chat tokenizers at {QWEN_TOKENIZERS}")
+def test_a_lora_checkpoint_of_tied_embeddings_leaves_out_the_tied_output_layer(tmp_path: Path) -> None:
+    """tiny_qwen3 ties its output layer to its input embeddings (as Qwen3-0.6B does): the frozen weight under
+    its second name, `lm_head.weight`, is not saved either, and loads back from the backbone."""
+    from maeum.models.chat_lm import ChatLM
+
+    peft = {"method": "lora", "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}
+    optimizer = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}
+    model = ChatLM("tiny_qwen3", optimizer=optimizer, peft=peft)
+    base = model.model.base_model.model
+    assert base.lm_head.weight is base.model.embed_tokens.weight  # tied
+    checkpoint = {"state_dict": model.state_dict()}
+    model.on_save_checkpoint(checkpoint)
+    weights = [k for k, v in checkpoint["state_dict"].items() if v.is_floating_point() and v.ndim >= 1]
+    assert weights and all("lora_" in k for k in weights), weights
+    torch.save(checkpoint, tmp_path / "adapters.ckpt")
+    assert (tmp_path / "adapters.ckpt").stat().st_size < 8 * 2**20  # the base alone is about 78 MB
+    fresh = ChatLM("tiny_qwen3", optimizer=optimizer, peft=peft)
+    fresh.on_load_checkpoint(checkpoint)
+    fresh.load_state_dict(checkpoint["state_dict"], strict=True)  # every key, the tied one included

@@ -45,8 +45,9 @@ class BestSurvivesResume:
 class FrozenBaseNotSaved:
     """A LightningModule mixin: with adapters (`model.peft`), a checkpoint holds the trainable parameters
     (the adapters and any head), the buffers and the optimizer state of those, not the frozen base
-    weights, which the module loads from its backbone anyway. On load the base is filled back in from the
-    module's own (pretrained) weights, so that Lightning's strict loading still checks every other key."""
+    weights (under any of their names, tied ones included), which the module loads from its backbone
+    anyway. On load the base is filled back in from the module's own (pretrained) weights, so that
+    Lightning's strict loading still checks every other key."""
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)  # type: ignore[misc]
@@ -64,4 +65,7 @@ class FrozenBaseNotSaved:
                 state.setdefault(name, own[name])
 
     def _frozen_names(self) -> set[str]:
-        return {name for name, p in self.named_parameters() if not p.requires_grad}  # type: ignore[attr-defined]
+        """Every state-dict name of a frozen parameter, each name of a tied one included (a tied output
+        layer, Qwen's `lm_head.weight`, is the frozen input embedding under a second name)."""
+        named = self.named_parameters(remove_duplicate=False)  # type: ignore[attr-defined]
+        return {name for name, p in named if not p.requires_grad}
