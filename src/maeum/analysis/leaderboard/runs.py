@@ -99,7 +99,7 @@ def read_run(path: Path) -> Run:
     cfg = read_yaml(path / RUN_CONFIG)
     choices = _hydra_choices(path)
     kind = kind_of(cfg)
-    task = next((task for task in TASKS if task.kind == kind.name), None)
+    task = next((task for task in TASKS if task.kind == (kind.ranks_as or kind.name)), None)
     if task is None:
         raise MaeumError(
             f"{path}: a {kind.name} run, which maeum-leaderboard does not rank (it compares "

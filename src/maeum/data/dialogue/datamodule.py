@@ -14,7 +14,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -249,8 +249,8 @@ class DialogueDataModule(SplitDataModule):
     def _clean(self, dialogue: Dialogue) -> Dialogue | None:
         if self.preprocess is None:
             return dialogue
-        turns = [Turn(t.speaker, self.preprocess(t.text)) for t in dialogue.turns]
-        return None if any(not t.text for t in turns) else Dialogue(turns, dialogue.condition)
+        turns = tuple(Turn(t.speaker, self.preprocess(t.text)) for t in dialogue.turns)
+        return None if any(not t.text for t in turns) else replace(dialogue, turns=turns)
 
     def _encoded(self) -> dict[str, Ragged]:
         """The encoded columns of every dialogue, once per DataModule (`prepare_data` then `setup`), from
