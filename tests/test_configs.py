@@ -49,6 +49,7 @@ PINNED_LR = {
     "chatbot/wellness_kogpt2": 3e-5,  # the wellness chatbot recipe's, below kogpt2's 5e-5
     "pretrain/korean_gpt2_small": 2e-3,  # pretraining from scratch, not fine-tuning: its own rate
     "pretrain/korean_bert_small": 2e-3,
+    "preference/chatbotdata_tiny": 1e-4,  # DPO moves from its SFT start at a tenth of the SFT rate
 }
 # tiny twin -> the full-size experiment it inherits (`- /experiment/<full>` in its defaults)
 TWINS = {twin_of(full): full for full in TWINNED}
@@ -74,16 +75,20 @@ def options(group: str) -> list[str]:
         f"{group}={name}"
         for group in ("data", "backbone", "trainer", "callbacks", "debug", "local")
         for name in options(group)
+        if not name.startswith(("template/", "rejected/"))  # parts of a data config, not data configs
     ]
     + [f"logger={name}" for name in options("logger")],
 )
 def test_every_config_option_composes_and_resolves(train_cfg, override: str) -> None:
     cfg = train_cfg(override)
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
-    # only what a user must give is left open: corpus files (and a bare early_stopping's metric)
+    # only what a user must give is left open: corpus files, the chatbot that self-play plays against, the
+    # classifier of contrastive pairs (and a bare early_stopping's metric)
     assert set(OmegaConf.missing_keys(cfg)) <= {
         "data.path",
         "data.reader",
+        "data.rejected.chatbot",
+        "data.rejected.emotion_classifier",
         "callbacks.early_stopping.monitor",
     }
 

@@ -43,8 +43,8 @@ def test_a_run_from_before_kinds_is_the_kind_of_its_module(target: str, expected
 def test_an_unknown_module_without_a_kind_and_an_unknown_kind_are_refused() -> None:
     with pytest.raises(MaeumError, match=r"model.kind is not set.*set model.kind to one of classify, chat"):
         kind_of({"model": {"_target_": "my_lab.MyModule"}})
-    with pytest.raises(MaeumError, match=r"model.kind='preference': choose one of classify, chat, pretrain"):
-        kind_of({"model": {"kind": "preference"}})
+    with pytest.raises(MaeumError, match=r"'ranking': choose one of classify, chat, preference, pretrain"):
+        kind_of({"model": {"kind": "ranking"}})
 
 
 @pytest.mark.unit

@@ -80,6 +80,10 @@ LORA = Run(
 )
 
 
+# DPO on the sample's emotion-contrastive pairs: 24 pairs, 3 steps per epoch, 2 epochs, killed mid-epoch
+PREFERENCE = Run("preference", ("experiment=preference/sample_tiny", "trainer.max_epochs=2"), 3, 2)
+
+
 def train(run_dir: Path, *overrides: str, killed: bool = False) -> str:
     cmd = [sys.executable, "-m", "maeum.train", f"hydra.run.dir={run_dir}", *CHECKPOINTING, *overrides]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
@@ -311,6 +315,20 @@ def test_a_lora_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_result
     assert_same_result(whole.result(), resumed, LORA)
     weights = checkpoint(resumed / "checkpoints" / "last.ckpt")["state_dict"]
     assert all("lora_" in k for k, v in weights.items() if v.is_floating_point() and v.ndim >= 1)
+
+
+@pytest.mark.slow
+def test_a_preference_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_result(
+    pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """DPO's model, its optimizer, the loader's position and the pairs' metrics come back; the frozen
+    reference is the backbone again. (Slow: the chatbot's chain covers the same resume path by default.)"""
+    whole_dir = tmp_path_factory.mktemp("whole-preference")
+    whole = pool.submit(lambda: train(whole_dir, *PREFERENCE.overrides) and whole_dir)
+    killed = tmp_path_factory.mktemp("killed-preference")
+    resumed = pool.submit(killed_mid_epoch, PREFERENCE, killed, 2).result()
+    assert_same_result(whole.result(), resumed, PREFERENCE)
+    assert "test/rewards/accuracies" in final_test_metrics(resumed)
 
 
 @pytest.mark.slow
