@@ -49,7 +49,15 @@ PINNED_LR = {
     "chatbot/wellness_kogpt2": 3e-5,  # the wellness chatbot recipe's, below kogpt2's 5e-5
     "pretrain/korean_gpt2_small": 2e-3,  # pretraining from scratch, not fine-tuning: its own rate
     "pretrain/korean_bert_small": 2e-3,
-    "preference/chatbotdata_tiny": 1e-4,  # DPO moves from its SFT start at a tenth of the SFT rate
+    # DPO moves from its SFT start at a tenth of the SFT rate or less (full fine-tuning: far less)
+    **dict.fromkeys(
+        [f"preference/{corpus}_tiny" for corpus in ("chatbotdata", "xpersona_ko", "aihub_emotion")]
+        + ["preference/chatbotdata_korean_gpt2_small", "preference/xpersona_ko_korean_gpt2_small"],
+        1e-4,
+    ),
+    "preference/aihub_emotion_kogpt2": 5e-6,
+    "preference/chatbotdata_qwen3_lora": 5e-5,
+    "preference/chatbotdata_qwen3_tiny_lora": 1e-4,
 }
 # tiny twin -> the full-size experiment it inherits (`- /experiment/<full>` in its defaults)
 TWINS = {twin_of(full): full for full in TWINNED}
@@ -193,7 +201,8 @@ def test_a_tiny_twin_is_its_full_size_experiment_on_a_tiny_backbone(twin: str, f
     for key in ("data", "monitor", "callbacks", "seed", "hydra.sweeper.params"):
         assert resolved(tiny, key) == resolved(moved, key), key
     model, expected = resolved(tiny, "model"), resolved(moved, "model")
-    assert model["optimizer"].pop("lr") == tiny.backbone.lr  # a pinned full-size rate is not the tiny one's
+    # a pinned full-size rate is not the tiny one's: the twin's backbone's, or the twin's own pinned rate
+    assert model["optimizer"].pop("lr") == PINNED_LR.get(twin, tiny.backbone.lr)
     expected["optimizer"].pop("lr")
     assert model == expected
     trainer, expected = resolved(tiny, "trainer"), resolved(moved, "trainer")

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from helpers.configs import compose_config
 
+from maeum.analysis.leaderboard import read_run
 from maeum.errors import MaeumError
 from maeum.eval import evaluate
 from maeum.train import train
@@ -84,10 +85,25 @@ def test_eval_writes_the_test_reports(main_run, tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_eval_of_a_chatbot_writes_its_test_predictions(chatbot_run: Path, tmp_path: Path) -> None:
-    evaluate(compose_config("eval", tmp_path, [f"ckpt_path={best_checkpoint(chatbot_run)}"]))
+    """Re-testing the trained chatbot reproduces its test_predictions.csv and its reply selection
+    (test_selection.csv: the same candidates, their scores; test/select/* in both runs' metrics)."""
+    metrics = evaluate(compose_config("eval", tmp_path, [f"ckpt_path={best_checkpoint(chatbot_run)}"]))
     written, trained = (pd.read_csv(d / "test_predictions.csv") for d in (tmp_path, chatbot_run))
     assert written["id"].tolist() == trained["id"].tolist() and written["id"].is_unique
     assert written["response_nll"].to_numpy() == pytest.approx(trained["response_nll"].to_numpy(), rel=1e-5)
+    selected, trained_selected = (
+        pd.read_csv(d / "test_selection.csv", keep_default_na=False) for d in (tmp_path, chatbot_run)
+    )
+    assert selected["id"].tolist() == written["id"].tolist()
+    scores = [c for c in selected.columns if c.endswith("_score")]
+    assert len(scores) == 5 and selected.drop(columns=scores).equals(trained_selected.drop(columns=scores))
+    assert selected[scores].to_numpy(float) == pytest.approx(
+        trained_selected[scores].to_numpy(float), abs=1e-5
+    )
+    assert metrics["test/select/hits_at_1"] == pytest.approx(selected["hit"].mean())
+    assert metrics["test/select/mean_rank"] == pytest.approx(selected["rank"].mean())
+    logged = read_run(chatbot_run).final  # the training run's test stage logged them too (offline W&B)
+    assert logged["test/select/hits_at_1"] == pytest.approx(trained_selected["hit"].mean())
 
 
 @pytest.mark.e2e

@@ -602,6 +602,9 @@ def test_a_trained_multirun_is_read_end_to_end(main_run, tmp_path: Path, capsys)
         ppl = math.exp(predictions["response_nll"].sum() / predictions["response_tokens"].sum())
         assert ppl == pytest.approx(run.final["test/response_ppl"], rel=1e-4)
         assert run.final["test/gen/chrf"] == pytest.approx(_chrf_of(run.path / "test_generations.csv"))
+        selection = pd.read_csv(run.path / "test_selection.csv")
+        assert selection["id"].tolist() == ids.tolist()
+        assert run.final["test/select/hits_at_1"] == pytest.approx(selection["hit"].mean())
         assert run.epochs == 2 and run.final["val/response_ppl_best"] == pytest.approx(
             min(run.curves["val/response_ppl"]), rel=1e-5
         )
@@ -645,6 +648,8 @@ def test_a_trained_multirun_is_read_end_to_end(main_run, tmp_path: Path, capsys)
     )
     for metric in leaderboard.CHATBOT.generated:  # all 15, the emotion ones from the main job's classifier
         assert chatbots[f"{metric}_mean"].notna().all(), metric
+    assert chatbots["test/select/hits_at_1_mean"].between(0, 1).all()
+    assert chatbots["select paired"].tolist() == ["reference", "vs #1"]
     assert len(classifier) == 1 and classifier["paired"].tolist() == ["reference"]
     assert classifier["val/f1_macro_best_mean"].between(0, 1).all()
 
@@ -657,16 +662,19 @@ def test_a_trained_multirun_is_read_end_to_end(main_run, tmp_path: Path, capsys)
     # what helpers.run_dirs writes has what training wrote: the files, their columns, the run's identity
     written = chatbot_run(
         tmp_path / "written", 0, ["data.label_mask=input", "seed=1", *job],
-        val_ppl=(9.0, 8.0), nll=nll_of("input", 1), replies=replies_of("input", 1),
+        val_ppl=(9.0, 8.0), nll=nll_of("input", 1), replies=replies_of("input", 1), hits=[1, 0] * 3 + [1],
     )  # fmt: skip
     trained = runs[0].path
-    for name in ("csv/version_0/metrics.csv", "test_predictions.csv", "test_generations.csv"):
+    for name in ("csv/version_0/metrics.csv", "test_predictions.csv", "test_generations.csv",
+                 "test_selection.csv"):  # fmt: skip
         assert _columns(written / name) == _columns(trained / name), name
     about = [
         json.loads((d / "test_generations.json").read_text(encoding="utf-8")) for d in (written, trained)
     ]
     assert about[0].keys() == about[1].keys() and about[0]["preset"] == about[1]["preset"]
     assert about[0]["metrics"].keys() == about[1]["metrics"].keys()
+    about = [json.loads((d / "test_selection.json").read_text(encoding="utf-8")) for d in (written, trained)]
+    assert about[0].keys() == about[1].keys() and about[0]["metrics"].keys() == about[1]["metrics"].keys()
     for name in ("config.yaml", ".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml"):
         assert (written / name).is_file(), name
     resolved = [yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) for d in (written, trained)]

@@ -13,6 +13,8 @@ itself uses wherever they can run without a model:
 - a chatbot's `test_predictions.csv` in `ResponseReport`'s columns, and its `test_generations.csv`/`.json`
   through the run's own `callbacks.test_generations` (`TestGenerations`: its preset, its `_write`), the
   replies scored by `maeum.metrics.text.score_replies` and judged by `TestGenerations._judge_emotion`;
+  its `test_selection.csv`/`.json` through the run's own `callbacks.reply_selection` (`ReplySelection`:
+  its distractors' draw, its rows and its `_write`), with scores that rank each reference as chosen;
 - a classifier's `test_predictions.csv`, `per_class.csv`, `errors.csv` and `confusion_matrix.png` through
   `maeum.training.reports.write_reports`.
 
@@ -40,10 +42,12 @@ from torchmetrics.functional.classification import multiclass_accuracy, multicla
 
 from helpers.configs import REPO, compose_config
 from maeum.data.datamodule import SplitDataModule
+from maeum.data.dialogue.records import Dialogue, Turn
 from maeum.metrics.text import score_replies
-from maeum.runs.files import RANKED, TEST_PREDICTIONS, generations_stem, reply_metric
+from maeum.runs.files import RANKED, TEST_PREDICTIONS, generations_stem, reply_metric, selection_metric
 from maeum.runs.kinds import kind_of
 from maeum.runtime import save_resolved_config, tag_run
+from maeum.training.reply_selection import draw_distractors, selection_frame, selection_metrics
 from maeum.training.reports import write_reports
 
 CHATBOT = ("experiment=chatbot/sample_tiny",)  # tiny_gpt2 on the bundled dialogues
@@ -241,6 +245,26 @@ def write_generations(
     return {reply_metric(name): float(value) for name, value in metrics.items()}
 
 
+def write_selection(
+    cfg: DictConfig, hits: Sequence[int], order: Sequence[int] | None = None
+) -> dict[str, float]:
+    """The run's reply selection on `DIALOGUES` (`test_selection.csv`/`.json`) through its own
+    `callbacks.reply_selection`, its distractors drawn as it draws them: each reference scores -1 (rank 1)
+    where `hits` says 1, else -3 below a first distractor's -2 (rank 2); the other distractors score -4.
+    `order` writes the rows in another order (the ids say which dialogue a row is). Returns the logged
+    `test/select/*`."""
+    callback = instantiate(cfg.callbacks.reply_selection)
+    k = callback.num_distractors
+    prompts = [(Dialogue([Turn(s, t) for s, t in turns[:-1]], c), turns[-1][1]) for c, turns in DIALOGUES]
+    distractors = draw_distractors(REFERENCES, REFERENCES, k, callback.seed)
+    ranked = zip(hits, distractors, strict=True)
+    scores = [[-1.0 if hit else -3.0, -2.0, *[-4.0] * (len(d) - 1)] for hit, d in ranked]
+    frame = selection_frame(dialogue_ids(), prompts, distractors, scores, k)
+    metrics = selection_metrics(frame)
+    callback._write(frame.iloc[list(order)] if order is not None else frame, metrics, [], len(DIALOGUES))
+    return {selection_metric(name): value for name, value in metrics.items()}
+
+
 def chatbot_run(
     grid: Path,
     job: int,
@@ -252,13 +276,16 @@ def chatbot_run(
     replies: Sequence[str] | None = None,
     stops: Sequence[str] | None = None,
     said: Mapping[str, str] | None = None,
+    hits: Sequence[int] | None = None,
+    order: Sequence[int] | None = None,
     test_acc: float = 0.25,
     steps: int = 2,
 ) -> Path:
     """A tested chatbot (`CHATBOT` with `overrides`) of `len(val_ppl)` epochs: `val/response_ppl` per epoch
     is `val_ppl` (`val/loss` its log plus 0.5, `train/loss` that plus 0.1); each test dialogue's response
     NLL and tokens are `nll` and `tokens` (`test_predictions.csv`, and `test/response_ppl` from them); its
-    replies (None: no test generations) are scored and judged as in training."""
+    replies (None: no test generations) are scored and judged as in training; `hits` (None: no reply
+    selection) say which references its reply selection ranks first (`write_selection`)."""
     cfg = write_config(grid, job, [*CHATBOT, *overrides])
     run_dir = Path(cfg.paths.output_dir)
     ids = dialogue_ids()
@@ -275,6 +302,8 @@ def chatbot_run(
     test = {"test/loss": math.log(ppl) + 0.5, "test/response_acc": test_acc, "test/response_ppl": ppl}
     if replies is not None:
         test.update(write_generations(cfg, replies, stops, said))
+    if hits is not None:
+        test.update(write_selection(cfg, hits, order))
     val = [
         {"val/loss": math.log(p) + 0.5, "val/response_acc": test_acc, "val/response_ppl": p} for p in val_ppl
     ]

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from maeum.backbones import load_model, load_tokenizer
+from maeum.backbones.loading import resolve
 from maeum.data.cache import Ragged, cached, fingerprint, tokenizer_fingerprint
 from maeum.data.dialogue.records import Dialogue
 from maeum.data.preference.pairs import contrastive_replies
@@ -24,6 +26,7 @@ from maeum.errors import MaeumError
 from maeum.inference.generation import GREEDY, ReplyGenerator
 from maeum.inference.loading import Chatbot, load_chatbot, load_classifier
 from maeum.inference.prediction import Predictor
+from maeum.runs.files import EXPORT_META
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,8 @@ class SelfPlay:
     """The replies of a chatbot (`chatbot`: a maeum-train checkpoint or maeum-export directory).
 
     Args:
-        chatbot: the chatbot whose replies are rejected; its tokenizer must be the data's.
+        chatbot: the chatbot whose replies are rejected (a maeum checkpoint or export, or a backbone name or
+            directory, laid out as the data is); its tokenizer must be the data's.
         preset: `transformers.GenerationConfig` fields (greedy with 32 new tokens by default).
         batch_size: prompts per `generate` call.
         seed: the generation seed when the preset samples.
@@ -57,18 +61,23 @@ class SelfPlay:
                 "data.rejected.chatbot: self-play needs the chatbot whose replies are rejected (a "
                 "maeum-train checkpoint or maeum-export directory, e.g. the SFT run's export)"
             )
-        self.chatbot = str(Path(chatbot).expanduser().resolve())
+        self.raw = str(chatbot)
+        self.chatbot = (
+            str(Path(chatbot).expanduser().resolve()) if Path(chatbot).expanduser().exists() else self.raw
+        )
         self.preset = dict(preset) if preset is not None else dict(GREEDY)
         self.batch_size = batch_size
         self.seed = seed
         self._loaded: Chatbot | None = None
 
     def key(self) -> object:
-        return ("self_play", files_fingerprint(self.chatbot), self.preset, self.seed)
+        where = self.chatbot if Path(self.chatbot).exists() else resolve(self.raw)[0]  # a backbone: its files
+        found = Path(where).exists()
+        return ("self_play", files_fingerprint(where) if found else where, self.preset, self.seed)
 
     def _bot(self, data: Any) -> Chatbot:
         if self._loaded is None:
-            bot = load_chatbot(self.chatbot)
+            bot = self._load(data)
             if tokenizer_fingerprint(bot.tokenizer) != tokenizer_fingerprint(data.tokenizer):
                 raise MaeumError(
                     f"data.rejected.chatbot={self.chatbot}: its tokenizer differs from the data's "
@@ -76,6 +85,15 @@ class SelfPlay:
                 )
             self._loaded = bot
         return self._loaded
+
+    def _load(self, data: Any) -> Chatbot:
+        """A maeum checkpoint or export as such; any other path or name as a backbone in the data's layout
+        (the model a run starts from: SPIN's first round)."""
+        path = Path(self.chatbot)
+        if path.is_file() or (path / EXPORT_META).is_file():
+            return load_chatbot(path)
+        model = load_model(self.raw, causal_lm=True).eval()
+        return Chatbot(model, load_tokenizer(self.raw), data.template, data.max_length)
 
     def __call__(self, dialogues: Sequence[Dialogue], data: Any) -> list[str]:
         prompts = [Dialogue(d.turns[:-1], d.condition) for d in dialogues]

@@ -29,9 +29,12 @@ def target_logps(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     """
     logits = logits[:, :-1]  # (B, T-1, V)
     target = labels[:, 1:]  # (B, T-1)
-    token_nll = F.cross_entropy(
-        logits.transpose(1, 2).float(), target, ignore_index=IGNORE_INDEX, reduction="none"
-    )  # (B, T-1), 0 where ignored
+    token_nll = F.cross_entropy(  # flat rows: (B*(T-1), V) is 2-4x faster on CPU than (B, V, T-1)
+        logits.reshape(-1, logits.shape[-1]).float(),
+        target.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="none",
+    ).view(target.shape)  # (B, T-1), 0 where ignored
     return -token_nll.sum(dim=1), (target != IGNORE_INDEX).sum(dim=1)
 
 

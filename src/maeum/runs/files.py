@@ -8,6 +8,8 @@ A `maeum-train` run directory holds:
     test_predictions.csv                 every test example, with the id runs pair on (`TEST_PREDICTIONS`)
     per_class.csv, errors.csv, confusion_matrix.png   a classifier's test reports
     test_generations[.first-N].csv/.json a chatbot's replies to its test dialogues, scored
+    test_selection.csv/.json             a chatbot's reply selection: each test dialogue's reference among
+                                         distractors, by the model's log-probability (`TEST_SELECTION`)
     generation_samples.txt               a chatbot's replies to a few validation prompts, every epoch
 
 `maeum-export` writes `EXPORT_META` (`maeum.json`) beside the model.
@@ -29,6 +31,7 @@ ERRORS = "errors.csv"
 CONFUSION_MATRIX = "confusion_matrix.png"
 GENERATIONS = "test_generations"  # the stem; `.first-<N>` is added when the test set was capped
 GENERATION_SAMPLES = "generation_samples.txt"
+TEST_SELECTION = "test_selection.csv"  # `.json` beside it: the number of distractors, the seed, the metrics
 EXPORT_META = "maeum.json"
 
 # checkpoint keys (what older checkpoints hold too: never rename them)
@@ -45,7 +48,13 @@ CURVES = {
     "chat": ("train/loss_epoch", "val/loss", "val/response_ppl"),
     "classify": ("train/loss_epoch", "val/loss", "val/acc", "val/f1_macro"),
 }
-TESTS = {"chat": ("test/response_ppl", "test/response_acc"), "classify": ("test/acc", "test/f1_macro")}
+# a chatbot's reply selection, logged as `test/select/<name>` (`maeum.training.reply_selection`)
+SELECTION_METRICS = ("hits_at_1", "mean_rank")
+SELECTION_PREFIX = "test/select/"
+TESTS = {
+    "chat": ("test/response_ppl", "test/response_acc", *(SELECTION_PREFIX + m for m in SELECTION_METRICS)),
+    "classify": ("test/acc", "test/f1_macro"),
+}
 # a chatbot's reply metrics, logged as `test/gen/<name>` (`maeum.metrics.text`, and the emotion judge's)
 REPLY_METRICS = (
     "chrf", "bleu4", "distinct_1", "distinct_2", "empty_rate", "reply_length", "reply_chars",
@@ -68,6 +77,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
 def reply_metric(name: str) -> str:
     """The logged key of a reply metric: `test/gen/<name>`."""
     return f"{REPLY_PREFIX}{name}"
+
+
+def selection_metric(name: str) -> str:
+    """The logged key of a reply selection metric: `test/select/<name>`."""
+    return f"{SELECTION_PREFIX}{name}"
 
 
 def generations_stem(dialogues: int, test_dialogues: int) -> str:

@@ -1,15 +1,15 @@
 """The run kinds: one registry that says what follows from what a run is.
 
-Every run says what it is in its config (`model.kind`: `classify`, `chat` or `pretrain`), and so do its
-checkpoints (the run config inside them) and its exports (`maeum.json`). What follows from the kind is read
-here, never guessed from a config key, a class or a file name: the LightningModule and the DataModule it
-takes, the backbone it needs (an encoder, or a decoder whose tokens never see ahead), whether its data has a
-dialogue layout, its kind-specific callbacks, what `maeum-export` writes of it, and which leaderboard ranks
-it. `kind_of` reads a run's kind, and derives it once for runs written before kinds were (from the module
-that the run config names).
+Every run says what it is in its config (`model.kind`: `classify`, `chat`, `preference` or `pretrain`), and
+so do its checkpoints (the run config inside them) and its exports (`maeum.json`). What follows from the
+kind is read here, never guessed from a config key, a class or a file name: the LightningModule and the
+DataModule it takes, the backbone it needs (an encoder, or a decoder whose tokens never see ahead), whether
+its data has a dialogue layout, its kind-specific callbacks, what `maeum-export` writes of it, and which
+leaderboard ranks it. `kind_of` reads a run's kind, and derives it once for runs written before kinds were
+(from the module that the run config names).
 
-A new kind (the preference tuning of a chatbot, say) is one `Kind` here, a LightningModule, and a model
-config that names the kind (docs/development.md).
+A new kind is one `Kind` here, a LightningModule, and a model config that names the kind
+(docs/development.md); `preference` (DPO on preference pairs) was added so.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Kind:
     exports: str | None = None  # what maeum-export and the inference loaders make of it
     baseline: bool = False  # tested next to the majority-class baseline
     leaderboard: bool = True  # maeum-leaderboard ranks its runs
+    ranks_as: str | None = None  # the kind whose board ranks it (None: its own), beside that kind's runs
 
     def needs(self, model: Mapping[str, Any]) -> str | None:
         """The backbone this run's model config needs (`ENCODER`, `DECODER` or None)."""
@@ -44,6 +45,8 @@ class Kind:
         return self.backbone
 
 
+# what every chatbot's run writes and reports (a preference-tuned chatbot's too)
+CHAT_CALLBACKS = ("response_report", "test_generations", "reply_selection", "generation_samples")
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
@@ -62,8 +65,18 @@ KINDS: dict[str, Kind] = {
             data="maeum.data.dialogue.datamodule.DialogueDataModule",
             backbone=DECODER,
             layout=True,
-            callbacks=("response_report", "test_generations", "generation_samples"),
+            callbacks=CHAT_CALLBACKS,
             exports="chatbot",
+        ),
+        Kind(
+            name="preference",
+            module="maeum.models.preference.PreferenceLM",
+            data="maeum.data.preference.datamodule.PreferenceDataModule",
+            backbone=DECODER,
+            layout=True,
+            callbacks=CHAT_CALLBACKS,
+            exports="chatbot",
+            ranks_as="chat",
         ),
         Kind(
             name="pretrain",

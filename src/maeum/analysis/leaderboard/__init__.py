@@ -8,6 +8,8 @@ across seeds and a paired comparison with the best row tested on the same exampl
 - `pairing`: per-example test predictions and the paired tests (`read_predictions`, `pair_rows`).
 - `replies`: each run's `test_generations.csv`, the paired reply metrics and the sample dialogues
   (`read_replies`, `pair_replies`, `sample_ids`).
+- `selection`: each run's `test_selection.csv` and McNemar's test on the reply selection hits
+  (`read_selection`, `pair_selection`).
 - `flags`: the `flags` column and its thresholds (`THRESHOLDS`, `row_flags`).
 - `render`: ranked table, markdown, figure and the files (`rank`, `table`, `markdown`, `figure`, `build`,
   `write`).
@@ -33,6 +35,7 @@ from maeum.analysis.leaderboard.render import (
 )
 from maeum.analysis.leaderboard.replies import pair_replies, read_replies, sample_ids
 from maeum.analysis.leaderboard.runs import OVERFIT_TOLERANCE, Run, find_runs, read_run
+from maeum.analysis.leaderboard.selection import pair_selection, read_selection
 from maeum.analysis.leaderboard.tasks import CHATBOT, CLASSIFIER, TASKS, Task
 from maeum.analysis.leaderboard.wandb_records import read_wandb_records
 
@@ -54,10 +57,12 @@ __all__ = [
     "markdown",
     "pair_replies",
     "pair_rows",
+    "pair_selection",
     "rank",
     "read_predictions",
     "read_replies",
     "read_run",
+    "read_selection",
     "read_wandb_records",
     "replies_markdown",
     "row_flags",

@@ -89,6 +89,8 @@ class Row:
     said: Any = None  # its replies (`replies.Said`), or why there are none; None for classifiers
     replies_paired: dict[str, Paired] = field(default_factory=dict)  # paired reply metrics vs reference
     replies_note: str = ""  # whom they are paired with, or why they are not
+    selection_p: float | None = None  # McNemar's exact p of its reply selection hits vs its reference
+    selection_note: str = ""  # whom its reply selection is paired with, or why it is not
 
     def __post_init__(self) -> None:
         first = self.runs[0]

@@ -17,6 +17,7 @@ from maeum.analysis.leaderboard.grouping import Row, group_runs
 from maeum.analysis.leaderboard.pairing import pair_rows
 from maeum.analysis.leaderboard.replies import PAIRED, Said, pair_replies, sample_ids
 from maeum.analysis.leaderboard.runs import Run
+from maeum.analysis.leaderboard.selection import pair_selection
 from maeum.analysis.leaderboard.tasks import TASKS, Task
 from maeum.analysis.stats import Interval
 from maeum.metrics.plots import korean
@@ -60,6 +61,7 @@ def build(runs: Sequence[Run], per_run: bool = False) -> list[list[Row]]:
             rows = rank([Row(group) for group in group_runs(mine, per_run)])
             pair_rows(rows)
             pair_replies(rows)
+            pair_selection(rows)
             sections.append(rows)
     return sections
 
@@ -97,6 +99,9 @@ def table(rows: Sequence[Row]) -> pd.DataFrame:
             record["mcnemar_p"] = row.mcnemar_p if row.mcnemar_p is not None else math.nan
         record["significant"] = paired.significant if paired else ""
         record["paired"] = row.pair_note
+        if task.selection:
+            record["select_mcnemar_p"] = row.selection_p if row.selection_p is not None else math.nan
+            record["select paired"] = row.selection_note
         record["overfitting"] = f"yes (after epoch {best_epoch + 1})" if row.mean.overfitting() else ""
         record["flags"] = row_flags(row)
         for metric in task.generated:
@@ -146,8 +151,9 @@ def markdown(frame: pd.DataFrame, task: Task) -> str:
         ],
     )
     shown = shown.drop(columns=columns)
-    if "mcnemar_p" in shown:
-        shown["mcnemar_p"] = ["" if not math.isfinite(p) else f"{p:.3g}" for p in frame["mcnemar_p"]]
+    for column in ("mcnemar_p", "select_mcnemar_p"):
+        if column in shown:
+            shown[column] = ["" if not math.isfinite(p) else f"{p:.3g}" for p in frame[column]]
     shown["significant"] = [
         note if note.startswith(("reference", "not paired")) else ("yes" if sig is True else "no")
         for sig, note in zip(frame["significant"], frame["paired"], strict=True)

@@ -40,6 +40,7 @@ class Task:
     paired_label: str  # the markdown header of the paired column
     what: str  # what the paired column holds, for the notes
     note: str
+    selection: bool = False  # its runs rank replies (`test_selection.csv`): McNemar's test on their hits
 
 
 def _numbers(column: pd.Series) -> pd.Series:
@@ -76,8 +77,13 @@ CHATBOT = Task(
     note=(
         "Ranked by the best val/response_ppl: perplexity over the final reply and its </s>, computed the "
         "same way under every label mask. val/loss is taken over each mask's own target tokens, so it only "
-        "compares runs of one mask."
+        "compares runs of one mask. test/select/hits_at_1 is reply selection: the share of test dialogues "
+        "whose reference reply the model scores above K replies of other test dialogues (chance 1/(K+1); "
+        "test/select/mean_rank, 1 is best); select_mcnemar_p is McNemar's exact test on each dialogue's "
+        "hit (majority vote over seeds, ties left out) against the best row that ranked the same "
+        "candidates, dialogues paired by id."
     ),
+    selection=True,
 )
 CLASSIFIER = Task(
     name="classifier",
