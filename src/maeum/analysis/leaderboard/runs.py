@@ -110,7 +110,7 @@ def read_run(path: Path) -> Run:
         path=path,
         task=task,
         backbone=_backbone_name(cfg, choices),
-        data=choices.get("data") or Path(str(cfg["data"].get("path", "?"))).name,
+        data=_data_name(cfg, choices),
         label_mask=str(cfg["data"]["label_mask"]) if masked else "",
         max_epochs=int(cfg["trainer"].get("max_epochs") or 0),
         experiment=choices.get("experiment") or "",
@@ -132,6 +132,14 @@ def _backbone_name(cfg: Mapping[str, Any], choices: dict[str, str]) -> str:
     so that a pretrained row and its from-scratch twin on one backbone directory read apart."""
     name = choices.get("backbone") or str(cfg.get("backbone", {}).get("name_or_path", "?"))
     return f"{name} (random init)" if cfg.get("model", {}).get("pretrained") is False else name
+
+
+def _data_name(cfg: dict, choices: dict[str, str]) -> str:
+    """The data config's name (else the corpus file's), and where a preference run's rejected replies come
+    from (`preference/chatbotdata (self_play)`): arms that differ only in it are told apart."""
+    name = choices.get("data") or Path(str(cfg["data"].get("path", "?"))).name
+    rejected = choices.get("data/rejected")
+    return f"{name} ({rejected})" if rejected else name
 
 
 def _hydra_choices(path: Path) -> dict[str, str]:

@@ -76,12 +76,13 @@ CHATBOT = Task(
     ),
     note=(
         "Ranked by the best val/response_ppl: perplexity over the final reply and its </s>, computed the "
-        "same way under every label mask. val/loss is taken over each mask's own target tokens, so it only "
-        "compares runs of one mask. test/select/hits_at_1 is reply selection: the share of test dialogues "
-        "whose reference reply the model scores above K replies of other test dialogues (chance 1/(K+1); "
-        "test/select/mean_rank, 1 is best); select_mcnemar_p is McNemar's exact test on each dialogue's "
-        "hit (majority vote over seeds, ties left out) against the best row that ranked the same "
-        "candidates, dialogues paired by id."
+        "same way under every label mask. val/loss is taken over each mask's own target tokens, so it "
+        "only compares runs of one mask; a preference run's train/loss is its DPO loss (data "
+        "`preference/...`, with where its rejected replies come from). test/select/hits_at_1 is reply "
+        "selection: the share of test dialogues whose reference reply the model scores above K replies of"
+        " other test dialogues (chance 1/(K+1); test/select/mean_rank, 1 is best); select_mcnemar_p is "
+        "McNemar's exact test on each dialogue's hit (majority vote over seeds, ties left out) against "
+        "the best row that ranked the same candidates, dialogues paired by id."
     ),
     selection=True,
 )
