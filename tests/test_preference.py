@@ -109,7 +109,7 @@ def test_pairs_that_cannot_be_compared_are_dropped_and_counted(tmp_path: Path) -
     assert {reason for d in drops.values() for reason in d} == {"a reply does not fit max_length"}
     stats = data.stats()
     assert stats["dropped"] == {"rejected reply equals the chosen one": 1}  # counted by the reader
-    kept = sum(s["kept"] for s in stats["pairs"].values())
+    kept = sum(n for key, n in stats["pairs"].items() if key.endswith(" kept"))
     assert kept == 10
     train = data.datasets["train"]
     assert all(train[i]["pair"] == [1] for i in range(len(train)))
@@ -236,3 +236,30 @@ def test_a_lora_preference_run_in_a_chat_template_trains_tests_exports_and_chats
         generator = ReplyGenerator(bot.model, bot.tokenizer, max_length=128, template=bot.template)
         (reply,) = generator.generate([Dialogue([Turn("usr", "요즘 잠을 못 자요 ㅠㅠ")], "슬픔")])
         assert isinstance(reply.text, str)
+
+
+@pytest.mark.e2e
+def test_classifier_contrastive_pairs_take_a_reply_the_classifier_labels_otherwise(
+    main_run: tuple[Path, dict[str, float]], tmp_path: Path
+) -> None:
+    """The main job's emotion classifier labels every reference reply; each rejected reply is one it labels
+    with another emotion."""
+    from helpers.runs import best_checkpoint
+
+    from maeum.inference.loading import load_classifier
+    from maeum.inference.pair_sources import ClassifierContrastive
+    from maeum.inference.prediction import Predictor
+
+    ckpt = best_checkpoint(main_run[0])
+    data = datamodule(
+        tmp_path, "data/rejected=classifier_contrastive", f"data.rejected.emotion_classifier={ckpt}"
+    )
+    assert isinstance(data.rejected, ClassifierContrastive)
+    train = data.corpus.split("train")
+    rejected = data.rejected(train, data)
+    predictor = Predictor.from_classifier(load_classifier(ckpt))
+    label = {text: p["label"] for text, p in zip(
+        [d.turns[-1].text for d in train], predictor.predict([d.turns[-1].text for d in train]), strict=True
+    )}  # fmt: skip
+    pairs = [(label[d.turns[-1].text], label[r]) for d, r in zip(train, rejected, strict=True) if r]
+    assert len(pairs) >= len(train) - 2 and all(chosen != other for chosen, other in pairs)

@@ -196,13 +196,11 @@ class PreferenceDataModule(DialogueDataModule):
     def stats(self) -> dict[str, Any]:
         """`DialogueDataModule.stats`, plus the kept and dropped pairs of every split."""
         self._encoded()
-        pairs = {
-            split: {
-                "kept": len(self.corpus.indices[split]) - sum(self.pair_drops[split].values()),
-                "dropped": dict(self.pair_drops[split]),
-            }
-            for split in SPLITS
-        }
+        pairs: dict[str, int] = {}
+        for split in SPLITS:
+            drops = self.pair_drops[split]
+            pairs[f"{split} kept"] = len(self.corpus.indices[split]) - sum(drops.values())
+            pairs.update({f"{split} dropped: {reason}": n for reason, n in sorted(drops.items())})
         return {**super().stats(), "pairs": pairs}
 
 
