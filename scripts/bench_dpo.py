@@ -35,16 +35,19 @@ log every 10 steps (its printed line left out of stdout).
 Every step's batch is compared as the model sees it, chosen rows then rejected rows, (2B, T):
 `input_ids` (where attended: the pad ids differ and are never attended), `attention_mask` and the labels
 (maeum's `response_labels`/`rejected_labels`; TRL's `input_ids` outside its `completion_mask` set to -100):
-`<layout>_batches_identical`, the first row that differs printed token by token. Printed per layout: both
-loss curves, `dpo_loss_max_abs_diff_<layout>` (the largest |difference| of the per-step training losses),
-tokens per second (the non-pad tokens of the chosen and rejected rows, the same on both sides, over the
-loop's wall time from the end of step 1 to the end of the last step: setup and the first step excluded, no
-run discarded) and the peak RSS above what the process held when training began (model, reference and
-optimizer built: `VmHWM` after `echo 5 > /proc/self/clear_refs`, with freed heap returned by `malloc_trim`
-first). Then `dpo_loss_max_abs_diff` (over layouts), `dpo_tokens_per_s_ratio` (maeum over TRL, both
-layouts' tokens over their time) and `dpo_peak_memory_ratio` (maeum's highest peak over TRL's). The sides
-run maeum first in the first layout and TRL first in the second. Exit status 1 when batches differ, the
-initial weights differ, dropout is on, or a loss difference exceeds `--tolerance`.
+`<layout>_batches_identical`, the first row that differs printed token by token. Also checked per layout:
+the initial weights of both models and both references (`<layout>_initial_weights_equal`), that no module
+drops activations (`<layout>_dropout`), that neither side checkpoints activations and that the optimizers
+that stepped have the same settings. Printed per layout: both loss curves, `dpo_loss_max_abs_diff_<layout>`
+(the largest |difference| of the per-step training losses), tokens per second (the non-pad tokens of the
+chosen and rejected rows, the same on both sides, over the loop's wall time from the end of step 1 to the
+end of the last step: each side's setup and first step are left out of the timing, no run is discarded)
+and the peak RSS above what the process held when training began (model, reference and optimizer built:
+`VmHWM` after `echo 5 > /proc/self/clear_refs`, with freed heap returned by `malloc_trim` first). Then
+`dpo_loss_max_abs_diff` (over layouts), `dpo_tokens_per_s_ratio` (maeum over TRL, both layouts' tokens over
+their time) and `dpo_peak_memory_ratio` (maeum's highest peak over TRL's). The sides run maeum first in
+the first layout and TRL first in the second. Exit status 1 when a check fails (batches, weights, dropout,
+checkpointing, optimizer) or a loss difference exceeds `--tolerance`.
 
     pip install 'maeum[bench]'   # TRL, which maeum itself does not need
     python scripts/bench_dpo.py [--data ../shared/data/chatbotdata/ChatbotData.csv] [--pairs 256]

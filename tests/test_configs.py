@@ -133,6 +133,8 @@ SLOW_RUNS |= {
     "leaderboard/xpersona_ko_tiny",  # chatbot/xpersona_ko_tiny
     "leaderboard/chatbotdata_korean_gpt2_small",  # its _scratch twin runs, and xpersona_ko_korean_gpt2_small
     "leaderboard/xpersona_ko_korean_gpt2_small_scratch",
+    "preference/chatbotdata_korean_gpt2_small",  # preference/chatbotdata_tiny on the same architecture
+    "preference/xpersona_ko_korean_gpt2_small",  # preference/xpersona_ko_tiny
 }
 
 

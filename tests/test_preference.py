@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM
 from maeum.backbones import build_tiny
 from maeum.data.dialogue.records import Dialogue, Turn
 from maeum.data.preference.pairs import contrastive_replies
-from maeum.errors import MaeumError
+from maeum.errors import DataError, MaeumError
 from maeum.inference.pair_sources import SelfPlay
 from maeum.models.preference import PreferenceLM
 
@@ -263,3 +263,17 @@ def test_classifier_contrastive_pairs_take_a_reply_the_classifier_labels_otherwi
     )}  # fmt: skip
     pairs = [(label[d.turns[-1].text], label[r]) for d, r in zip(train, rejected, strict=True) if r]
     assert len(pairs) >= len(train) - 2 and all(chosen != other for chosen, other in pairs)
+
+
+@pytest.mark.unit
+def test_a_corpus_with_no_pair_left_is_one_error(tmp_path: Path) -> None:
+    """Contrastive pairs of a corpus with one emotion: nothing to contrast, so nothing to train on."""
+    lines = [
+        {"turns": [{"speaker": "usr", "text": f"시험 망쳤어 ㅠㅠ {n}"}, {"speaker": "sys", "text": f"속상하겠다 {n}"}],
+         "condition": "슬픔"}
+        for n in range(20)
+    ]  # fmt: skip
+    path = tmp_path / "한 감정 (슬픔).jsonl"
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    with pytest.raises(DataError, match=r"no preference pair is left to train on .*rejected reply is empty"):
+        datamodule(tmp_path, f"data.path='{path}'")

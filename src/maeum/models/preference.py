@@ -62,6 +62,8 @@ class PreferenceLM(ChatLM):
     Args:
         beta: DPO's temperature: how far the model may move from the reference (TRL's default 0.1).
         sft_weight: the weight of the SFT term (mean NLL per chosen token); 0 is plain DPO.
+        disable_dropout: train without dropout (TRL's default): the reference runs without it, and with it
+            the model's log-probabilities, so its rewards, would be noisy estimates of the same.
         backbone, optimizer, scheduler, warmup_ratio, pretrained, conditions, condition_names,
             backbone_config, gradient_checkpointing, peft, quantization: as for `ChatLM`.
     """
@@ -72,6 +74,7 @@ class PreferenceLM(ChatLM):
         optimizer: Mapping[str, Any],
         beta: float = 0.1,
         sft_weight: float = 0.0,
+        disable_dropout: bool = True,
         **kwargs: Any,
     ) -> None:
         if beta <= 0:
@@ -85,6 +88,10 @@ class PreferenceLM(ChatLM):
             for k, v in kwargs.items()
         }
         super().__init__(backbone, optimizer, **kwargs)
+        if disable_dropout:  # as TRL's DPOTrainer: the model's rewards are read as the reference's are
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.Dropout):
+                    module.p = 0.0
         self.beta = beta
         self.sft_weight = sft_weight
         self._frozen_reference: list[Any] = []  # a list: kept out of the module's children and state dict

@@ -144,6 +144,13 @@ class PreferenceDataModule(DialogueDataModule):
             elif text == d.turns[-1].text:
                 flags[n] = 2 + reasons.index("same")
         candidates = [n for n, flag in enumerate(flags) if flag == 0]
+        if not candidates:  # nothing to lay out: `setup` says no pair is left
+            empty = Ragged.from_lists([[] for _ in dialogues])
+            return {
+                "rejected_input_ids": empty,
+                "rejected_labels": empty,
+                "pair": Ragged.from_lists([[f] for f in flags]),
+            }
         chosen = _fitted(layout, [dialogues[n] for n in candidates], room)
         rejected = _fitted(
             layout,
