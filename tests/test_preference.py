@@ -268,11 +268,8 @@ def test_classifier_contrastive_pairs_take_a_reply_the_classifier_labels_otherwi
 @pytest.mark.unit
 def test_a_corpus_with_no_pair_left_is_one_error(tmp_path: Path) -> None:
     """Contrastive pairs of a corpus with one emotion: nothing to contrast, so nothing to train on."""
-    lines = [
-        {"turns": [{"speaker": "usr", "text": f"시험 망쳤어 ㅠㅠ {n}"}, {"speaker": "sys", "text": f"속상하겠다 {n}"}],
-         "condition": "슬픔"}
-        for n in range(20)
-    ]  # fmt: skip
+    turns = [[("usr", f"시험 망쳤어 ㅠㅠ {n}"), ("sys", f"속상하겠다 {n}")] for n in range(20)]
+    lines = [{"turns": [{"speaker": s, "text": t} for s, t in d], "condition": "슬픔"} for d in turns]
     path = tmp_path / "한 감정 (슬픔).jsonl"
     path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
     with pytest.raises(DataError, match=r"no preference pair is left to train on .*rejected reply is empty"):
