@@ -25,8 +25,9 @@ beta `--beta`, TRL's `loss_type=["sigmoid"]` (no label smoothing, `ld_alpha`, WP
 no precomputed reference log-probabilities, no truncation (TRL `max_length=None`; maeum's `--max-length`
 cuts nothing: checked). Dropout is off on both sides: TRL's `disable_dropout=True` and maeum's
 `model.disable_dropout=true` (both defaults; tiny_gpt2's config has GPT-2's dropouts of 0.1), and the
-backbone's config sets them to 0 as well. maeum trains with its `PreferenceDataModule` (`PreferenceCollator`; the train loader in
-file order) and a `pytorch_lightning.Trainer` (CPU, logger=False, no checkpointing, no progress bar); its
+backbone's config sets them to 0 as well. maeum trains with its `PreferenceDataModule`
+(`PreferenceCollator`; the train loader in file order) and a `pytorch_lightning.Trainer` (CPU,
+logger=False, no checkpointing, no progress bar); its
 reference is loaded before training (it loads it on the first step otherwise), as TRL's is. TRL runs
 `DPOTrainer` at its defaults otherwise: its fused LM head (log-probabilities in chunks; off Triton devices
 every position is scored and the logits are recomputed in the backward pass), its metrics every step and a
