@@ -135,6 +135,8 @@ SLOW_RUNS |= {
     "leaderboard/xpersona_ko_korean_gpt2_small_scratch",
     "preference/chatbotdata_korean_gpt2_small",  # preference/chatbotdata_tiny on the same architecture
     "preference/xpersona_ko_korean_gpt2_small",  # preference/xpersona_ko_tiny
+    "preference/sample_tiny",  # tests/test_preference.py and test_resume.py train it
+    "preference/aihub_emotion_tiny",  # preference/chatbotdata_tiny's recipe on the 감성대화 reader
 }
 
 

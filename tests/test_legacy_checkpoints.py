@@ -39,7 +39,8 @@ COMMITS = {  # commit -> the models its script trains
     "7a22d6804aa74ec36d9e83f4c670eaf26c294fc9": ("classifier", "chatbot"),
     "b50198ed83551eedaa79c83547132ba29c682b41": ("classifier", "chatbot"),  # the flat layout
 }
-FLAT = "b50198ed83551eedaa79c83547132ba29c682b41"  # under -m slow: the two newer commits run by default
+FLAT = "b50198ed83551eedaa79c83547132ba29c682b41"
+SLOW = {FLAT, "7a22d6804aa74ec36d9e83f4c670eaf26c294fc9"}  # under -m slow: the newest commit runs by default
 TEXTS = ("오늘 너무 기뻐요 ㅎㅎ", "시험에 떨어져서 슬퍼요 ㅠㅠ", "(발표) 내일이라 떨려... 😢")
 TURNS = ("요즘 너무 힘들어", "친구랑 싸웠어 ㅠㅠ")
 
@@ -109,7 +110,7 @@ for task in sys.argv[4].split(",")[1:]:
 
 @pytest.fixture(
     scope="module",
-    params=[pytest.param(c, id=c[:7], marks=[pytest.mark.slow] * (c == FLAT)) for c in COMMITS],
+    params=[pytest.param(c, id=c[:7], marks=[pytest.mark.slow] * (c in SLOW)) for c in COMMITS],
 )
 def legacy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Runs, exports and answers of an earlier commit's code: `classifier`, `chatbot` (and `chat_template`)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,29 @@ from maeum.runs.files import GENERATION_SAMPLES, TEST_PREDICTIONS, unknown_ids
 from maeum.training.reports import write_reports
 
 log = logging.getLogger(__name__)
+
+
+class CountsTestExamples(Callback):
+    """Counts the test examples this process has seen (`_tested`): a limited test (`limit_test_batches`,
+    `fast_dev_run`) tests a prefix of the unshuffled test loader, and the test-time reports that answer or
+    rank test dialogues (`TestGenerations`, `ReplySelection`) then cover that prefix."""
+
+    _tested = 0
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._tested = 0
+
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if isinstance(batch, Mapping) and batch:
+            self._tested += len(next(iter(batch.values())))
 
 
 class PerExampleReport(Callback):

@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
 from torch.nn.utils.rnn import pad_sequence
 
@@ -38,6 +38,7 @@ from maeum.data.dialogue.records import IGNORE_INDEX, Dialogue, Turn
 from maeum.errors import MaeumError
 from maeum.models.scoring import mean_logps
 from maeum.runs.files import SELECTION_METRICS, TEST_SELECTION, selection_metric
+from maeum.training.callbacks import CountsTestExamples
 
 log = logging.getLogger(__name__)
 SCORE = "mean log-probability per target token (the reply and its closing tokens) after the history"
@@ -153,7 +154,7 @@ def selection_metrics(frame: pd.DataFrame) -> dict[str, float]:
     return {"hits_at_1": float(frame["hit"].mean()), "mean_rank": float(frame["rank"].mean())}
 
 
-class ReplySelection(Callback):
+class ReplySelection(CountsTestExamples):
     """The reference reply among distractors, by the model's log-probability (see the module docstring).
 
     Args:
@@ -188,21 +189,6 @@ class ReplySelection(Callback):
         self.batch_size = batch_size
         self.max_dialogues = max_dialogues
         self._tested = 0  # test examples seen on this process (limit_test_batches, fast_dev_run)
-
-    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._tested = 0
-
-    def on_test_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if isinstance(batch, Mapping) and batch:
-            self._tested += len(next(iter(batch.values())))
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         datamodule = getattr(trainer, "datamodule", None)

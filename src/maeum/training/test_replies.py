@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
 
 from maeum.errors import MaeumError
@@ -30,13 +30,14 @@ from maeum.inference.loading import load_classifier, task_of
 from maeum.inference.prediction import Predictor
 from maeum.metrics.text import score_replies
 from maeum.runs.files import generations_stem, reply_metric
+from maeum.training.callbacks import CountsTestExamples
 
 log = logging.getLogger(__name__)
 # greedy, and no minimum length: a model that can only say `</s>` must show as empty replies
 EVALUATION = {**GREEDY, "min_new_tokens": 0}
 
 
-class TestGenerations(Callback):
+class TestGenerations(CountsTestExamples):
     """Replies to every test dialogue, scored (see the module docstring).
 
     Args:
@@ -76,21 +77,6 @@ class TestGenerations(Callback):
         )
         self._predictor: Predictor | None = None
         self._tested = 0  # test examples seen on this process (limit_test_batches, fast_dev_run)
-
-    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._tested = 0
-
-    def on_test_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if isinstance(batch, Mapping) and batch:
-            self._tested += len(next(iter(batch.values())))
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Load the emotion classifier before training starts: a wrong path fails at once, not at test.

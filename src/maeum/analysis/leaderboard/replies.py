@@ -19,10 +19,10 @@ import pandas as pd
 from scipy import sparse
 
 from maeum.analysis.leaderboard.grouping import Row
-from maeum.analysis.leaderboard.runs import Run
+from maeum.analysis.leaderboard.runs import Run, read_dialogue_file
 from maeum.analysis.stats import Paired, paired_corpus_bootstrap
 from maeum.metrics.text import chrf_from_statistics, chrf_statistics, ngrams
-from maeum.runs.files import GENERATIONS, UNKNOWN_ID
+from maeum.runs.files import GENERATIONS
 
 COLUMNS = ("id", "reference", "reply", "reply_morphemes", "empty")
 PAIRED = (  # (test/gen metric, its header in the leaderboard)
@@ -52,22 +52,9 @@ def _read_file(run: Run) -> tuple[pd.DataFrame, dict] | str:
         return f"no {GENERATIONS}.csv in {run.name} (tested before maeum generated, or with generation off)"
     path = files[0]
     where = f"{path.name} of {run.name}"
-    about_path = path.with_suffix(".json")
-    try:
-        about = json.loads(about_path.read_text(encoding="utf-8"))
-        text = {c: str for c in ("id", "history", "reference", "reply", "reply_morphemes", "condition")}
-        frame = pd.read_csv(path, dtype=text, encoding="utf-8", keep_default_na=False)
-    except FileNotFoundError:
-        return f"{where} has no {about_path.name} beside it: its evaluation preset is unknown"
-    except (UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        return f"{where} is not readable ({type(err).__name__})"
-    if missing := [c for c in COLUMNS if c not in frame.columns]:
-        return f"{where} lacks the column(s) {missing}; re-test the run with maeum-eval"
-    if len(frame) != about.get("dialogues"):
-        return f"{where} is truncated: {len(frame)} rows of the {about.get('dialogues')} it was written with"
-    if any(i.endswith(UNKNOWN_ID) or not i for i in frame["id"]):
-        return f"{where} does not identify its test dialogues"
-    return frame, about
+    text = {c: str for c in ("id", "history", "reference", "reply", "reply_morphemes", "condition")}
+    missing = ": its evaluation preset is unknown"
+    return read_dialogue_file(path, where, COLUMNS, dtype=text, missing_about=missing)
 
 
 def read_replies(runs: Sequence[Run]) -> Said | str:

@@ -3,6 +3,7 @@ config and Hydra's choices) and its per-epoch metrics (its CSV log, or else its 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import pandas as pd
 from maeum.analysis.leaderboard.tasks import TASKS, Task
 from maeum.analysis.leaderboard.wandb_records import wandb_rows
 from maeum.errors import MaeumError
-from maeum.runs.files import METRICS_CSV, RUN_CONFIG, read_yaml
+from maeum.runs.files import METRICS_CSV, RUN_CONFIG, UNKNOWN_ID, read_yaml
 from maeum.runs.kinds import kind_of
 
 OVERFIT_TOLERANCE = 1.05  # the last epoch is worse than the best by more than 5%
@@ -175,3 +176,26 @@ def _per_epoch(rows: Sequence[dict[str, float]]) -> tuple[dict[str, list[float]]
         if not m.endswith(("_step", "_best"))
     }
     return curves, final
+
+
+def read_dialogue_file(
+    path: Path, where: str, columns: Sequence[str], dtype: Any = str, missing_about: str = ""
+) -> tuple[pd.DataFrame, dict] | str:
+    """A per-test-dialogue file of a run (`test_generations.csv`, `test_selection.csv`) and the `.json`
+    written beside it, checked (columns, the row count it was written with, known ids); or what is wrong.
+    `where` names it in the message; `missing_about` says what a missing `.json` costs."""
+    about_path = path.with_suffix(".json")
+    try:
+        about = json.loads(about_path.read_text(encoding="utf-8"))
+        frame = pd.read_csv(path, dtype=dtype, encoding="utf-8", keep_default_na=False)
+    except FileNotFoundError:
+        return f"{where} has no {about_path.name} beside it{missing_about}"
+    except (UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        return f"{where} is not readable ({type(err).__name__})"
+    if missing := [c for c in columns if c not in frame.columns]:
+        return f"{where} lacks the column(s) {missing}; re-test the run with maeum-eval"
+    if len(frame) != about.get("dialogues"):
+        return f"{where} is truncated: {len(frame)} rows of the {about.get('dialogues')} it was written with"
+    if any(i.endswith(UNKNOWN_ID) or not i for i in frame["id"]):
+        return f"{where} does not identify its test dialogues"
+    return frame, about

@@ -10,7 +10,6 @@ per-example right/wrong is (`maeum.analysis.leaderboard.pairing`).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from maeum.analysis.leaderboard.grouping import Row
-from maeum.analysis.leaderboard.runs import Run
+from maeum.analysis.leaderboard.runs import Run, read_dialogue_file
 from maeum.analysis.stats import mcnemar_exact
-from maeum.runs.files import TEST_SELECTION, UNKNOWN_ID
+from maeum.runs.files import TEST_SELECTION
 
 COLUMNS = ("id", "reference", "hit")
 DISTRACTOR = re.compile(r"distractor_\d+")
@@ -41,18 +40,11 @@ def _read_file(run: Run) -> pd.DataFrame | str:
     where = f"{TEST_SELECTION} of {run.name}"
     if not path.is_file():
         return f"no {TEST_SELECTION} in {run.name} (tested before maeum ranked replies, or with it off)"
-    try:
-        about = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-        frame = pd.read_csv(path, dtype=str, encoding="utf-8", keep_default_na=False)
-    except FileNotFoundError:
-        return f"{where} has no {path.with_suffix('.json').name} beside it"
-    except (UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        return f"{where} is not readable ({type(err).__name__})"
-    if missing := [c for c in COLUMNS if c not in frame.columns]:
-        return f"{where} lacks the column(s) {missing}; re-test the run with maeum-eval"
-    if len(frame) != about.get("dialogues"):
-        return f"{where} is truncated: {len(frame)} rows of the {about.get('dialogues')} it was written with"
-    if any(i.endswith(UNKNOWN_ID) or not i for i in frame["id"]) or not frame["id"].is_unique:
+    read = read_dialogue_file(path, where, COLUMNS)
+    if isinstance(read, str):
+        return read
+    frame, _ = read
+    if not frame["id"].is_unique:
         return f"{where} does not identify its test dialogues"
     if not frame["hit"].isin(["0", "1"]).all():
         return f"{where} has hits other than 0 and 1"
