@@ -26,15 +26,13 @@ over `tiny_gpt2`'s vocabulary instead of `tiny_gpt2` itself, to see how the KV c
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from bench_common import DEFAULT_DATA, memory_events
 from torch.utils.data import DataLoader, Dataset
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -45,7 +43,6 @@ from maeum.data.dialogue.records import Dialogue, Turn
 from maeum.inference.generation import ReplyGenerator
 from maeum.models.chat_lm import ChatLM
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chatbotdata" / "ChatbotData.csv"
 U_TKN, S_TKN, SENT, EOS, MASK = "<usr>", "<sys>", "<unused1>", "</s>", "<unused0>"
 NEG = -1e18  # the notebooks' Sneg
 
@@ -132,13 +129,7 @@ def peak_memory(fn: Callable[[], object], device: str) -> int:
         fn()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - base
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    with tempfile.TemporaryDirectory() as tmp:
-        trace = Path(tmp) / "trace.json"
-        prof.export_chrome_trace(str(trace))
-        events = json.loads(trace.read_text())["traceEvents"]
-    totals = [e["args"]["Total Allocated"] for e in events if e.get("name") == "[memory]"]
+    totals = [e["args"]["Total Allocated"] for e in memory_events(fn)]
     return max(totals, default=0)
 
 

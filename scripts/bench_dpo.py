@@ -61,29 +61,43 @@ checkpointing, optimizer) or a loss difference exceeds `--tolerance`.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import gc
 import hashlib
-import logging
 import os
-import sys
 import tempfile
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 import transformers
-from pytorch_lightning.callbacks import Callback
+from bench_common import (
+    DEFAULT_DATA,
+    TOKENIZERS,
+    InOrderTrainLoader,
+    Probe,
+    ProbedTraining,
+    Run,
+    Totals,
+    adamw,
+    add_optimizer_args,
+    add_run_args,
+    chosen,
+    finish,
+    first_difference,
+    lightning_trainer,
+    optimizer_settings,
+    print_comparison,
+    print_versions,
+    quiet_training,
+    show_row,
+    trl_training_args,
+)
 from torch import Tensor
-from torchdata.stateful_dataloader import StatefulDataLoader
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PrinterCallback, TrainerCallback
+from transformers import AutoTokenizer
 
 from maeum.backbones import build_tiny
 from maeum.backbones.tiny_chat import CHAT_TOKENIZERS_ENV
@@ -97,7 +111,6 @@ from maeum.models.preference import PreferenceLM, _concatenated
 
 try:  # TRL (and the `datasets` it brings) are the benchmark's, not maeum's: the `bench` extra
     import datasets
-    import trl
     from trl import DPOConfig, DPOTrainer
 except ImportError as err:
     raise SystemExit(
@@ -105,80 +118,16 @@ except ImportError as err:
         " (or pip install 'trl>=1.16')"
     ) from None
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-DEFAULT_DATA = SHARED / "chatbotdata" / "ChatbotData.csv"
-TOKENIZERS = Path(os.environ.get(CHAT_TOKENIZERS_ENV) or SHARED / "chat-tokenizers")
 LAYOUTS = {  # layout -> (backbone, its fallback when the first needs a tokenizer that is missing)
     "plain": ("tiny_gpt2", None),
     "chat_template": ("tiny_qwen3", "tiny_llama3"),
 }
 REAL_TOKENIZERS = {"tiny_qwen3": "qwen3-0.6b"}  # twins around a real tokenizer under $MAEUM_CHAT_TOKENIZERS
-FIELDS = ("input_ids", "attention_mask", "labels")
-# TrainingArguments' gradient_checkpointing became activation_checkpointing (the old name, an alias, warns)
-_NAMES = ("activation_checkpointing", "gradient_checkpointing")
-CHECKPOINTING = next(n for n in _NAMES if n in DPOConfig.__dataclass_fields__)
+# what the tokens of tokens_per_s are (the tokens_counted line)
+TOKENS_COUNTED = "non-pad tokens of the chosen and rejected rows of steps 2.., equal on both sides"
 
 
-# ------------------------------------------------------------------------------------------ measuring
-def _kb(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {key}")
-
-
-def _trim_heap() -> None:
-    """Return freed heap to the OS (glibc keeps it), so that one run's leftovers do not hide the next's."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-@dataclass
-class Probe:
-    """What one side's training loop did: its batches (as the model sees them), losses, step-end times and
-    peak RSS."""
-
-    batches: list[dict[str, Tensor]] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-    step_ends: list[float] = field(default_factory=list)
-    base_kb: int = 0
-    peak_kb: int = 0
-
-    def start(self) -> None:
-        _trim_heap()
-        self.base_kb = _kb("VmRSS")
-        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
-        self.step_ends.clear()
-
-    def batch(self, batch: Mapping[str, Tensor]) -> None:
-        self.batches.append({k: batch[k].detach().clone() for k in FIELDS})
-
-    def loss(self, loss: Tensor) -> None:
-        self.losses.append(float(loss))
-
-    def step_end(self) -> None:
-        self.step_ends.append(time.perf_counter())
-
-    def stop(self) -> None:
-        self.peak_kb = _kb("VmHWM")
-
-    @property
-    def tokens(self) -> list[int]:
-        """Non-pad tokens of every step's chosen and rejected rows."""
-        return [int(b["attention_mask"].sum()) for b in self.batches]
-
-    def tokens_per_s(self) -> float:
-        """Tokens of steps 2.. over the time from the end of step 1 to the end of the last step."""
-        if len(self.step_ends) < 2:
-            raise SystemExit("--steps must be at least 2 (the first step is the warm-up)")
-        return sum(self.tokens[1:]) / (self.step_ends[-1] - self.step_ends[0])
-
-    @property
-    def peak_mb(self) -> float:
-        return (self.peak_kb - self.base_kb) / 1024
-
-
+# ------------------------------------------------------------------------------------------- checks
 def digest(model: torch.nn.Module) -> str:
     """A hash of a model's weights (its state dict, by name): equal digests, equal initial weights."""
     h = hashlib.sha256()
@@ -237,14 +186,9 @@ def head_by_condition(n: int) -> Callable[[str], ReadResult[Dialogue]]:
     return read
 
 
-class InOrderPairs(PreferenceDataModule):
+class InOrderPairs(InOrderTrainLoader, PreferenceDataModule):
     """maeum's preference DataModule with the train loader in file order (its own shuffles), as TRL's
     `sequential` sampler."""
-
-    def train_dataloader(self) -> StatefulDataLoader:
-        return StatefulDataLoader(
-            self.datasets["train"], batch_size=self.batch_size, shuffle=False, collate_fn=self.collator()
-        )
 
 
 def maeum_data(args: argparse.Namespace, backbone: Path, layout: str) -> InOrderPairs:
@@ -303,120 +247,57 @@ def normalised(ids: Tensor, mask: Tensor, labels: Tensor) -> dict[str, Tensor]:
 
 
 # ------------------------------------------------------------------------------------------- sides
-class LightningProbe(Callback):
-    def __init__(self, probe: Probe) -> None:
-        self.probe = probe
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.probe.start()
-
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        self.probe.batch(maeum_model_batch(batch))
-
-    def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        self.probe.loss(outputs["loss"])
-        self.probe.step_end()
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.probe.stop()
-
-
-class HFProbe(TrainerCallback):
-    def __init__(self, probe: Probe) -> None:
-        self.probe = probe
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.probe.start()
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.probe.step_end()
-
-    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.probe.stop()
-
-
-class ProbedDPOTrainer(DPOTrainer):
+class ProbedDPOTrainer(ProbedTraining, DPOTrainer):
     """`DPOTrainer` that hands each micro-batch and its loss to a `Probe` (as the Lightning callback does)."""
 
-    probe: Probe
-
-    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Tensor:
-        self.probe.batch(trl_model_batch(inputs))
-        loss = super().training_step(model, inputs, num_items_in_batch)
-        self.probe.loss(loss)
-        return loss
+    def probe_view(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """TRL's batch as its model sees it, chosen rows then rejected rows (`trl_model_batch`)."""
+        return trl_model_batch(inputs)
 
 
 @dataclass
-class Run:
-    probe: Probe
-    optimizer: dict[str, Any]  # the hyperparameters of the optimizer that actually stepped
-    setup_s: float
-    checkpointing: bool  # whether the model recomputed activations (it must not, on either side)
+class PairRun(Run):
+    """One side's run, with what DPO checks besides: the initial weights, the dropout and TRL's rows."""
+
     digests: tuple[str, str]  # the initial weights of the model and of its reference
     dropout: list[str]  # modules of the model or the reference that drop activations (must be none)
     longest: int = 0  # TRL: its longest untruncated row (prompt and the longer reply), in tokens
 
 
-def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """The class and hyperparameters of the optimizer under accelerate's and Lightning's wrappers."""
-    optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer
-    keys = ("lr", "betas", "eps", "weight_decay", "amsgrad", "foreach", "fused", "maximize")
-    groups = [{k: tuple(g[k]) if k == "betas" else g[k] for k in keys} for g in optimizer.param_groups]
-    return {"class": type(optimizer).__name__, "groups": sorted({repr(g) for g in groups})}
-
-
-def train_maeum(args: argparse.Namespace, backbone: Path, datamodule: InOrderPairs) -> Run:
+def train_maeum(args: argparse.Namespace, backbone: Path, datamodule: InOrderPairs) -> PairRun:
     start = time.perf_counter()
     pl.seed_everything(args.seed, verbose=False)
-    optimizer = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": args.lr,
-                 "betas": list(args.betas), "eps": args.eps, "weight_decay": 0.0}  # fmt: skip
     module = PreferenceLM(
-        backbone=str(backbone), optimizer=optimizer, scheduler=None, warmup_ratio=0.0, beta=args.beta,
+        backbone=str(backbone), optimizer=adamw(args), scheduler=None, warmup_ratio=0.0, beta=args.beta,
         sft_weight=0.0, backbone_config=dropout_off(backbone),
     )  # fmt: skip
     # the reference loaded now, not on the first step: held before training begins, as TRL's is
     with module._reference() as reference:
         digests = (digest(module.model), digest(reference))
     probe = Probe()
-    trainer = pl.Trainer(
-        accelerator="cpu", devices=1, precision="32-true", max_steps=args.steps, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        limit_val_batches=0, num_sanity_val_steps=0, callbacks=[LightningProbe(probe)],
-    )  # fmt: skip
+    trainer = lightning_trainer(args.steps, probe, view=maeum_model_batch)
     setup_s = time.perf_counter() - start
     trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
     with module._reference() as reference:
         dropout = active_dropout(module.model) + [f"reference.{n}" for n in active_dropout(reference)]
     optimizer_used = optimizer_settings(trainer.optimizers[0])
-    return Run(probe, optimizer_used, setup_s, checkpointing(module.model), digests, dropout)
+    return PairRun(probe, optimizer_used, setup_s, checkpointing(module.model), digests, dropout)
 
 
-def train_trl(args: argparse.Namespace, backbone: Path, rows: list[dict[str, Any]], out: Path) -> Run:
+def train_trl(args: argparse.Namespace, backbone: Path, rows: list[dict[str, Any]], out: Path) -> PairRun:
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = transformers.AutoModelForCausalLM.from_pretrained(backbone, dtype=torch.float32)
     config = DPOConfig(
-        output_dir=str(out), use_cpu=True, bf16=False, fp16=False, seed=args.seed, data_seed=args.seed,
-        max_steps=args.steps, per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=1,
-        train_sampling_strategy="sequential", dataloader_num_workers=0, dataloader_pin_memory=False,
-        optim="adamw_torch", learning_rate=args.lr, adam_beta1=args.betas[0], adam_beta2=args.betas[1],
-        adam_epsilon=args.eps, weight_decay=0.0, lr_scheduler_type="constant", warmup_steps=0,
-        max_grad_norm=0.0, beta=args.beta, loss_type=["sigmoid"], loss_weights=None, label_smoothing=0.0,
-        ld_alpha=None, use_weighting=False, f_divergence_type="reverse_kl", precompute_ref_log_probs=False,
-        sync_ref_model=False, disable_dropout=True, padding_free=False, pad_to_multiple_of=None,
-        max_length=None, save_strategy="no", report_to="none", disable_tqdm=True,
-        **{CHECKPOINTING: False},  # TRL turns it on by default
+        **trl_training_args(args, out, DPOConfig), beta=args.beta, loss_type=["sigmoid"], loss_weights=None,
+        label_smoothing=0.0, ld_alpha=None, use_weighting=False, f_divergence_type="reverse_kl",
+        precompute_ref_log_probs=False, sync_ref_model=False, disable_dropout=True, pad_to_multiple_of=None,
+        max_length=None,
     )  # fmt: skip
     trainer = ProbedDPOTrainer(
         model=model, ref_model=None, args=config, train_dataset=datasets.Dataset.from_list(rows),
         processing_class=tokenizer,
     )  # fmt: skip
-    trainer.probe = Probe()
-    trainer.add_callback(HFProbe(trainer.probe))
-    trainer.remove_callback(PrinterCallback)  # its log lines (every 10 steps) would mix with ours on stdout
     if len(trainer.train_dataset) != len(rows):
         raise SystemExit(f"TRL dropped {len(rows) - len(trainer.train_dataset)} pairs while preparing them")
     digests = (digest(model), digest(trainer.ref_model))  # ref_model: TRL's own copy (accelerate's is itself)
@@ -426,48 +307,13 @@ def train_trl(args: argparse.Namespace, backbone: Path, rows: list[dict[str, Any
     prepared = trainer.train_dataset
     longest = max(len(r["prompt_ids"]) + max(len(r["chosen_ids"]), len(r["rejected_ids"])) for r in prepared)
     optimizer = optimizer_settings(trainer.optimizer)
-    return Run(trainer.probe, optimizer, setup_s, checkpointing(model), digests, dropout, longest)
+    return PairRun(trainer.probe, optimizer, setup_s, checkpointing(model), digests, dropout, longest)
 
 
 # ------------------------------------------------------------------------------------------ compare
-def first_difference(
-    maeum: Sequence[Mapping[str, Tensor]], other: Sequence[Mapping[str, Tensor]]
-) -> tuple[int, int] | None:
-    """(step, row) of the first row whose ids, attention mask or labels differ, or None."""
-    for step, (a, b) in enumerate(zip(maeum, other, strict=True)):
-        if any(a[k].shape != b[k].shape for k in FIELDS):
-            return step, 0
-        for row in range(len(a["input_ids"])):
-            if any(not torch.equal(a[k][row], b[k][row]) for k in FIELDS):
-                return step, row
-    return None
-
-
-def _cell(side: Mapping[str, list[int]], pos: int) -> tuple[int, str]:
-    if pos >= len(side["input_ids"]):
-        return -1, "-"
-    if not side["attention_mask"][pos]:
-        return side["input_ids"][pos], "pad"
-    return side["input_ids"][pos], "target" if side["labels"][pos] != IGNORE_INDEX else "input"
-
-
-def show_row(
-    tokenizer: PreTrainedTokenizerBase, maeum: Mapping[str, Tensor], other: Mapping[str, Tensor], row: int
-) -> None:
-    """The row on both sides, a token a line: its id and its role (target, input or pad) on each side."""
-    sides = [{k: batch[k][row].tolist() for k in FIELDS} for batch in (maeum, other)]
-    print(f"{'pos':>4} {'maeum':>16} {'trl':>16}  token")
-    for pos in range(max(len(side["input_ids"]) for side in sides)):
-        (a, role_a), (b, role_b) = (_cell(side, pos) for side in sides)
-        flag = "" if (a, role_a) == (b, role_b) else "  <-- differs"
-        shown = a if a >= 0 else b
-        token = tokenizer.decode([shown]) if shown >= 0 else ""
-        print(f"{pos:>4} {a:>9} {role_a:>6} {b:>9} {role_b:>6}  {token!r}{flag}")
-
-
 def compare(
     args: argparse.Namespace, layout: str, backbone: Path, maeum_first: bool, out: Path
-) -> tuple[Run, Run, bool, float]:
+) -> tuple[PairRun, PairRun, bool, float]:
     """Train both sides on one layout; print its figures. Returns the runs, whether all checks held (batches,
     initial weights, dropout, checkpointing), and the largest loss difference."""
     datamodule = maeum_data(args, backbone, layout)
@@ -475,7 +321,7 @@ def compare(
     if drops:
         raise SystemExit(f"{layout}: maeum dropped pairs {drops}: raise --max-length")
     rows = trl_rows(datamodule, layout)
-    runs: dict[str, Run] = {}
+    runs: dict[str, PairRun] = {}
     for side in ("maeum", "trl") if maeum_first else ("trl", "maeum"):
         if side == "maeum":
             runs["maeum"] = train_maeum(args, backbone, datamodule)
@@ -504,24 +350,12 @@ def compare(
     print(f"{layout}_initial_weights_equal={weights_equal}")  # model and reference, on both sides
     print(f"{layout}_dropout maeum={ours.dropout or 'off'} trl={theirs.dropout or 'off'}")
     print(f"{layout}_checkpointing maeum={ours.checkpointing} trl={theirs.checkpointing}")
-    targets = sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in ours.probe.batches)
-    print(f"{layout}_target_tokens={targets}")
-    print(f"{layout}_optimizers_equal={ours.optimizer == theirs.optimizer} optimizer={ours.optimizer}")
-    if ours.optimizer != theirs.optimizer:
-        print(f"{layout}_trl_optimizer={theirs.optimizer}")
-    for side, run in runs.items():
-        print(f"{layout}_{side}_losses=" + ",".join(f"{x:.6f}" for x in run.probe.losses))
-    gaps = [abs(a - b) for a, b in zip(ours.probe.losses, theirs.probe.losses, strict=True)]
-    print(f"dpo_loss_max_abs_diff_{layout}={max(gaps):.2e}")
-    for side, run in runs.items():
-        print(f"{layout}_{side}_setup_s={run.setup_s:.1f}")
-        print(f"{layout}_{side}_tokens_per_s={run.probe.tokens_per_s():.0f}")
-        print(f"{layout}_{side}_peak_rss_mb={run.probe.peak_mb:.0f}")
-    print(f"{layout}_tokens_per_s_ratio={ours.probe.tokens_per_s() / theirs.probe.tokens_per_s():.3f}")
+    print(f"{layout}_target_tokens={ours.probe.target_tokens}")
+    gap = print_comparison(layout, "dpo", runs)
     print(f"{layout}_peak_memory_ratio={ours.probe.peak_mb / max(theirs.probe.peak_mb, 1e-9):.3f}")
     checks = identical and weights_equal and ours.optimizer == theirs.optimizer
     checks = checks and not (ours.dropout or theirs.dropout or ours.checkpointing or theirs.checkpointing)
-    return ours, theirs, checks, max(gaps)
+    return ours, theirs, checks, gap
 
 
 def backbone_of(layout: str) -> Path:
@@ -541,37 +375,23 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=256, help="the first N dialogues, evenly by label")
     parser.add_argument("--batch-size", type=int, default=8, help="pairs a step")
     parser.add_argument("--steps", type=int, default=24)
-    parser.add_argument("--lr", type=float, default=1e-4, help="experiment=preference/chatbotdata_tiny's")
-    parser.add_argument("--betas", type=float, nargs=2, default=(0.9, 0.999))
-    parser.add_argument("--eps", type=float, default=1e-8)
+    add_optimizer_args(parser, lr=1e-4, lr_help="experiment=preference/chatbotdata_tiny's")
     parser.add_argument("--beta", type=float, default=0.1, help="DPO's beta (conf/model/preference.yaml's)")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--layouts", default=",".join(LAYOUTS), help="plain, chat_template or both")
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest loss difference allowed")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    add_run_args(parser)
     args = parser.parse_args()
     if not args.data.is_file():
         raise SystemExit(f"{args.data}: not found; point --data at ChatbotData.csv")
-    layouts = [x for x in args.layouts.split(",") if x]
-    if unknown := set(layouts) - set(LAYOUTS):
-        raise SystemExit(f"--layouts: unknown {sorted(unknown)}; use {', '.join(LAYOUTS)}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "transformers", "trl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
+    layouts = chosen(args.layouts, LAYOUTS, "--layouts")
+    quiet_training(args.threads)
     wall = time.perf_counter()
 
-    print(f"device=cpu torch_threads={torch.get_num_threads()} cpu_count={os.cpu_count()}")
-    print(f"torch={torch.__version__} transformers={transformers.__version__} trl={trl.__version__}")
-    print(f"pytorch_lightning={pl.__version__} datasets={datasets.__version__}")
+    print_versions()
     print(f"pairs={args.pairs} batch_size={args.batch_size} steps={args.steps} seed={args.seed}")
     print(f"lr={args.lr} betas={tuple(args.betas)} eps={args.eps} beta={args.beta}")
     print(f"max_length={args.max_length} tolerance={args.tolerance}")
-    totals = {"maeum": [0, 0.0, 0.0], "trl": [0, 0.0, 0.0]}  # tokens, seconds, highest peak MB
+    totals = Totals()
     ok, gap = True, 0.0
     with tempfile.TemporaryDirectory(prefix="bench-dpo-") as tmp:
         for n, layout in enumerate(layouts):
@@ -579,24 +399,11 @@ def main() -> None:
             ours, theirs, checks, layout_gap = compare(args, layout, backbone, n % 2 == 0, Path(tmp))
             ok = ok and checks and layout_gap <= args.tolerance
             gap = max(gap, layout_gap)
-            for side, run in (("maeum", ours), ("trl", theirs)):
-                p = run.probe
-                totals[side][0] += sum(p.tokens[1:])
-                totals[side][1] += p.step_ends[-1] - p.step_ends[0]
-                totals[side][2] = max(totals[side][2], p.peak_mb)
-    rates = {side: tokens / seconds for side, (tokens, seconds, _) in totals.items()}
+            totals.add(ours, theirs)
     print(f"dpo_loss_max_abs_diff={gap:.2e}")
-    print("tokens_counted=non-pad tokens of the chosen and rejected rows of steps 2.., equal on both sides")
-    print(f"dpo_tokens_per_s_maeum={rates['maeum']:.0f}")
-    print(f"dpo_tokens_per_s_trl={rates['trl']:.0f}")
-    print(f"dpo_tokens_per_s_ratio={rates['maeum'] / rates['trl']:.3f}")
-    print(f"dpo_peak_rss_mb_maeum={totals['maeum'][2]:.0f}")
-    print(f"dpo_peak_rss_mb_trl={totals['trl'][2]:.0f}")
-    print(f"dpo_peak_memory_ratio={totals['maeum'][2] / max(totals['trl'][2], 1e-9):.3f}")
-    print(f"losses_match={ok}")
-    print(f"wall_s={time.perf_counter() - wall:.0f}")
-    if not ok:
-        sys.exit(1)
+    totals.print_rates("dpo", TOKENS_COUNTED)
+    print(f"dpo_peak_memory_ratio={totals.peak_mb['maeum'] / max(totals.peak_mb['trl'], 1e-9):.3f}")
+    finish("losses_match", ok, wall)
 
 
 if __name__ == "__main__":

@@ -49,22 +49,17 @@ MB and seconds are this one's. Linux only (/proc).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import gc
-import json
 import os
 import platform
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import transformers
+from bench_common import DEFAULT_DATA, SHARED, clear_peak_rss, memory_events, proc_status_kb, trim_heap
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
 from transformers import PreTrainedTokenizerBase, Qwen2Config, Qwen2ForCausalLM
 
 from maeum.backbones.adapters import add_adapters, base_fingerprint, trainable_counts
@@ -76,8 +71,6 @@ from maeum.data.dialogue.readers import read_chatbotdata
 from maeum.data.dialogue.records import IGNORE_INDEX, ChatTemplate
 from maeum.models.optim import param_groups
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-DEFAULT_DATA = SHARED / "chatbotdata" / "ChatbotData.csv"
 TOKENIZER_FOLDER = "qwen2.5-0.5b-instruct"
 # Qwen/Qwen2.5-0.5B-Instruct's config.json
 QWEN2_5_0_5B = {
@@ -102,29 +95,14 @@ def default_tokenizer() -> Path:
 
 
 # ----------------------------------------------------------------------------------------------- memory
-def proc_status_kb(field: str) -> int:
-    """A `kB` field of /proc/self/status (VmRSS, VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
-def settle() -> None:
-    """Collect garbage and hand glibc's free heap pages back to the kernel."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: RSS may then keep freed memory
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
 def rss_mb() -> float:
-    settle()
+    trim_heap()
     return proc_status_kb("VmRSS") / 1024
 
 
 def reset_peak_rss() -> None:
-    settle()
-    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    trim_heap()
+    clear_peak_rss()
 
 
 def peak_rss_mb() -> float:
@@ -133,14 +111,7 @@ def peak_rss_mb() -> float:
 
 def peak_tensor_bytes(fn: Callable[[], object]) -> int:
     """Peak bytes of tensors allocated while `fn` runs above those alive when it starts (module docstring)."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    with tempfile.TemporaryDirectory() as tmp:
-        trace = Path(tmp) / "trace.json"
-        prof.export_chrome_trace(str(trace))
-        events = json.loads(trace.read_text())["traceEvents"]
-    cpu = sorted((e for e in events if e.get("name") == "[memory]" and e["args"]["Device Type"] == 0),
-                 key=lambda e: e["ts"])  # fmt: skip
+    cpu = sorted((e for e in memory_events(fn) if e["args"]["Device Type"] == 0), key=lambda e: e["ts"])
     if not cpu:
         return 0
     start = cpu[0]["args"]["Total Allocated"] - cpu[0]["args"]["Bytes"]

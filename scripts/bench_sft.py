@@ -43,41 +43,52 @@ and TRL first in the second. Exit status 1 when batches differ or a loss differe
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import gc
-import logging
-import os
-import sys
 import tempfile
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 import transformers
-from pytorch_lightning.callbacks import Callback
-from torch import Tensor
-from torchdata.stateful_dataloader import StatefulDataLoader
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PrinterCallback, TrainerCallback
+from bench_common import (
+    DEFAULT_DATA,
+    TOKENIZERS,
+    InOrderTrainLoader,
+    Probe,
+    ProbedTraining,
+    Run,
+    Totals,
+    adamw,
+    add_optimizer_args,
+    add_run_args,
+    chosen,
+    finish,
+    first_difference,
+    lightning_trainer,
+    optimizer_settings,
+    print_comparison,
+    print_versions,
+    quiet_training,
+    show_row,
+    trl_training_args,
+)
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from maeum.backbones import build_tiny
 from maeum.data.dialogue.chat_template import messages_of
 from maeum.data.dialogue.datamodule import DialogueDataModule
 from maeum.data.dialogue.encoding import encode_dialogues
 from maeum.data.dialogue.readers import read_chatbotdata
-from maeum.data.dialogue.records import IGNORE_INDEX, ChatTemplate, Dialogue
+from maeum.data.dialogue.records import ChatTemplate, Dialogue
 from maeum.data.records import ReadResult
 from maeum.models.chat_lm import ChatLM
 
 try:  # TRL (and the `datasets` it brings) are the benchmark's, not maeum's: the `bench` extra
     import datasets
-    import trl
     from trl import SFTConfig, SFTTrainer
 except ImportError as err:
     raise SystemExit(
@@ -85,78 +96,14 @@ except ImportError as err:
         " (or pip install 'trl>=1.16')"
     ) from None
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-DEFAULT_DATA = SHARED / "chatbotdata" / "ChatbotData.csv"
-TOKENIZERS = Path(os.environ.get("MAEUM_CHAT_TOKENIZERS") or SHARED / "chat-tokenizers")
 DEFAULT_TRAINING_TEMPLATE = TOKENIZERS / "trl-templates" / "qwen3_training.jinja"
 BACKBONE = "tiny_qwen3"
+# what the tokens of tokens_per_s are (the tokens_counted line)
+TOKENS_COUNTED = "non-pad tokens (attention_mask) of steps 2.., the same batches on both sides"
 PAIRINGS = {  # maeum's label mask -> TRL's option
     "last_sys": "completion_only_loss",
     "all_sys": "assistant_only_loss",
 }
-FIELDS = ("input_ids", "attention_mask", "labels")
-# TrainingArguments' gradient_checkpointing became activation_checkpointing (the old name, an alias, warns)
-_NAMES = ("activation_checkpointing", "gradient_checkpointing")
-CHECKPOINTING = next(n for n in _NAMES if n in SFTConfig.__dataclass_fields__)
-
-
-# ------------------------------------------------------------------------------------------ measuring
-def _kb(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {key}")
-
-
-def _trim_heap() -> None:
-    """Return freed heap to the OS (glibc keeps it), so that one run's leftovers do not hide the next's."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-@dataclass
-class Probe:
-    """What one side's training loop did: its batches, losses, step-end times and peak RSS."""
-
-    batches: list[dict[str, Tensor]] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-    step_ends: list[float] = field(default_factory=list)
-    base_kb: int = 0
-    peak_kb: int = 0
-
-    def start(self) -> None:
-        _trim_heap()
-        self.base_kb = _kb("VmRSS")
-        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
-        self.step_ends.clear()
-
-    def batch(self, batch: Mapping[str, Tensor]) -> None:
-        self.batches.append({k: batch[k].detach().clone() for k in FIELDS})
-
-    def loss(self, loss: Tensor) -> None:
-        self.losses.append(float(loss))
-
-    def step_end(self) -> None:
-        self.step_ends.append(time.perf_counter())
-
-    def stop(self) -> None:
-        self.peak_kb = _kb("VmHWM")
-
-    @property
-    def tokens(self) -> list[int]:
-        """Non-pad tokens of every step's batch."""
-        return [int(b["attention_mask"].sum()) for b in self.batches]
-
-    def tokens_per_s(self) -> float:
-        """Tokens of steps 2.. over the time from the end of step 1 to the end of the last step."""
-        if len(self.step_ends) < 2:
-            raise SystemExit("--steps must be at least 2 (the first step is the warm-up)")
-        return sum(self.tokens[1:]) / (self.step_ends[-1] - self.step_ends[0])
-
-    @property
-    def peak_mb(self) -> float:
-        return (self.peak_kb - self.base_kb) / 1024
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -172,13 +119,8 @@ def first_rows(n: int) -> Callable[[str], ReadResult[Dialogue]]:
     return read
 
 
-class InOrderDialogues(DialogueDataModule):
+class InOrderDialogues(InOrderTrainLoader, DialogueDataModule):
     """maeum's DataModule with the train loader in file order (its own shuffles), as TRL's `sequential`."""
-
-    def train_dataloader(self) -> StatefulDataLoader:
-        return StatefulDataLoader(
-            self.datasets["train"], batch_size=self.batch_size, shuffle=False, collate_fn=self.collator()
-        )
 
 
 def trl_rows(
@@ -196,66 +138,8 @@ def trl_rows(
 
 
 # ------------------------------------------------------------------------------------------- sides
-class LightningProbe(Callback):
-    def __init__(self, probe: Probe) -> None:
-        self.probe = probe
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.probe.start()
-
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        self.probe.batch(batch)
-
-    def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        self.probe.loss(outputs["loss"])
-        self.probe.step_end()
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.probe.stop()
-
-
-class HFProbe(TrainerCallback):
-    def __init__(self, probe: Probe) -> None:
-        self.probe = probe
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.probe.start()
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.probe.step_end()
-
-    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.probe.stop()
-
-
-class ProbedSFTTrainer(SFTTrainer):
+class ProbedSFTTrainer(ProbedTraining, SFTTrainer):
     """`SFTTrainer` that hands each micro-batch and its loss to a `Probe` (as the Lightning callback does)."""
-
-    probe: Probe
-
-    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Tensor:
-        self.probe.batch(inputs)
-        loss = super().training_step(model, inputs, num_items_in_batch)
-        self.probe.loss(loss)
-        return loss
-
-
-@dataclass
-class Run:
-    probe: Probe
-    optimizer: dict[str, Any]  # the hyperparameters of the optimizer that actually stepped
-    setup_s: float
-    checkpointing: bool  # whether the model recomputed activations (it must not, on either side)
-
-
-def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """The class and hyperparameters of the optimizer under accelerate's and Lightning's wrappers."""
-    optimizer = getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer
-    keys = ("lr", "betas", "eps", "weight_decay", "amsgrad", "foreach", "fused", "maximize")
-    groups = [{k: tuple(g[k]) if k == "betas" else g[k] for k in keys} for g in optimizer.param_groups]
-    return {"class": type(optimizer).__name__, "groups": sorted({repr(g) for g in groups})}
 
 
 def maeum_data(
@@ -274,15 +158,9 @@ def maeum_data(
 def train_maeum(args: argparse.Namespace, backbone: Path, datamodule: InOrderDialogues) -> Run:
     start = time.perf_counter()
     pl.seed_everything(args.seed, verbose=False)
-    optimizer = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": args.lr,
-                 "betas": list(args.betas), "eps": args.eps, "weight_decay": 0.0}  # fmt: skip
-    module = ChatLM(backbone=str(backbone), optimizer=optimizer, scheduler=None, warmup_ratio=0.0)
+    module = ChatLM(backbone=str(backbone), optimizer=adamw(args), scheduler=None, warmup_ratio=0.0)
     probe = Probe()
-    trainer = pl.Trainer(
-        accelerator="cpu", devices=1, precision="32-true", max_steps=args.steps, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        limit_val_batches=0, num_sanity_val_steps=0, callbacks=[LightningProbe(probe)],
-    )  # fmt: skip
+    trainer = lightning_trainer(args.steps, probe)
     setup_s = time.perf_counter() - start
     trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
     checkpointing = module.model.is_gradient_checkpointing
@@ -296,24 +174,14 @@ def train_trl(
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = transformers.AutoModelForCausalLM.from_pretrained(backbone, dtype=torch.float32)
     config = SFTConfig(
-        output_dir=str(out), use_cpu=True, bf16=False, fp16=False, seed=args.seed, data_seed=args.seed,
-        max_steps=args.steps, per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=1,
-        train_sampling_strategy="sequential", shuffle_dataset=False, dataloader_num_workers=0,
-        optim="adamw_torch", learning_rate=args.lr, adam_beta1=args.betas[0], adam_beta2=args.betas[1],
-        adam_epsilon=args.eps, weight_decay=0.0, lr_scheduler_type="constant", warmup_steps=0,
-        max_grad_norm=0.0, packing=False, padding_free=False,
+        **trl_training_args(args, out, SFTConfig), shuffle_dataset=False, packing=False,
         max_length=args.max_length, completion_only_loss=True if mask == "last_sys" else None,
         assistant_only_loss=mask == "all_sys",
         chat_template_path=str(args.training_template) if mask == "all_sys" else None,
-        save_strategy="no", report_to="none", disable_tqdm=True, dataloader_pin_memory=False,
-        **{CHECKPOINTING: False},  # TRL turns it on by default
     )  # fmt: skip
     trainer = ProbedSFTTrainer(
         model=model, args=config, train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer
     )
-    trainer.probe = Probe()
-    trainer.add_callback(HFProbe(trainer.probe))
-    trainer.remove_callback(PrinterCallback)  # its log lines (every 10 steps) would mix with ours on stdout
     if len(trainer.train_dataset) != len(rows):
         raise SystemExit(f"TRL dropped {len(rows) - len(trainer.train_dataset)} rows while preparing them")
     setup_s = time.perf_counter() - start
@@ -322,40 +190,6 @@ def train_trl(
 
 
 # ------------------------------------------------------------------------------------------ compare
-def first_difference(
-    maeum: Sequence[Mapping[str, Tensor]], other: Sequence[Mapping[str, Tensor]]
-) -> tuple[int, int] | None:
-    """(step, row) of the first row whose ids, attention mask or labels differ, or None."""
-    for step, (a, b) in enumerate(zip(maeum, other, strict=True)):
-        if any(a[k].shape != b[k].shape for k in FIELDS):
-            return step, 0
-        for row in range(len(a["input_ids"])):
-            if any(not torch.equal(a[k][row], b[k][row]) for k in FIELDS):
-                return step, row
-    return None
-
-
-def _cell(side: Mapping[str, list[int]], pos: int) -> tuple[int, str]:
-    if pos >= len(side["input_ids"]):
-        return -1, "-"
-    if not side["attention_mask"][pos]:
-        return side["input_ids"][pos], "pad"
-    return side["input_ids"][pos], "target" if side["labels"][pos] != IGNORE_INDEX else "input"
-
-
-def show_row(
-    tokenizer: PreTrainedTokenizerBase, maeum: Mapping[str, Tensor], other: Mapping[str, Tensor], row: int
-) -> None:
-    """The row on both sides, a token a line: its id and its role (target, input or pad) on each side."""
-    sides = [{k: batch[k][row].tolist() for k in FIELDS} for batch in (maeum, other)]
-    print(f"{'pos':>4} {'maeum':>16} {'trl':>16}  token")
-    for pos in range(max(len(side["input_ids"]) for side in sides)):
-        (a, role_a), (b, role_b) = (_cell(side, pos) for side in sides)
-        flag = "" if (a, role_a) == (b, role_b) else "  <-- differs"
-        token = tokenizer.decode([a if a >= 0 else b])
-        print(f"{pos:>4} {a:>9} {role_a:>6} {b:>9} {role_b:>6}  {token!r}{flag}")
-
-
 def compare(
     args: argparse.Namespace, backbone: Path, mask: str, maeum_first: bool, out: Path
 ) -> tuple[Run, Run, bool, float]:
@@ -388,22 +222,11 @@ def compare(
         n = (step * args.batch_size + row) % len(dialogues)
         print(f"{mask}_first_difference: step {step + 1}, row {row} = dialogue {n}: {dialogues[n]}")
         show_row(datamodule.tokenizer, ours.probe.batches[step], theirs.probe.batches[step], row)
-    print(f"{mask}_target_tokens={sum(int((b['labels'] != IGNORE_INDEX).sum()) for b in ours.probe.batches)}")
+    print(f"{mask}_target_tokens={ours.probe.target_tokens}")
     print(f"{mask}_checkpointing maeum={ours.checkpointing} trl={theirs.checkpointing}")
-    print(f"{mask}_optimizers_equal={ours.optimizer == theirs.optimizer} optimizer={ours.optimizer}")
-    if ours.optimizer != theirs.optimizer:
-        print(f"{mask}_trl_optimizer={theirs.optimizer}")
-    for side, run in runs.items():
-        print(f"{mask}_{side}_losses=" + ",".join(f"{x:.6f}" for x in run.probe.losses))
-    gaps = [abs(a - b) for a, b in zip(ours.probe.losses, theirs.probe.losses, strict=True)]
-    print(f"sft_loss_max_abs_diff_{mask}={max(gaps):.2e}")
-    for side, run in runs.items():
-        print(f"{mask}_{side}_setup_s={run.setup_s:.1f}")
-        print(f"{mask}_{side}_tokens_per_s={run.probe.tokens_per_s():.0f}")
-        print(f"{mask}_{side}_peak_rss_mb={run.probe.peak_mb:.0f}")
-    print(f"{mask}_tokens_per_s_ratio={ours.probe.tokens_per_s() / theirs.probe.tokens_per_s():.3f}")
+    gap = print_comparison(mask, "sft", runs)
     print(f"{mask}_peak_memory_ratio={ours.probe.peak_mb / theirs.probe.peak_mb:.3f}")
-    return ours, theirs, identical, max(gaps)
+    return ours, theirs, identical, gap
 
 
 def main() -> None:
@@ -412,62 +235,35 @@ def main() -> None:
     parser.add_argument("--dialogues", type=int, default=256, help="the first N dialogues of the file")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3, help="conf/backbone/tiny_qwen3.yaml's")
-    parser.add_argument("--betas", type=float, nargs=2, default=(0.9, 0.999))
-    parser.add_argument("--eps", type=float, default=1e-8)
+    add_optimizer_args(parser, lr=1e-3, lr_help="conf/backbone/tiny_qwen3.yaml's")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--training-template", type=Path, default=DEFAULT_TRAINING_TEMPLATE)
     parser.add_argument("--pairings", default=",".join(PAIRINGS), help="last_sys, all_sys or both")
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest loss difference allowed")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    add_run_args(parser)
     args = parser.parse_args()
     if not args.data.is_file():
         raise SystemExit(f"{args.data}: not found; point --data at ChatbotData.csv")
     if not args.training_template.is_file():
         raise SystemExit(f"{args.training_template}: not found; point --training-template at TRL's template")
-    pairings = [p for p in args.pairings.split(",") if p]
-    if unknown := set(pairings) - set(PAIRINGS):
-        raise SystemExit(f"--pairings: unknown {sorted(unknown)}; use {', '.join(PAIRINGS)}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "transformers", "trl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
+    pairings = chosen(args.pairings, PAIRINGS, "--pairings")
+    quiet_training(args.threads)
     wall = time.perf_counter()
 
     backbone = build_tiny(BACKBONE)
-    print(f"device=cpu torch_threads={torch.get_num_threads()} cpu_count={os.cpu_count()}")
-    print(f"torch={torch.__version__} transformers={transformers.__version__} trl={trl.__version__}")
-    print(f"pytorch_lightning={pl.__version__} datasets={datasets.__version__}")
+    print_versions()
     print(f"backbone={BACKBONE} dir={backbone}")
     print(f"dialogues={args.dialogues} batch_size={args.batch_size} steps={args.steps} seed={args.seed}")
     print(f"lr={args.lr} betas={tuple(args.betas)} eps={args.eps} max_length={args.max_length}")
-    totals = {"maeum": [0, 0.0, 0.0], "trl": [0, 0.0, 0.0]}  # tokens, seconds, highest peak MB
+    totals = Totals()
     ok = True
     with tempfile.TemporaryDirectory(prefix="bench-sft-") as tmp:
         for n, mask in enumerate(pairings):
             ours, theirs, identical, gap = compare(args, backbone, mask, n % 2 == 0, Path(tmp))
             ok = ok and identical and gap <= args.tolerance
-            for side, run in (("maeum", ours), ("trl", theirs)):
-                p = run.probe
-                totals[side][0] += sum(p.tokens[1:])
-                totals[side][1] += p.step_ends[-1] - p.step_ends[0]
-                totals[side][2] = max(totals[side][2], p.peak_mb)
-    rates = {side: tokens / seconds for side, (tokens, seconds, _) in totals.items()}
-    print("tokens_counted=non-pad tokens (attention_mask) of steps 2.., the same batches on both sides")
-    print(f"sft_tokens_per_s_maeum={rates['maeum']:.0f}")
-    print(f"sft_tokens_per_s_trl={rates['trl']:.0f}")
-    print(f"sft_tokens_per_s_ratio={rates['maeum'] / rates['trl']:.3f}")
-    print(f"sft_peak_rss_mb_maeum={totals['maeum'][2]:.0f}")
-    print(f"sft_peak_rss_mb_trl={totals['trl'][2]:.0f}")
-    print(f"sft_peak_memory_ratio={totals['maeum'][2] / totals['trl'][2]:.3f}")
-    print(f"masks_match={ok}")
-    print(f"wall_s={time.perf_counter() - wall:.0f}")
-    if not ok:
-        sys.exit(1)
+            totals.add(ours, theirs)
+    totals.print_rates("sft", TOKENS_COUNTED)
+    print(f"sft_peak_memory_ratio={totals.peak_mb['maeum'] / totals.peak_mb['trl']:.3f}")
+    finish("masks_match", ok, wall)
 
 
 if __name__ == "__main__":

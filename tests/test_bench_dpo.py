@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
-
 import pytest
-from helpers.configs import REPO, SHARED_DATA
+from helpers.bench import CHATBOTDATA, HAS_TRL, run_trl_bench
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a smoke run of a benchmark script that trains 4 times
 
-CHATBOTDATA = SHARED_DATA / "chatbotdata" / "ChatbotData.csv"
-TOKENIZERS = SHARED_DATA / "chat-tokenizers"
 LAYOUTS = ("plain", "chat_template")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("trl") is None, reason="trl is not installed (the bench extra)")
+@pytest.mark.skipif(not HAS_TRL, reason="trl is not installed (the bench extra)")
 @pytest.mark.skipif(not CHATBOTDATA.is_file(), reason=f"no real ChatbotData at {CHATBOTDATA}")
 def test_bench_dpo_runs_and_trl_matches_maeums_losses() -> None:
     # without the Qwen3 tokenizer the chat_template layout falls back to tiny_llama3, which needs nothing
-    cmd = [sys.executable, str(REPO / "scripts" / "bench_dpo.py"), "--data", str(CHATBOTDATA),
-           "--pairs", "12", "--batch-size", "4", "--steps", "3", "--max-length", "96"]  # fmt: skip
-    env = {**os.environ, "MAEUM_CHAT_TOKENIZERS": os.environ.get("MAEUM_CHAT_TOKENIZERS", str(TOKENIZERS))}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line and " " not in line)
+    values = run_trl_bench("bench_dpo.py", "--pairs", "12", "--batch-size", "4", "--steps", "3",
+                           "--max-length", "96")  # fmt: skip
     for layout in LAYOUTS:
         assert values[f"{layout}_batches_identical"] == "True", layout
         assert values[f"{layout}_initial_weights_equal"] == "True", layout

@@ -6,6 +6,7 @@
 - `helpers.run_dirs`: maeum-train run directories written without training, in the real formats (the
   leaderboard's input)
 - `helpers.corpora`: small corpus files in the exact schemas of the real corpora
+- `helpers.bench`: running a benchmark script (`scripts/bench_*.py`) and reading its `name=value` lines
 - `helpers.resume`: ways to die, for the kill-safe resume tests (loaded by `maeum.train` subprocesses)
 
 Fixtures stay in `tests/conftest.py`, which no test imports. This package imports nothing heavy
