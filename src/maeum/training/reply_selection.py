@@ -188,7 +188,6 @@ class ReplySelection(CountsTestExamples):
         self.seed = seed
         self.batch_size = batch_size
         self.max_dialogues = max_dialogues
-        self._tested = 0  # test examples seen on this process (limit_test_batches, fast_dev_run)
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         datamodule = getattr(trainer, "datamodule", None)

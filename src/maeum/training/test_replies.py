@@ -76,7 +76,6 @@ class TestGenerations(CountsTestExamples):
             str(Path(emotion_classifier).expanduser().resolve()) if emotion_classifier else None
         )
         self._predictor: Predictor | None = None
-        self._tested = 0  # test examples seen on this process (limit_test_batches, fast_dev_run)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Load the emotion classifier before training starts: a wrong path fails at once, not at test.
