@@ -6,12 +6,13 @@ no test imports from this file. Every test is marked `unit` or `e2e` (see `pytes
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import corpora
+from helpers import corpora, slurm
 from helpers.configs import LORA_CHATBOT, SHARED_DATA, compose_config
 from helpers.runs import best_checkpoint
 
@@ -122,3 +123,39 @@ def wellness(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     ]
     train(compose_config("train", run_dir, overrides))
     return best_checkpoint(run_dir), run_dir
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real single-node SLURM cluster (`scripts/local_slurm.py`) for the session: `SLURM_CONF` points at
+    its config, requeued jobs start again at once. Skips with the reason where it cannot start (not root,
+    no slurm-wlm); with `MAEUM_REQUIRE_SLURM` set (CI), fails instead."""
+    folder = tmp_path_factory.mktemp("slurm")
+    running = slurm.cluster(folder)
+    try:
+        conf = running.__enter__()
+    except slurm.local_slurm.ClusterUnavailable as error:
+        if os.environ.get(slurm.REQUIRED):
+            pytest.fail(f"SLURM must start here ({slurm.REQUIRED} is set): {error}")
+        pytest.skip(f"no SLURM cluster: {error}")
+    yield conf
+    running.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def slurm_runs(slurm_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[slurm.Runs]:
+    """Every run of `tests/test_slurm.py`, started with the session (`_slurm_early`) in the background:
+    they mostly wait (for SLURM's 30-second time-limit checks, for a core), and the suite leaves the second
+    core idle most of the time. The tests wait for their own."""
+    runs = slurm.Runs(tmp_path_factory.mktemp("slurm-runs"))
+    yield runs
+    runs.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _slurm_early(request: pytest.FixtureRequest) -> None:
+    """Start the SLURM runs with the session, when a SLURM test is selected."""
+    if not any(item.get_closest_marker("slurm") for item in request.session.items):
+        return
+    with contextlib.suppress(pytest.skip.Exception, pytest.fail.Exception):  # the SLURM tests say why
+        request.getfixturevalue("slurm_runs")

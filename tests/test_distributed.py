@@ -14,19 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers.configs import REPO, compose_config
+from helpers.configs import NO_DROPOUT, REPO, compose_config
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from transformers.models.bert.modeling_bert import BertLayer
 from transformers.models.gpt2.modeling_gpt2 import GPT2Block
 
 from maeum.paths import resource
-
-# No dropout anywhere: two processes draw other dropout masks than one process does for the same rows.
-NO_DROPOUT = [
-    "model.dropout=0",
-    "model.backbone_config={hidden_dropout_prob:0.0,attention_probs_dropout_prob:0.0}",
-]
 
 
 def train_process(run_dir: Path, *overrides: str) -> dict[str, dict[int, float]]:
@@ -35,6 +29,11 @@ def train_process(run_dir: Path, *overrides: str) -> dict[str, dict[int, float]]
            f"hydra.run.dir={run_dir}", *overrides]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=os.environ.copy())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return epoch_metrics(run_dir)
+
+
+def epoch_metrics(run_dir: Path) -> dict[str, dict[int, float]]:
+    """A run's validation and test metrics from its CSV log: metric -> {epoch: value} (test: -1)."""
     (metrics_csv,) = run_dir.glob("csv/version_*/metrics.csv")
     metrics: dict[str, dict[int, float]] = {}
     with metrics_csv.open(encoding="utf-8") as f:
@@ -111,6 +110,17 @@ def test_slurm_launcher_takes_nodes_and_gpus_from_the_trainer(tmp_path: Path) ->
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
-    assert launcher["_target_"] == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert launcher["_target_"] == "hydra_plugins.maeum_launcher.MaeumSlurmLauncher"
     assert (launcher["nodes"], launcher["gpus_per_node"], launcher["tasks_per_node"]) == (2, 8, 8)
     assert (launcher["partition"], launcher["timeout_min"], launcher["mem_gb"]) == ("a100", 120, 200)
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
+        cpu = compose(
+            "train", overrides=["hydra/launcher=slurm_cpu", "trainer=ddp_sim"], return_hydra_config=True
+        )
+    cpu_launcher = OmegaConf.to_container(cpu.hydra.launcher, resolve=True)
+    assert cpu_launcher["_target_"] == launcher["_target_"] and cpu_launcher["partition"] == "cpu"
+    assert (cpu_launcher["nodes"], cpu_launcher["gpus_per_node"], cpu_launcher["tasks_per_node"]) == (
+        1,
+        None,
+        2,
+    )

@@ -28,7 +28,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("maeum.inference",),
     ("maeum.training",),
     ("maeum.analysis",),
-    ("maeum.cli", "maeum.runtime"),
+    ("maeum.cli", "maeum.runtime", "maeum.launchers"),
     tuple(f"maeum.{name}" for name in ENTRY_POINTS),
 )
 MAX_LINES = 350

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -19,6 +20,7 @@ from pytorch_lightning import seed_everything
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 from maeum.cli import hydra_main
+from maeum.runs.files import FAILED
 from maeum.runs.kinds import model_config
 from maeum.runtime import (
     check_argument_types,
@@ -33,6 +35,14 @@ from maeum.runtime import (
     task_wrapper,
 )
 from maeum.training.checks import check_resume_split, check_run, check_tokenizer_fits
+from maeum.training.requeue import (
+    RequeueCallback,
+    Requeued,
+    cluster_plugins,
+    defer_requeue,
+    requeued_checkpoint,
+    restarts,
+)
 from maeum.training.resume import ResumeCallback
 from maeum.training.saving import RunConfigCallback
 
@@ -52,6 +62,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         seed_everything(cfg.seed, workers=True)
     if cfg.get("ckpt_path"):
         check_resume_split(cfg)
+    ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(cfg.paths.output_dir)
+    if ckpt_path and not cfg.get("ckpt_path"):
+        log.info("Requeued by SLURM (restart %d): resuming from %s", restarts(), ckpt_path)
 
     log.info("Instantiating datamodule <%s>", cfg.data._target_)
     datamodule = instantiate(cfg.data)
@@ -65,12 +78,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = instantiate_callbacks(cfg.get("callbacks"), kind)
     if not loggers:  # LearningRateMonitor refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    callbacks += [RunConfigCallback(cfg), ResumeCallback()]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    callbacks += [RunConfigCallback(cfg), ResumeCallback(), RequeueCallback()]
+    plugins = [instantiate(p) if isinstance(p, DictConfig) else p for p in cfg.trainer.get("plugins") or []]
+    plugins += cluster_plugins()
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, plugins=plugins or None)
     log_hyperparameters(trainer, model, cfg)
 
     if cfg.get("train"):
-        trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
 
     if cfg.get("test"):
@@ -99,11 +114,16 @@ def main(cfg: DictConfig) -> float | None:
     objective is also None.
     """
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    defer_requeue()
     try:
         metrics = train(cfg)
-    except SystemExit:
+    except Requeued:
+        raise  # not a failure: the run goes on in the job's next allocation
+    except SystemExit as exit_:
         if not multirun:
             raise
+        why = exit_.__context__ or "see the run's log"  # the user error that ended it, if any
+        (Path(cfg.paths.output_dir) / FAILED).write_text(f"{why}\n", encoding="utf-8")
         log.error("Run failed; the sweep goes on")
         return None
     if name := cfg.get("optimized_metric"):

@@ -54,3 +54,9 @@ LORA_CHATBOT = (
     "model.optimizer.lr=5e-3",
     "data.max_length=128",
 )
+
+# no dropout anywhere: two processes draw other dropout masks than one process does for the same rows
+NO_DROPOUT = (
+    "model.dropout=0",
+    "model.backbone_config={hidden_dropout_prob:0.0,attention_probs_dropout_prob:0.0}",
+)

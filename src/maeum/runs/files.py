@@ -11,6 +11,7 @@ A `maeum-train` run directory holds:
     test_selection.csv/.json             a chatbot's reply selection: each test dialogue's reference among
                                          distractors, by the model's log-probability (`TEST_SELECTION`)
     generation_samples.txt               a chatbot's replies to a few validation prompts, every epoch
+    failed.txt                           in a multirun, a run that failed: why (`FAILED`)
 
 `maeum-export` writes `EXPORT_META` (`maeum.json`) beside the model.
 """
@@ -31,6 +32,7 @@ ERRORS = "errors.csv"
 CONFUSION_MATRIX = "confusion_matrix.png"
 GENERATIONS = "test_generations"  # the stem; `.first-<N>` is added when the test set was capped
 GENERATION_SAMPLES = "generation_samples.txt"
+FAILED = "failed.txt"  # a multirun's failed run: the reason, for the sweep's launcher to report
 TEST_SELECTION = "test_selection.csv"  # `.json` beside it: the number of distractors, the seed, the metrics
 EXPORT_META = "maeum.json"
 

@@ -4,6 +4,7 @@ config and Hydra's choices) and its per-epoch metrics (its CSV log, or else its 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,8 +16,10 @@ import pandas as pd
 from maeum.analysis.leaderboard.tasks import TASKS, Task
 from maeum.analysis.leaderboard.wandb_records import wandb_rows
 from maeum.errors import MaeumError
-from maeum.runs.files import METRICS_CSV, RUN_CONFIG, UNKNOWN_ID, read_yaml
+from maeum.runs.files import FAILED, METRICS_CSV, RUN_CONFIG, UNKNOWN_ID, read_yaml
 from maeum.runs.kinds import kind_of
+
+log = logging.getLogger(__name__)
 
 OVERFIT_TOLERANCE = 1.05  # the last epoch is worse than the best by more than 5%
 
@@ -72,6 +75,10 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
         if (path / RUN_CONFIG).is_file() and not _is_train_run(path / RUN_CONFIG):
             raise MaeumError(f"{path}: not a maeum-train run (its {RUN_CONFIG} has another task_name).")
         runs = [path] if (path / RUN_CONFIG).is_file() else sorted(_run_dirs(path), key=_natural)
+        for failed in sorted(path.rglob(FAILED), key=_natural):  # a multirun's failed runs: said, left out
+            reason = failed.read_text(encoding="utf-8").strip().splitlines()[:1] or ["no reason saved"]
+            log.warning("Left out %s: the run failed (%s)", failed.parent, reason[0])
+            runs = [r for r in runs if r != failed.parent]
         if not runs:
             raise MaeumError(f"{path}: no maeum-train run below it (no {RUN_CONFIG}).")
         found += [r for r in runs if r not in found]

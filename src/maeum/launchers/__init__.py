@@ -1,0 +1,1 @@
+"""Hydra launchers (`conf/hydra/launcher/`): where and how the runs of a multirun are started."""
