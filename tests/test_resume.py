@@ -71,6 +71,9 @@ RUNS = {
 }
 
 
+CHATBOT_EVERY = "chatbot, every boundary"  # the chatbot killed at every boundary of `kill_chain` (-m slow)
+
+
 # LoRA on tiny_llama3 in its chat template: 6 steps per epoch, 2 epochs, killed in the middle of the first
 LORA = Run(
     "lora",
@@ -168,7 +171,7 @@ def whole_runs(pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactor
     }
 
 
-def kill_chain(run: Run) -> list[tuple[str, list[str], int]]:
+def kill_chain(run: Run, every: bool = True) -> list[tuple[str, list[str], int]]:
     """The boundary cases, as one run killed again and again, each time resumed from its `last.ckpt`: what
     kills it, and the step its `last.ckpt` holds then."""
     epoch = run.steps_per_epoch
@@ -179,10 +182,10 @@ def kill_chain(run: Run) -> list[tuple[str, list[str], int]]:
             ("during validation", kill_in("on_validation_batch_end", run.steps), run.steps),
             ("after the last epoch, during test", kill_in("on_test_batch_start"), run.steps),
         ]
-    return [
+    chain = [
         ("after the first step", kill_after_step(run, 1), 1),
         ("after the last step before validation", kill_after_step(run, epoch), epoch),
-        # resumed before the validation, and killed again in it
+        # resumed before the validation (or after the first step), and killed in it
         ("during validation", kill_in("on_validation_batch_end", epoch), epoch),
         # resumed there again: its first save is the epoch's best checkpoint, after the validation
         ("half-way through writing a checkpoint", die_writing(1), epoch),
@@ -190,14 +193,17 @@ def kill_chain(run: Run) -> list[tuple[str, list[str], int]]:
         ("after an epoch's end, before the next step", kill_in("on_train_batch_start", epoch), epoch),
         ("after the last epoch, during test", kill_in("on_test_batch_start"), run.steps),
     ]
+    if every:
+        return chain
+    return [c for c in chain if not c[0].startswith(("after the last step", "after an epoch's end"))]
 
 
-def killed_again_and_again(run: Run, run_dir: Path) -> Path:
+def killed_again_and_again(run: Run, run_dir: Path, every: bool = True) -> Path:
     """`run` killed at each point of `kill_chain`, resumed each time, and finally let finish."""
     last = run_dir / "checkpoints" / "last.ckpt"
     resume: list[str] = []
     resumed_from: int | None = None
-    for point, kill, step in [*kill_chain(run), ("never: the last resume", [], run.steps)]:
+    for point, kill, step in [*kill_chain(run, every), ("never: the last resume", [], run.steps)]:
         log = train(run_dir, *run.overrides, *resume, *kill, killed=bool(kill))
         if resumed_from is not None:  # each last.ckpt at an epoch's end was written before its validation
             before_validation = resumed_from % run.steps_per_epoch == 0
@@ -246,16 +252,13 @@ def killed_runs(
     pool: ThreadPoolExecutor, whole_runs: dict[str, Future[Path]], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Future]:
     """The killed runs, started at once (two at a time): each test waits for its own. The classifier's kill
-    chain is started by its own test, which runs under -m slow."""
-    runs = {
-        name: pool.submit(killed_again_and_again, run, tmp_path_factory.mktemp(f"killed-{name}"))
-        for name, run in RUNS.items()
-        if name != "classifier"
-    }
+    chain and the chatbot's at every boundary are started by their own tests, which run under -m slow."""
+    # by default four of the chatbot's boundaries; every boundary under -m slow
+    chatbot = pool.submit(killed_again_and_again, RUNS["chatbot"], tmp_path_factory.mktemp("killed"), False)
     elsewhere = [tmp_path_factory.mktemp(name) for name in ("first run (1)", "resumed run (2)")]
     finished = tmp_path_factory.mktemp("finished")
     return {
-        **runs,
+        "chatbot": chatbot,
         "elsewhere": pool.submit(resumed_elsewhere, RUNS["chatbot"], *elsewhere),
         "epoch end": pool.submit(
             resumed_at_an_epoch_end, RUNS["classifier"], tmp_path_factory.mktemp("epoch-end")
@@ -267,7 +270,8 @@ def killed_runs(
 # the classifier's chain (no schedule: the train loader is built after the restore) under -m slow; its
 # no-schedule path also resumes by default, at an epoch's end (`resumed_at_an_epoch_end`)
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=[pytest.mark.slow] * (n == "classifier")) for n in RUNS]
+    "name",
+    [pytest.param(n, marks=[pytest.mark.slow] * (n != "chatbot")) for n in [*RUNS, CHATBOT_EVERY]],
 )
 def test_a_run_killed_at_every_boundary_resumes_to_exactly_the_uninterrupted_result(
     whole_runs: dict[str, Future[Path]],
@@ -276,10 +280,11 @@ def test_a_run_killed_at_every_boundary_resumes_to_exactly_the_uninterrupted_res
     tmp_path_factory: pytest.TempPathFactory,
     name: str,
 ) -> None:
+    run = RUNS[name.split(",")[0]]
     if name not in killed_runs:
-        killed_runs[name] = pool.submit(killed_again_and_again, RUNS[name], tmp_path_factory.mktemp(name))
+        killed_runs[name] = pool.submit(killed_again_and_again, run, tmp_path_factory.mktemp("killed"))
     resumed = killed_runs[name].result()
-    assert_same_result(whole_runs[name].result(), resumed, RUNS[name])
+    assert_same_result(whole_runs[run.name].result(), resumed, run)
     assert not list((resumed / "checkpoints").glob(".*.tmp"))  # each name's next save cleared its half-write
 
 
