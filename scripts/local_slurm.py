@@ -30,7 +30,7 @@ DAEMONS = ("slurmd", "slurmctld", "munged")  # stopped in this order
 NEEDED = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "srun")
 
 
-class ClusterUnavailable(RuntimeError):
+class ClusterUnavailableError(RuntimeError):
     """SLURM cannot start on this machine; the message says why and what to install."""
 
 
@@ -38,7 +38,7 @@ def missing() -> str | None:
     """Why a cluster cannot start here (missing programs or not root), or None when it can."""
     absent = [name for name in NEEDED if shutil.which(name) is None]
     if absent:
-        return f"{', '.join(absent)} not found: install them with `apt-get install -y slurm-wlm munge` as root"
+        return f"{', '.join(absent)} not found: install them as root: apt-get install -y slurm-wlm munge"
     if os.geteuid() != 0:
         return "the SLURM daemons start jobs as their users, so they run as root: run as root"
     return None
@@ -122,10 +122,10 @@ def _start_munge(folder: Path) -> None:
 
 def up(folder: Path, timeout_s: float = 30.0) -> Path:
     """Start munge, the controller and the node daemon in `folder`; wait until the node takes jobs.
-    Returns the `slurm.conf` that `SLURM_CONF` must point at. Raises `ClusterUnavailable` with the
+    Returns the `slurm.conf` that `SLURM_CONF` must point at. Raises `ClusterUnavailableError` with the
     reason when the cluster cannot start (it then stops whatever it started)."""
     if reason := missing():
-        raise ClusterUnavailable(reason)
+        raise ClusterUnavailableError(reason)
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     conf = write_config(folder)
@@ -142,11 +142,12 @@ def up(folder: Path, timeout_s: float = 30.0) -> Path:
             if state == "idle":
                 return conf
             time.sleep(0.2)
-        raise ClusterUnavailable(f"the node is not idle after {timeout_s:.0f} s (see {folder}/slurmd.log)")
-    except (subprocess.CalledProcessError, ClusterUnavailable) as error:
+        idle = f"the node is not idle after {timeout_s:.0f} s (see {folder}/slurmd.log)"
+        raise ClusterUnavailableError(idle)
+    except (subprocess.CalledProcessError, ClusterUnavailableError) as error:
         down(folder)
         detail = getattr(error, "stderr", None) or b""
-        raise ClusterUnavailable(f"{error} {detail.decode(errors='replace').strip()}".strip()) from error
+        raise ClusterUnavailableError(f"{error} {detail.decode(errors='replace').strip()}".strip()) from error
 
 
 def _pid(folder: Path, daemon: str) -> int | None:
@@ -201,7 +202,7 @@ def main() -> None:
         return
     try:
         conf = up(args.folder)
-    except ClusterUnavailable as error:
+    except ClusterUnavailableError as error:
         sys.exit(f"local SLURM: {error}")
     print(f"export SLURM_CONF={conf}")
 

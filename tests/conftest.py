@@ -134,7 +134,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     running = slurm.cluster(folder)
     try:
         conf = running.__enter__()
-    except slurm.local_slurm.ClusterUnavailable as error:
+    except slurm.local_slurm.ClusterUnavailableError as error:
         if os.environ.get(slurm.REQUIRED):
             pytest.fail(f"SLURM must start here ({slurm.REQUIRED} is set): {error}")
         pytest.skip(f"no SLURM cluster: {error}")

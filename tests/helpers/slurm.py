@@ -55,7 +55,8 @@ def _release_forever(stop: threading.Event) -> None:
 @contextmanager
 def cluster(folder: Path) -> Iterator[Path]:
     """The cluster up in `folder`, `SLURM_CONF` set in this process (and so in every process it starts),
-    requeued jobs released at once; everything stopped at the end. Raises `local_slurm.ClusterUnavailable`."""
+    requeued jobs released at once; everything stopped at the end. Raises
+    `local_slurm.ClusterUnavailableError`."""
     conf = local_slurm.up(folder)
     saved = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = str(conf)
