@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from helpers import corpora, slurm
-from helpers.configs import LORA_CHATBOT, SHARED_DATA, compose_config
-from helpers.runs import best_checkpoint
+from helpers.configs import DDP_SIM, LORA_CHATBOT, RESUMABLE_CHATBOT, SHARED_DATA, compose_config
+from helpers.runs import best_checkpoint, train_subprocess
 
 from maeum.train import train
 
@@ -126,6 +127,27 @@ def wellness(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
+def session_pool() -> Iterator[ThreadPoolExecutor]:
+    """Runs that several modules compare against, started when first asked for and run beside the tests."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="session")
+def ddp_sim_run(session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory) -> Future[Path]:
+    """`trainer=ddp_sim` on the classifier (`DDP_SIM`): what one process and two SLURM tasks must match."""
+    return session_pool.submit(train_subprocess, tmp_path_factory.mktemp("ddp-sim"), *DDP_SIM)
+
+
+@pytest.fixture(scope="session")
+def uninterrupted_chatbot(
+    session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory
+) -> Future[Path]:
+    """`RESUMABLE_CHATBOT` never stopped: what every resumed, killed or requeued chatbot must end as."""
+    return session_pool.submit(train_subprocess, tmp_path_factory.mktemp("whole-chatbot"), *RESUMABLE_CHATBOT)
+
+
+@pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real single-node SLURM cluster (`scripts/local_slurm.py`) for the session: `SLURM_CONF` points at
     its config, requeued jobs start again at once. Skips with the reason where it cannot start (not root,
@@ -159,3 +181,5 @@ def _slurm_early(request: pytest.FixtureRequest) -> None:
         return
     with contextlib.suppress(pytest.skip.Exception, pytest.fail.Exception):  # the SLURM tests say why
         request.getfixturevalue("slurm_runs")
+    request.getfixturevalue("ddp_sim_run")  # the references of the SLURM runs, beside them
+    request.getfixturevalue("uninterrupted_chatbot")

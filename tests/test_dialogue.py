@@ -215,12 +215,13 @@ def test_a_long_history_keeps_the_newest_turns_within_max_length(tok) -> None:
     assert longer == [USR, *u2, COND, *ids(tok, "슬픔"), SYS, *s2, USR, *u3, SYS]
 
 
-def test_the_readme_worked_example_is_what_the_code_does(tok) -> None:
+def test_the_documented_worked_example_is_what_the_code_does(tok) -> None:
+    """The worked example of docs/chatbot.md: one dialogue's ids and labels under each mask."""
     import re
 
     from helpers.configs import REPO
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs" / "chatbot.md").read_text(encoding="utf-8")
     rows = re.findall(
         r"^\| (\d+) \| `([^`]+)` \| (\d+) \| (-?\d+) \| (-?\d+) \| (-?\d+) \|$", readme, re.MULTILINE
     )

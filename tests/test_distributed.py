@@ -7,14 +7,11 @@ their configs are composed and their strategy and launcher objects built, as a G
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers.configs import NO_DROPOUT, REPO, compose_config
+from helpers.configs import NO_DROPOUT, compose_config
+from helpers.runs import epoch_metrics, train_subprocess
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from transformers.models.bert.modeling_bert import BertLayer
@@ -23,52 +20,30 @@ from transformers.models.gpt2.modeling_gpt2 import GPT2Block
 from maeum.paths import resource
 
 
-def train_process(run_dir: Path, *overrides: str) -> dict[str, dict[int, float]]:
-    """`python -m maeum.train` in a subprocess with the CSV logger; metric -> {epoch: value} (test: -1)."""
-    cmd = [sys.executable, "-m", "maeum.train", "logger=csv", "extras.print_config=false",
-           f"hydra.run.dir={run_dir}", *overrides]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=os.environ.copy())
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return epoch_metrics(run_dir)
-
-
-def epoch_metrics(run_dir: Path) -> dict[str, dict[int, float]]:
-    """A run's validation and test metrics from its CSV log: metric -> {epoch: value} (test: -1)."""
-    (metrics_csv,) = run_dir.glob("csv/version_*/metrics.csv")
-    metrics: dict[str, dict[int, float]] = {}
-    with metrics_csv.open(encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            for name, value in row.items():
-                if value and (name.startswith("val/") or name.startswith("test/")):
-                    epoch = -1 if name.startswith("test/") else int(row["epoch"])
-                    metrics.setdefault(name, {})[epoch] = float(value)
-    return metrics
-
-
 @pytest.mark.e2e
-def test_ddp_sim_trains_as_one_process_with_the_same_global_batch(tmp_path: Path) -> None:
-    """Two gloo processes of batch 8 and one process of batch 16: the same rows per step (one seeded
-    permutation, split over the processes), so the same validation and test metrics, within 1e-4. The CSV
-    logger records both fit and test (it used to fail when the test metrics were appended)."""
+def test_ddp_sim_trains_as_one_process_with_the_same_global_batch(tmp_path: Path, ddp_sim_run) -> None:
+    """Two gloo processes of batch 8 (`ddp_sim_run`, `helpers.configs.DDP_SIM`) and one process of batch 16:
+    the same rows per step (one seeded permutation, split over the processes), so the same validation and
+    test metrics, within 1e-4. The CSV logger records both fit and test (it used to fail when the test
+    metrics were appended)."""
     common = ["trainer.max_epochs=3", "callbacks.early_stopping.patience=100", *NO_DROPOUT]
-    with ThreadPoolExecutor(max_workers=2) as pool:  # side by side: most of each is starting its processes
-        single = pool.submit(train_process, tmp_path / "one", "data.batch_size=16", *common)
-        two = train_process(tmp_path / "ddp", "trainer=ddp_sim", "data.batch_size=8", *common)
-        one = single.result()
+    one = epoch_metrics(train_subprocess(tmp_path / "one", "data.batch_size=16", *common))
+    ddp = ddp_sim_run.result()  # started with the session: it ran beside the SLURM runs, if any
+    two = epoch_metrics(ddp)
     assert {"val/acc", "val/f1_macro", "val/loss", "test/acc", "test/f1_macro", "test/loss"} <= set(one)
     assert set(one) == set(two)
     for name in one:
         assert one[name].keys() == two[name].keys(), name
         for epoch, value in one[name].items():
             assert two[name][epoch] == pytest.approx(value, abs=1e-4), (name, epoch)
-    per_class = (tmp_path / "ddp" / "per_class.csv").read_text(encoding="utf-8").splitlines()[1:]
+    per_class = (ddp / "per_class.csv").read_text(encoding="utf-8").splitlines()[1:]
     assert sum(int(row.rsplit(",", 1)[1]) for row in per_class) == 36  # both ranks' test rows, no padding
     with resource("emotion_sample.tsv").open(encoding="utf-8") as f:
         truth = {row["text"]: row["label"] for row in csv.DictReader(f, delimiter="\t")}
-    with (tmp_path / "ddp" / "errors.csv").open(encoding="utf-8") as f:
+    with (ddp / "errors.csv").open(encoding="utf-8") as f:
         errors = list(csv.DictReader(f))
     assert errors and all(truth[row["text"]] == row["label"] for row in errors)  # aligned after the gather
-    log = (tmp_path / "ddp" / "train.log").read_text(encoding="utf-8")
+    log = (ddp / "train.log").read_text(encoding="utf-8")
     assert log.count("Splits {") == 1  # each rank reads the corpus; rank 1's info lines are not logged
 
 

@@ -357,14 +357,6 @@ def test_the_readme_links_to_files_that_exist() -> None:
     assert [link for link in links if "://" not in link and not (REPO / link).exists()] == []
 
 
-def test_the_worked_example_in_the_docs_is_the_readme_s() -> None:
-    """tests/test_dialogue.py checks README's worked example against the code; docs/chatbot.md has it too."""
-    pattern = r"^(?:\| \d+ \| `[^`]+` \| \d+ \| -?\d+ \| -?\d+ \| -?\d+ \||shift  (?:input_ids|labels): .*)$"
-    readme = re.findall(pattern, README.read_text(encoding="utf-8"), re.MULTILINE)
-    docs = re.findall(pattern, (DOCS / "chatbot.md").read_text(encoding="utf-8"), re.MULTILINE)
-    assert len(readme) > 10 and readme == docs
-
-
 def test_the_documented_commands_were_found() -> None:
     """Guards the extraction: every job is documented with at least one command, and each page's
     commands are found."""

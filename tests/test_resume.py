@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import LORA_CHATBOT, REPO
+from helpers.configs import LORA_CHATBOT, REPO, RESUMABLE_CHATBOT
 
 pytestmark = pytest.mark.e2e
 
@@ -49,14 +49,10 @@ RUNS = {
     # 54 sample dialogues, 6 steps per epoch. Following `val/response_ppl` the wrong way round (mode=max),
     # early stopping (patience 1) stops it after its second epoch and its best checkpoint is its first
     # epoch, deterministically: a resume must restore both callbacks' states.
+    # (`helpers.configs.RESUMABLE_CHATBOT`, whose `last.ckpt` after every step is `CHECKPOINTING`'s here)
     "chatbot": Run(
         "chatbot",
-        (
-            "experiment=chatbot/sample_tiny",
-            "trainer.max_epochs=3",
-            "monitor.mode=max",
-            "callbacks.early_stopping.patience=1",
-        ),
+        tuple(o for o in RESUMABLE_CHATBOT if not o.startswith("callbacks.last_checkpoint.")),
         steps_per_epoch=6,
         epochs=2,
     ),
@@ -159,15 +155,19 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 
 @pytest.fixture(scope="module")
-def whole_runs(pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future[Path]]:
-    """Each run once, never stopped."""
+def whole_runs(
+    pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory, uninterrupted_chatbot: Future[Path]
+) -> dict[str, Future[Path]]:
+    """Each run once, never stopped (the chatbot's is the session's, which the SLURM tests share)."""
 
     def whole(run: Run, path: Path) -> Path:
         train(path, *run.overrides)
         return path
 
+    classifier = RUNS["classifier"]
     return {
-        name: pool.submit(whole, run, tmp_path_factory.mktemp(f"whole-{name}")) for name, run in RUNS.items()
+        "chatbot": uninterrupted_chatbot,
+        "classifier": pool.submit(whole, classifier, tmp_path_factory.mktemp("whole-classifier")),
     }
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import subprocess
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import slurm
 from helpers.configs import REPO
-from test_distributed import epoch_metrics
+from helpers.runs import epoch_metrics
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
@@ -47,35 +48,37 @@ def restarts(run_dir: Path) -> int:
     return (run_dir / "train.log").read_text(encoding="utf-8").count("Requeued by SLURM (restart")
 
 
-def test_a_preempted_job_waits_in_the_sweep_requeues_and_resumes_bit_exact(slurm_runs: slurm.Runs) -> None:
+def test_a_preempted_job_waits_in_the_sweep_requeues_and_resumes_bit_exact(
+    slurm_runs: slurm.Runs, uninterrupted_chatbot: Future[Path]
+) -> None:
     """USR2 after the first `last.ckpt`: the job requeues, the sweep command keeps waiting, and the job
     resumes from its own `last.ckpt` in its run directory to the uninterrupted run's result."""
     run = slurm_runs.preempted.result()
     assert run.waited, "the sweep returned while its job was requeued"
-    assert "1 of 1 runs finished" in run.output and slurm.jobs()[run.job_id][0] == "COMPLETED"
+    assert "1 of 1 runs finished" in run.output and run.state == "COMPLETED"
     assert restarts(run.sweep / "0") == 1
-    assert_same_run(slurm_runs.chatbot_whole.result(), run.sweep / "0")
+    assert_same_run(uninterrupted_chatbot.result(), run.sweep / "0")
 
 
 def test_a_job_past_its_time_limit_requeues_again_and_again_and_ends_as_the_whole_run(
-    slurm_runs: slurm.Runs,
+    slurm_runs: slurm.Runs, uninterrupted_chatbot: Future[Path]
 ) -> None:
     """`timeout_min=1` for a run of over a minute: SLURM signals it before each time limit, and it goes on
     over three allocations or more, then ends as the run that was never stopped."""
     sweep, output = slurm_runs.timed_out.result()
     assert "1 of 1 runs finished" in output
     assert restarts(sweep / "0") >= 2, (sweep / "0" / "train.log").read_text(encoding="utf-8")[-3000:]
-    assert_same_run(slurm_runs.chatbot_whole.result(), sweep / "0")
+    assert_same_run(uninterrupted_chatbot.result(), sweep / "0")
 
 
-def test_ddp_as_two_slurm_tasks_trains_as_ddp_sim(slurm_runs: slurm.Runs) -> None:
+def test_ddp_as_two_slurm_tasks_trains_as_ddp_sim(slurm_runs: slurm.Runs, ddp_sim_run: Future[Path]) -> None:
     """`trainer=ddp_sim` through `hydra/launcher=slurm_cpu`: two SLURM tasks (srun) that Lightning takes its
     ranks from, instead of two processes it starts itself; the same validation and test metrics. One
     requeue mechanism: Lightning's own SLURM requeue is never armed."""
     sweep, _ = slurm_runs.ddp.result()
     log = (sweep / "0" / "train.log").read_text(encoding="utf-8")
     assert "SLURM auto-requeueing enabled" not in log
-    expected, got = epoch_metrics(slurm_runs.ddp_sim.result()), epoch_metrics(sweep / "0")
+    expected, got = epoch_metrics(ddp_sim_run.result()), epoch_metrics(sweep / "0")
     assert got.keys() == expected.keys() and {"test/acc", "val/loss"} <= got.keys()
     for name, values in expected.items():
         assert got[name] == pytest.approx(values, abs=1e-6), name

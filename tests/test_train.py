@@ -229,3 +229,34 @@ def test_a_multirun_writes_one_directory_per_job_under_logs_train_multiruns(tmp_
     sweep = Path(hydra.sweep.dir)
     assert sweep.parent == tmp_path / "logs" / "train" / "multiruns" and sweep.name[:4].isdigit()
     assert OmegaConf.to_container(hydra.sweep)["subdir"] == "${hydra.job.num}"  # a directory per job
+
+
+@pytest.mark.unit
+def test_the_main_job_hides_only_the_library_messages_nobody_can_act_on(
+    recwarn: pytest.WarningsRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """torchdata's and Lightning's own deprecations, Lightning's srun hint and its logging tip are hidden by
+    the run's start (`maeum.runtime.quiet_library_noise`); a warning of the same kind that a user can act
+    on still shows."""
+    import logging
+    import warnings
+
+    from lightning_fabric.utilities.warnings import PossibleUserWarning
+    from pytorch_lightning.utilities.rank_zero import rank_zero_info
+
+    from maeum.runtime import LIGHTNING_TIP, quiet_library_noise
+
+    with warnings.catch_warnings():
+        quiet_library_noise()
+        warnings.warn("'set_vital' is deprecated, please do not call", UserWarning, stacklevel=1)
+        warnings.warn(
+            "`isinstance(treespec, LeafSpec)` is deprecated, use ...", DeprecationWarning, stacklevel=1
+        )
+        warnings.warn("The `srun` command is available on your system but is not used.", PossibleUserWarning,
+                      stacklevel=1)  # fmt: skip
+        warnings.warn("The dataloader does not have many workers", PossibleUserWarning, stacklevel=1)
+    assert [str(w.message) for w in recwarn] == ["The dataloader does not have many workers"]
+    with caplog.at_level(logging.INFO, logger="pytorch_lightning.utilities.rank_zero"):
+        rank_zero_info(f"{LIGHTNING_TIP}, try installing [litlogger]")
+        rank_zero_info("GPU available: False, used: False")
+    assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]

@@ -201,9 +201,34 @@ def _described(annotation: Any) -> str:
     return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
+# What the libraries print that no maeum user can act on, matched exactly (every other warning still shows):
+NOT_YOURS = (
+    (UserWarning, "'set_vital' is deprecated"),  # torchdata's StatefulDataLoader calls it, not maeum's code
+    (Warning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),  # inside Lightning's own pytree helper
+    # Lightning's hint for runs started by hand on a SLURM login node; maeum's SLURM runs go through
+    # hydra/launcher=slurm, which starts them with srun
+    (Warning, "The `srun` command is available on your system but is not used"),
+)
+LIGHTNING_TIP = "💡 Tip: For seamless cloud logging"  # Lightning's advert for its own logging service
+
+
+def quiet_library_noise() -> None:
+    """Hide `NOT_YOURS` and Lightning's logging tip (idempotent)."""
+    for category, message in NOT_YOURS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    rank_zero_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(getattr(f, "__name__", "") == "no_lightning_tip" for f in rank_zero_log.filters):
+        rank_zero_log.addFilter(no_lightning_tip)
+
+
+def no_lightning_tip(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(LIGHTNING_TIP)
+
+
 def extras(cfg: DictConfig) -> None:
     """Start-of-run checks and utilities: refuse missing settings, silence warnings, print the config."""
     require(cfg)
+    quiet_library_noise()
     options = cfg.get("extras") or {}
     if options.get("ignore_warnings"):
         warnings.filterwarnings("ignore")

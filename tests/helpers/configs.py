@@ -60,3 +60,15 @@ NO_DROPOUT = (
     "model.dropout=0",
     "model.backbone_config={hidden_dropout_prob:0.0,attention_probs_dropout_prob:0.0}",
 )
+# the classifier as two DDP processes of batch 8: `trainer=ddp_sim` and, through SLURM, two SLURM tasks
+DDP_SIM = ("trainer=ddp_sim", "data.batch_size=8", "trainer.max_epochs=3",
+           "callbacks.early_stopping.patience=100", *NO_DROPOUT)  # fmt: skip
+# the sample chatbot of tests/test_resume.py and tests/test_slurm.py: early stopping (patience 1, on the
+# wrong-way monitor) stops it after its second epoch, 12 steps; `last.ckpt` after every step
+RESUMABLE_CHATBOT = (
+    "experiment=chatbot/sample_tiny",
+    "trainer.max_epochs=3",
+    "monitor.mode=max",
+    "callbacks.early_stopping.patience=1",
+    "callbacks.last_checkpoint.every_n_train_steps=1",
+)

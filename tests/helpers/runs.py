@@ -1,9 +1,40 @@
-"""Reading a finished run's directory."""
+"""Training a run in a subprocess, and reading a finished run's directory."""
 
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+from helpers.configs import REPO
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def train_subprocess(run_dir: Path, *overrides: str) -> Path:
+    """`python -m maeum.train` into `run_dir` in a subprocess, with the CSV logger and `tests/` on its
+    PYTHONPATH (for `helpers.resume`); asserts that it exits 0."""
+    cmd = [sys.executable, "-m", "maeum.train", "logger=csv", "extras.print_config=false",
+           f"hydra.run.dir={run_dir}", *overrides]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return run_dir
+
+
+def epoch_metrics(run_dir: Path) -> dict[str, dict[int, float]]:
+    """A run's validation and test metrics from its CSV log: metric -> {epoch: value} (test: -1)."""
+    (metrics_csv,) = run_dir.glob("csv/version_*/metrics.csv")
+    metrics: dict[str, dict[int, float]] = {}
+    with metrics_csv.open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            for name, value in row.items():
+                if value and (name.startswith("val/") or name.startswith("test/")):
+                    epoch = -1 if name.startswith("test/") else int(row["epoch"])
+                    metrics.setdefault(name, {})[epoch] = float(value)
+    return metrics
 
 
 def best_checkpoint(run_dir: Path) -> Path:

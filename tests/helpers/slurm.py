@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.configs import NO_DROPOUT, REPO
+from helpers.configs import DDP_SIM, REPO, RESUMABLE_CHATBOT
 
 _spec = importlib.util.spec_from_file_location("local_slurm", REPO / "scripts" / "local_slurm.py")
 assert _spec is not None and _spec.loader is not None
@@ -76,20 +76,8 @@ def cluster(folder: Path) -> Iterator[Path]:
 
 
 TESTS = Path(__file__).resolve().parents[1]
-# the classifier as two DDP processes of batch 8 (tests/test_distributed.py)
-DDP = ("trainer=ddp_sim", "data.batch_size=8", "trainer.max_epochs=2",
-       "callbacks.early_stopping.patience=100", *NO_DROPOUT)  # fmt: skip
-# the chatbot of tests/test_resume.py: early stopping (patience 1, on the wrong-way monitor) stops it after
-# its second epoch, 12 steps; `last.ckpt` after every step
-CHATBOT = (
-    "experiment=chatbot/sample_tiny",
-    "trainer.max_epochs=3",
-    "monitor.mode=max",
-    "callbacks.early_stopping.patience=1",
-    "callbacks.last_checkpoint.every_n_train_steps=1",
-    "logger=csv",
-    "extras.print_config=false",
-)
+CHATBOT = (*RESUMABLE_CHATBOT, "logger=csv", "extras.print_config=false")
+DDP = (*DDP_SIM, "logger=csv", "extras.print_config=false")
 
 
 def slow_steps(seconds: float) -> list[str]:
@@ -115,23 +103,16 @@ def finish(proc: subprocess.Popen, timeout: float = 600) -> str:
     return output
 
 
-def train_here(run_dir: Path, *overrides: str) -> Path:
-    """`maeum-train` in this machine's process, not through SLURM: a reference run."""
-    cmd = ["maeum-train", f"hydra.run.dir={run_dir}", *overrides]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return run_dir
-
-
 @dataclass
 class Preempted:
-    """A sweep whose job was signalled USR2 after its first checkpoint: its output, the job, and whether the
-    sweep was still waiting once SLURM had requeued the job."""
+    """A sweep whose job was signalled USR2 after its first checkpoint: its output, the job, whether the
+    sweep was still waiting once SLURM had requeued the job, and the job's state at the end."""
 
     sweep: Path
     output: str
     job_id: str
     waited: bool
+    state: str
 
 
 def preempted(sweep: Path) -> Preempted:
@@ -148,7 +129,8 @@ def preempted(sweep: Path) -> Preempted:
     while jobs()[job_id][2] == 0:  # until SLURM has requeued it
         time.sleep(0.2)
     waited = proc.poll() is None
-    return Preempted(sweep, finish(proc), job_id, waited)
+    output = finish(proc)
+    return Preempted(sweep, output, job_id, waited, jobs()[job_id][0])  # before SLURM forgets the job
 
 
 class Runs:
@@ -157,16 +139,15 @@ class Runs:
     def __init__(self, folder: Path) -> None:
         self._pool = ThreadPoolExecutor(max_workers=8)
         self._procs: list[subprocess.Popen] = []
-        # first: it waits longest. SLURM checks time limits every 30 s: the signal comes 15 to 45 s into
-        # an allocation (after Python has started: an earlier USR2 would kill it), then 30 s after the last.
-        # 12 steps of 6 s outlast two allocations (at most 45 - 8 + 30 - 8 s of training, 8 s to start).
-        timeout = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=45",
+        # first: it waits longest. SLURM checks time limits every 30 s and signals a job when its remaining
+        # time is under signal_delay_s + 30 s: here 20 to 50 s into each allocation, after Python has started
+        # (a USR2 before submitit's handler would end the job). 12 steps of 8 s outlast two allocations
+        # (at most 2 x (50 - 8) s of training, 8 s to start), so the run is requeued twice or more.
+        timeout = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=10",
                    "hydra.launcher.max_num_timeout=10"]  # fmt: skip
-        self.timed_out = self._sweep(folder / "시간 초과 (timeout)", *CHATBOT, *slow_steps(6), *timeout)
-        self.chatbot_whole = self._pool.submit(train_here, folder / "chatbot whole", *CHATBOT)
+        self.timed_out = self._sweep(folder / "시간 초과 (timeout)", *CHATBOT, *slow_steps(8), *timeout)
         self.preempted = self._pool.submit(preempted, folder / "선점 (preempted)")
-        self.ddp = self._sweep(folder / "ddp", "logger=csv", "extras.print_config=false", *DDP)
-        self.ddp_sim = self._pool.submit(train_here, folder / "ddp_sim", "logger=csv", *DDP)
+        self.ddp = self._sweep(folder / "ddp", *DDP)
         seeds = ["seed=1,2,oops", "trainer.max_epochs=2", "logger=csv", "extras.print_config=false"]
         self.seeds = self._sweep(folder / "시드 sweep (3)", *seeds)
 
