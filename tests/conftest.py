@@ -166,17 +166,25 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def slurm_runs(slurm_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[slurm.Runs]:
-    """Every run of `tests/test_slurm.py`, started with the session (`_slurm_early`) in the background:
-    they mostly wait (for SLURM's 30-second time-limit checks, for a core), and the suite leaves the second
-    core idle most of the time. The tests wait for their own."""
+    """Every run of `tests/test_slurm.py`, started in the background (`_slurm_in_the_background`): they
+    mostly wait (for SLURM's 30-second time-limit checks, for a core). The tests wait for their own."""
     runs = slurm.Runs(tmp_path_factory.mktemp("slurm-runs"))
     yield runs
     runs.stop()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _slurm_early(request: pytest.FixtureRequest) -> None:
-    """Start the SLURM runs with the session, when a SLURM test is selected."""
+SLURM_FROM = "test_configs.py"  # the first module after the CLI tests, whose processes fill both cores
+_slurm_started: list[bool] = []
+
+
+@pytest.fixture(autouse=True)
+def _slurm_in_the_background(request: pytest.FixtureRequest) -> None:
+    """Start the SLURM runs and their references, when a SLURM test is selected, in the background from
+    the first test of `SLURM_FROM` on (or the first test after it): most of the suite leaves the second
+    core idle, the first modules do not."""
+    if _slurm_started or request.node.path.name < SLURM_FROM:
+        return
+    _slurm_started.append(True)
     if not any(item.get_closest_marker("slurm") for item in request.session.items):
         return
     with contextlib.suppress(pytest.skip.Exception, pytest.fail.Exception):  # the SLURM tests say why

@@ -195,9 +195,10 @@ def kill_chain(run: Run, every: bool = True) -> list[tuple[str, list[str], int]]
     ]
     if every:
         return chain
-    # by default the boundaries inside Lightning's loop; a resume after a plain step is also what every
-    # requeued SLURM job does (tests/test_slurm.py)
-    return [c for c in chain if c[0].startswith(("during", "half-way"))]
+    # by default the boundaries inside Lightning's loop and the test; a resume after a plain step is also
+    # what every requeued SLURM job does (tests/test_slurm.py)
+    plain = ("after the first step", "after the last step before validation", "after an epoch's end")
+    return [c for c in chain if not c[0].startswith(plain)]
 
 
 def killed_again_and_again(run: Run, run_dir: Path, every: bool = True) -> Path:

@@ -2,7 +2,8 @@
 sweeps through `hydra/launcher=slurm_cpu`, jobs that SLURM signals (preemption, a time limit) requeueing
 and resuming bit for bit, DDP as two SLURM tasks, and the failed job of a sweep named.
 
-Every run starts with the session, in the background (`helpers.slurm.Runs`); each test waits for its own.
+Every run starts early in the session, in the background (`helpers.slurm.Runs`, `conftest.py`); each test
+waits for its own.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def task_wrapper(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
         try:
             return task(cfg)
         except Exception as err:
-            user_error = _user_error(err)
+            user_error = user_error_behind(err)
             if user_error is None:
                 raise
             log.error("%s", user_error)
@@ -118,7 +118,7 @@ def task_wrapper(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
     return wrapped
 
 
-def _user_error(err: BaseException | None) -> MaeumError | None:
+def user_error_behind(err: BaseException | None) -> MaeumError | None:
     """The `MaeumError` behind `err`, also when Hydra's `instantiate` or Lightning wrapped it."""
     while err is not None:
         if isinstance(err, MaeumError):

@@ -33,6 +33,7 @@ from maeum.runtime import (
     save_resolved_config,
     tag_run,
     task_wrapper,
+    user_error_behind,
 )
 from maeum.training.checks import check_resume_split, check_run, check_tokenizer_fits
 from maeum.training.requeue import (
@@ -122,7 +123,7 @@ def main(cfg: DictConfig) -> float | None:
     except SystemExit as exit_:
         if not multirun:
             raise
-        why = exit_.__context__ or "see the run's log"  # the user error that ended it, if any
+        why = user_error_behind(exit_.__context__) or "see the run's log"  # the one-line error it printed
         (Path(cfg.paths.output_dir) / FAILED).write_text(f"{why}\n", encoding="utf-8")
         log.error("Run failed; the sweep goes on")
         return None
