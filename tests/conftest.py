@@ -14,14 +14,24 @@ from pathlib import Path
 
 import pytest
 from helpers import corpora, slurm
-from helpers.configs import DDP_SIM, LORA_CHATBOT, RESUMABLE_CHATBOT, SHARED_DATA, compose_config
-from helpers.runs import best_checkpoint, train_subprocess
+from helpers.configs import (
+    DDP_SIM,
+    GRID,
+    GRID_JOB,
+    LORA_CHATBOT,
+    RESUMABLE_CHATBOT,
+    SHARED_DATA,
+    compose_config,
+)
+from helpers.run_dirs import quoted
+from helpers.runs import best_checkpoint, multirun_subprocess, train_subprocess
 
 from maeum.train import train
 
 KINDS = ("unit", "e2e")
 TRAINING_FIXTURES = {
     "main_run",
+    "trained_grid",
     "chatbot_run",
     "lora_chatbot_run",
     "wellness",
@@ -148,6 +158,19 @@ def uninterrupted_chatbot(
 
 
 @pytest.fixture(scope="session")
+def trained_grid(main_run, session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory):
+    """`GRID` (tests/test_leaderboard.py's one real grid: 2 masks x 2 seeds, replies judged by the main
+    job's classifier) as a Hydra multirun in a subprocess: (the sweep directory, the job overrides)."""
+    grid = tmp_path_factory.mktemp("grid") / "학습된 격자 (2x2)"
+    job = (*GRID_JOB, f"emotion_classifier={quoted(best_checkpoint(main_run[0]))}")
+
+    def train_grid() -> tuple[Path, tuple[str, ...]]:
+        return multirun_subprocess(grid, *GRID, *job), job
+
+    return session_pool.submit(train_grid)
+
+
+@pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real single-node SLURM cluster (`scripts/local_slurm.py`) for the session: `SLURM_CONF` points at
     its config, requeued jobs start again at once. Skips with the reason where it cannot start (not root,
@@ -175,6 +198,7 @@ def slurm_runs(slurm_cluster: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 SLURM_FROM = "test_configs.py"  # the first module after the CLI tests, whose processes fill both cores
 _slurm_started: list[bool] = []
+_grid_started: list[bool] = []
 
 
 @pytest.fixture(autouse=True)
@@ -191,3 +215,13 @@ def _slurm_in_the_background(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("slurm_runs")
     request.getfixturevalue("ddp_sim_run")  # the references of the SLURM runs, beside them
     request.getfixturevalue("uninterrupted_chatbot")
+
+
+@pytest.fixture(autouse=True)
+def _grid_in_the_background(request: pytest.FixtureRequest) -> None:
+    """Train the leaderboard's grid in the background from `SLURM_FROM` on, when its test is selected."""
+    if _grid_started or request.node.path.name < SLURM_FROM:
+        return
+    _grid_started.append(True)
+    if any("trained_grid" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("trained_grid")

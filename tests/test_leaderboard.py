@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import sacrebleu
 import yaml
-from helpers.configs import LORA_CHATBOT, REPO
+from helpers.configs import GRID_MASKS, GRID_SEEDS, LORA_CHATBOT, REPO
 from helpers.run_dirs import (
     DIALOGUES,
     EMOTIONS,
@@ -576,16 +576,15 @@ def _identity(run: leaderboard.Run) -> tuple:
 
 
 @pytest.mark.e2e
-def test_a_trained_multirun_is_read_end_to_end(main_run, tmp_path: Path, capsys) -> None:
-    """The one real grid: 2 masks x 2 seeds of 2 epochs (2 batches each) as a Hydra multirun with CSV and
-    offline W&B logs, replies judged by the main job's classifier; read, grouped and written with the main
-    job (a classifier) by `maeum-leaderboard`, and by the results notebook. The files that
-    `helpers.run_dirs` writes for the other tests have the columns these have."""
-    grid, seeds, judge = tmp_path / "학습된 격자 (2x2)", (1, 2), best_checkpoint(main_run[0])
-    job = ["trainer.max_epochs=2", "+trainer.limit_train_batches=2", "callbacks.early_stopping=null",
-           "logger=default", f"emotion_classifier={quoted(judge)}"]  # fmt: skip
-    multirun(grid, "experiment=chatbot/sample_tiny", f"data.label_mask={','.join(MASKS)}",
-             f"seed={','.join(map(str, seeds))}", *job)  # fmt: skip
+def test_a_trained_multirun_is_read_end_to_end(main_run, trained_grid, tmp_path: Path, capsys) -> None:
+    """The one real grid (`trained_grid`, trained in the background): 2 masks x 2 seeds of 2 epochs (2
+    batches each) as a Hydra multirun with CSV and offline W&B logs, replies judged by the main job's
+    classifier; read, grouped and written with the main job (a classifier) by `maeum-leaderboard`, and by
+    the results notebook. The files that `helpers.run_dirs` writes for the other tests have the columns
+    these have."""
+    grid, job = trained_grid.result()
+    seeds = GRID_SEEDS
+    assert MASKS == GRID_MASKS
     runs = [read_run(p) for p in find_runs([grid])]
     assert [(r.label_mask, r.seed) for r in runs] == [(m, s) for m in MASKS for s in seeds]  # job order
     assert {(r.backbone, r.data, r.max_epochs, r.experiment) for r in runs} == {

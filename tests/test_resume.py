@@ -195,10 +195,9 @@ def kill_chain(run: Run, every: bool = True) -> list[tuple[str, list[str], int]]
     ]
     if every:
         return chain
-    # by default the boundaries inside Lightning's loop and the test; a resume after a plain step is also
-    # what every requeued SLURM job does (tests/test_slurm.py)
-    plain = ("after the first step", "after the last step before validation", "after an epoch's end")
-    return [c for c in chain if not c[0].startswith(plain)]
+    # by default a kill in validation and one in test; a resume after a plain step is also what every
+    # requeued SLURM job does (tests/test_slurm.py); a half-written checkpoint and the rest under -m slow
+    return [c for c in chain if c[0].startswith(("during", "after the last epoch"))]
 
 
 def killed_again_and_again(run: Run, run_dir: Path, every: bool = True) -> Path:
@@ -256,7 +255,7 @@ def killed_runs(
 ) -> dict[str, Future]:
     """The killed runs, started at once (two at a time): each test waits for its own. The classifier's kill
     chain and the chatbot's at every boundary are started by their own tests, which run under -m slow."""
-    # by default three of the chatbot's boundaries; every boundary under -m slow
+    # by default two of the chatbot's boundaries; every boundary under -m slow
     chatbot = pool.submit(killed_again_and_again, RUNS["chatbot"], tmp_path_factory.mktemp("killed"), False)
     elsewhere = [tmp_path_factory.mktemp(name) for name in ("first run (1)", "resumed run (2)")]
     finished = tmp_path_factory.mktemp("finished")

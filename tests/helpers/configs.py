@@ -72,3 +72,11 @@ RESUMABLE_CHATBOT = (
     "callbacks.early_stopping.patience=1",
     "callbacks.last_checkpoint.every_n_train_steps=1",
 )
+# tests/test_leaderboard.py's one real grid: 2 label masks x 2 seeds of the sample chatbot, 2 epochs of 2
+# batches (and, per run, the judge: `emotion_classifier=`)
+GRID_MASKS = ("input", "last_sys")
+GRID_SEEDS = (1, 2)
+GRID = ("experiment=chatbot/sample_tiny", f"data.label_mask={','.join(GRID_MASKS)}",
+        f"seed={','.join(map(str, GRID_SEEDS))}")  # fmt: skip
+GRID_JOB = ("trainer.max_epochs=2", "+trainer.limit_train_batches=2", "callbacks.early_stopping=null",
+            "logger=default")  # fmt: skip

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from helpers.configs import REPO
+from helpers.run_dirs import quoted
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -22,6 +23,17 @@ def train_subprocess(run_dir: Path, *overrides: str) -> Path:
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return run_dir
+
+
+def multirun_subprocess(sweep_dir: Path, *overrides: str, timeout: int = 600) -> Path:
+    """`python -m maeum.train -m` into `sweep_dir` (its logs beside it); asserts that it exits 0."""
+    cmd = [sys.executable, "-m", "maeum.train", "-m", f"paths.log_dir={quoted(sweep_dir.parent / 'logs')}",
+           f"hydra.sweep.dir={quoted(sweep_dir)}", "extras.print_config=false", *overrides]  # fmt: skip
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(), cwd=REPO
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return sweep_dir
 
 
 def epoch_metrics(run_dir: Path) -> dict[str, dict[int, float]]:
