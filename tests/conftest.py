@@ -199,6 +199,7 @@ def slurm_runs(slurm_cluster: Path, tmp_path_factory: pytest.TempPathFactory) ->
 SLURM_FROM = "test_configs.py"  # the first module after the CLI tests, whose processes fill both cores
 _slurm_started: list[bool] = []
 _grid_started: list[bool] = []
+GRID_FROM = "test_dialogue.py"  # after the SLURM runs' start: modules of light, in-process tests
 
 
 @pytest.fixture(autouse=True)
@@ -219,8 +220,8 @@ def _slurm_in_the_background(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(autouse=True)
 def _grid_in_the_background(request: pytest.FixtureRequest) -> None:
-    """Train the leaderboard's grid in the background from `SLURM_FROM` on, when its test is selected."""
-    if _grid_started or request.node.path.name < SLURM_FROM:
+    """Train the leaderboard's grid in the background from `GRID_FROM` on, when its test is selected."""
+    if _grid_started or request.node.path.name < GRID_FROM:
         return
     _grid_started.append(True)
     if any("trained_grid" in getattr(item, "fixturenames", ()) for item in request.session.items):

@@ -4,8 +4,9 @@ and the best checkpoint's epoch).
 
 The kill points are chosen by `helpers.resume.KillAt` (a callback that kills in a given hook at a given
 step) and `helpers.resume.DiesWhileWriting` (a checkpoint IO that dies half-way through a write), never by a
-timer. The chatbot's boundary cases run by default; `pytest -m slow` adds the classifier's and sweeps every
-training step.
+timer. By default a chatbot killed mid-epoch resumes into another directory, and the classifier from an
+epoch's end (tests/test_slurm.py resumes requeued jobs in their own directories); `pytest -m slow` kills the
+chatbot and the classifier at every boundary, and sweeps every training step.
 """
 
 from __future__ import annotations
@@ -65,9 +66,6 @@ RUNS = {
         epochs=3,
     ),
 }
-
-
-CHATBOT_EVERY = "chatbot, every boundary"  # the chatbot killed at every boundary of `kill_chain` (-m slow)
 
 
 # LoRA on tiny_llama3 in its chat template: 6 steps per epoch, 2 epochs, killed in the middle of the first
@@ -171,7 +169,7 @@ def whole_runs(
     }
 
 
-def kill_chain(run: Run, every: bool = True) -> list[tuple[str, list[str], int]]:
+def kill_chain(run: Run) -> list[tuple[str, list[str], int]]:
     """The boundary cases, as one run killed again and again, each time resumed from its `last.ckpt`: what
     kills it, and the step its `last.ckpt` holds then."""
     epoch = run.steps_per_epoch
@@ -182,10 +180,10 @@ def kill_chain(run: Run, every: bool = True) -> list[tuple[str, list[str], int]]
             ("during validation", kill_in("on_validation_batch_end", run.steps), run.steps),
             ("after the last epoch, during test", kill_in("on_test_batch_start"), run.steps),
         ]
-    chain = [
+    return [
         ("after the first step", kill_after_step(run, 1), 1),
         ("after the last step before validation", kill_after_step(run, epoch), epoch),
-        # resumed before the validation (or after the first step), and killed in it
+        # resumed before the validation, and killed in it
         ("during validation", kill_in("on_validation_batch_end", epoch), epoch),
         # resumed there again: its first save is the epoch's best checkpoint, after the validation
         ("half-way through writing a checkpoint", die_writing(1), epoch),
@@ -193,19 +191,14 @@ def kill_chain(run: Run, every: bool = True) -> list[tuple[str, list[str], int]]
         ("after an epoch's end, before the next step", kill_in("on_train_batch_start", epoch), epoch),
         ("after the last epoch, during test", kill_in("on_test_batch_start"), run.steps),
     ]
-    if every:
-        return chain
-    # by default a kill in validation and one in test; a resume after a plain step is also what every
-    # requeued SLURM job does (tests/test_slurm.py); a half-written checkpoint and the rest under -m slow
-    return [c for c in chain if c[0].startswith(("during", "after the last epoch"))]
 
 
-def killed_again_and_again(run: Run, run_dir: Path, every: bool = True) -> Path:
+def killed_again_and_again(run: Run, run_dir: Path) -> Path:
     """`run` killed at each point of `kill_chain`, resumed each time, and finally let finish."""
     last = run_dir / "checkpoints" / "last.ckpt"
     resume: list[str] = []
     resumed_from: int | None = None
-    for point, kill, step in [*kill_chain(run, every), ("never: the last resume", [], run.steps)]:
+    for point, kill, step in [*kill_chain(run), ("never: the last resume", [], run.steps)]:
         log = train(run_dir, *run.overrides, *resume, *kill, killed=bool(kill))
         if resumed_from is not None:  # each last.ckpt at an epoch's end was written before its validation
             before_validation = resumed_from % run.steps_per_epoch == 0
@@ -253,14 +246,12 @@ def killed_mid_epoch(run: Run, run_dir: Path, step: int = 3) -> Path:
 def killed_runs(
     pool: ThreadPoolExecutor, whole_runs: dict[str, Future[Path]], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Future]:
-    """The killed runs, started at once (two at a time): each test waits for its own. The classifier's kill
-    chain and the chatbot's at every boundary are started by their own tests, which run under -m slow."""
-    # by default two of the chatbot's boundaries; every boundary under -m slow
-    chatbot = pool.submit(killed_again_and_again, RUNS["chatbot"], tmp_path_factory.mktemp("killed"), False)
+    """The killed runs, started at once (two at a time): each test waits for its own. The kill chains are
+    started by their own tests, which run under -m slow (by default a chatbot is resumed here after a kill
+    in its second epoch, and in tests/test_slurm.py after a preemption and at time limits)."""
     elsewhere = [tmp_path_factory.mktemp(name) for name in ("first run (1)", "resumed run (2)")]
     finished = tmp_path_factory.mktemp("finished")
     return {
-        "chatbot": chatbot,
         "elsewhere": pool.submit(resumed_elsewhere, RUNS["chatbot"], *elsewhere),
         "epoch end": pool.submit(
             resumed_at_an_epoch_end, RUNS["classifier"], tmp_path_factory.mktemp("epoch-end")
@@ -269,12 +260,10 @@ def killed_runs(
     }
 
 
-# the classifier's chain (no schedule: the train loader is built after the restore) under -m slow; its
-# no-schedule path also resumes by default, at an epoch's end (`resumed_at_an_epoch_end`)
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=[pytest.mark.slow] * (n != "chatbot")) for n in [*RUNS, CHATBOT_EVERY]],
-)
+# both chains under -m slow (the classifier's: no schedule, so the train loader is built after the restore).
+# By default: the chatbot killed mid-epoch and resumed elsewhere, the classifier's no-schedule path at an
+# epoch's end (`resumed_at_an_epoch_end`), a finished run, and SLURM's requeues (tests/test_slurm.py)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) for n in RUNS])
 def test_a_run_killed_at_every_boundary_resumes_to_exactly_the_uninterrupted_result(
     whole_runs: dict[str, Future[Path]],
     killed_runs: dict[str, Future],
@@ -282,7 +271,7 @@ def test_a_run_killed_at_every_boundary_resumes_to_exactly_the_uninterrupted_res
     tmp_path_factory: pytest.TempPathFactory,
     name: str,
 ) -> None:
-    run = RUNS[name.split(",")[0]]
+    run = RUNS[name]
     if name not in killed_runs:
         killed_runs[name] = pool.submit(killed_again_and_again, run, tmp_path_factory.mktemp("killed"))
     resumed = killed_runs[name].result()
