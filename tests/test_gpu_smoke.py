@@ -28,23 +28,12 @@ def test_without_cuda_it_says_so_in_one_line() -> None:
 
 
 @pytest.mark.e2e
-def test_on_a_cpu_the_chatbot_and_its_export_answer_and_the_gpu_only_paths_are_skipped() -> None:
-    """The check's machinery: a training path, a path that uses its checkpoint, the two that need CUDA."""
-    paths = ("chatbot", "fsdp", "qlora", "export_reply")
-    proc = smoke("--device", "cpu", *(arg for path in paths for arg in ("--only", path)))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    lines = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
-    assert list(lines) == list(paths)
-    assert " ok: " in lines["chatbot"] and "ms/step" in lines["chatbot"] and " ok: " in lines["export_reply"]
-    assert "skipped: FSDP needs a GPU" in lines["fsdp"] and "skipped: QLoRA" in lines["qlora"]
-
-
-@pytest.mark.slow
-@pytest.mark.e2e
-def test_on_a_cpu_every_path_a_cpu_can_run_is_ok() -> None:
+def test_on_a_cpu_every_path_a_cpu_can_run_is_ok_and_the_gpu_only_ones_are_skipped() -> None:
     proc = smoke("--device", "cpu")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     lines = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
     assert list(lines) == ["chatbot", "fsdp", "qlora", "classifier", "export_reply", "dpo_lora"]
     cpu_paths = ("chatbot", "classifier", "export_reply", "dpo_lora")
     assert all(" ok: " in lines[name] for name in cpu_paths), lines
+    assert "ms/step" in lines["chatbot"]
+    assert "skipped: FSDP needs a GPU" in lines["fsdp"] and "skipped: QLoRA" in lines["qlora"]
