@@ -130,6 +130,10 @@ def preempted(sweep: Path) -> Preempted:
         time.sleep(0.2)
     waited = proc.poll() is None
     output = finish(proc)
+    # the sweep ends on the job's result file; SLURM ends the job when its batch script exits, just after
+    deadline = time.monotonic() + 60
+    while jobs()[job_id][0] in ("RUNNING", "COMPLETING") and time.monotonic() < deadline:
+        time.sleep(0.2)
     return Preempted(sweep, output, job_id, waited, jobs()[job_id][0])  # before SLURM forgets the job
 
 
