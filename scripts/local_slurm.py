@@ -58,8 +58,10 @@ def _node_line() -> str:
     return f"{line} NodeAddr=127.0.0.1 State=UNKNOWN"
 
 
-def write_config(folder: Path) -> Path:
-    """`folder/slurm.conf` for this host: one node, one partition, munge on a socket in `folder`."""
+def write_config(folder: Path, jobs_per_core: int = 1) -> Path:
+    """`folder/slurm.conf` for this host: one node, one partition, munge on a socket in `folder`; up to
+    `jobs_per_core` jobs share a core (the partition's `OverSubscribe=FORCE:<n>`)."""
+    shared = f" OverSubscribe=FORCE:{jobs_per_core}" if jobs_per_core > 1 else ""
     for sub in ("state", "spool"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     conf = folder / "slurm.conf"
@@ -93,7 +95,7 @@ def write_config(folder: Path) -> Path:
                 "ReturnToService=2",
                 "KillWait=5",  # seconds between SIGTERM and SIGKILL when a job is cancelled or requeued
                 _node_line(),
-                f"PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+                f"PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP{shared}",
                 "",
             ]
         )
@@ -120,15 +122,16 @@ def _start_munge(folder: Path) -> None:
     )
 
 
-def up(folder: Path, timeout_s: float = 30.0) -> Path:
-    """Start munge, the controller and the node daemon in `folder`; wait until the node takes jobs.
-    Returns the `slurm.conf` that `SLURM_CONF` must point at. Raises `ClusterUnavailableError` with the
-    reason when the cluster cannot start (it then stops whatever it started)."""
+def up(folder: Path, timeout_s: float = 30.0, jobs_per_core: int = 1) -> Path:
+    """Start munge, the controller and the node daemon in `folder`; wait until the node takes jobs
+    (`jobs_per_core` of them per core). Returns the `slurm.conf` that `SLURM_CONF` must point at. Raises
+    `ClusterUnavailableError` with the reason when the cluster cannot start (it then stops whatever it
+    started)."""
     if reason := missing():
         raise ClusterUnavailableError(reason)
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    conf = write_config(folder)
+    conf = write_config(folder, jobs_per_core)
     env = {**os.environ, "SLURM_CONF": str(conf)}
     try:
         _start_munge(folder)
@@ -196,12 +199,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("up", "down"))
     parser.add_argument("folder", type=Path, help="where the cluster keeps its files")
+    parser.add_argument("--jobs-per-core", type=int, default=1, help="jobs that may share a core (default 1)")
     args = parser.parse_args()
     if args.action == "down":
         down(args.folder)
         return
     try:
-        conf = up(args.folder)
+        conf = up(args.folder, jobs_per_core=args.jobs_per_core)
     except ClusterUnavailableError as error:
         sys.exit(f"local SLURM: {error}")
     print(f"export SLURM_CONF={conf}")

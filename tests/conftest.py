@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import corpora, slurm
+from helpers import corpora, entry_points, slurm
 from helpers.configs import (
     DDP_SIM,
     GRID,
@@ -24,25 +24,19 @@ from helpers.configs import (
     compose_config,
 )
 from helpers.run_dirs import quoted
-from helpers.runs import best_checkpoint, multirun_subprocess, train_subprocess
-
-from maeum.train import train
+from helpers.runs import best_checkpoint, epoch_metrics, multirun_subprocess, train_subprocess
 
 KINDS = ("unit", "e2e")
-TRAINING_FIXTURES = {
-    "main_run",
-    "trained_grid",
-    "chatbot_run",
-    "lora_chatbot_run",
-    "wellness",
-}  # the session's trained runs (below)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects: every collected test is checked
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every collected test says what kind it is, by a module's `pytestmark` or its own mark: exactly one
     of `unit` (fast, trains nothing, uses no fixture that trains) and `e2e` (trains, evaluates or serves a
-    model). Every `slow` test is also `e2e`. A file that mixes kinds marks each test, not the module."""
+    model). Every `slow` test is also `e2e`. A file that mixes kinds marks each test, not the module.
+
+    The unit tests run first (each kind in the order collected), while the session's runs train beside
+    them."""
     wrong = []
     for item in items:
         kinds = [kind for kind in KINDS if item.get_closest_marker(kind)]
@@ -59,6 +53,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "every test is marked exactly one of unit or e2e (`pytestmark = pytest.mark.unit` for a whole "
             "module, `@pytest.mark.e2e` for one test):\n  " + "\n  ".join(wrong)
         )
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)  # stable: unit, then e2e
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Which entry points ran as fresh interpreters (`helpers.entry_points`), and why."""
+    if entry_points.fresh:
+        terminalreporter.section("entry points run as fresh interpreters")
+        for target, changed in entry_points.fresh:
+            terminalreporter.line(f"{target}: its environment differs in {', '.join(changed)}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -80,6 +83,7 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ["MAEUM_CHAT_TOKENIZERS"] = str(SHARED_DATA / "chat-tokenizers")
     os.environ["WANDB_MODE"] = "offline"
     os.environ["WANDB_SILENT"] = "true"
+    entry_points.start_server()  # imports in the background, in this environment
     yield
     torch.set_num_threads(threads)
     for key, value in saved.items():
@@ -95,52 +99,89 @@ def train_cfg(tmp_path: Path):
     return lambda *overrides: compose_config("train", tmp_path, overrides)
 
 
-@pytest.fixture(scope="session")
-def main_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
-    """The main job exactly as `python -m maeum.train` runs it (CSV + offline W&B loggers included)."""
-    run_dir = tmp_path_factory.mktemp("main-run")
-    return run_dir, train(compose_config("train", run_dir))
-
-
-@pytest.fixture(scope="session")
-def chatbot_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`experiment=chatbot/sample_tiny` for 3 epochs (offline W&B): the chatbot the chat tests talk to."""
-    run_dir = tmp_path_factory.mktemp("chatbot-run")
-    overrides = ["experiment=chatbot/sample_tiny", "trainer.max_epochs=3", "logger=wandb"]
-    train(compose_config("train", run_dir, overrides))
-    return run_dir
-
-
-@pytest.fixture(scope="session")
-def lora_chatbot_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`experiment=chatbot/sample_tiny` on tiny_llama3 in its chat template, with LoRA, for 3 epochs: the
-    chat-template chatbot (the demo's, and the LoRA export tests')."""
-    run_dir = tmp_path_factory.mktemp("lora-chatbot-run")
-    train(compose_config("train", run_dir, [*LORA_CHATBOT, "trainer.max_epochs=3", "logger=csv"]))
-    return run_dir
-
-
-@pytest.fixture(scope="session")
-def wellness(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(checkpoint, run dir) of experiment=emotion/wellness_intent_tiny on a wellness-schema fixture with
-    a Korean file name: a classifier with a response bank, the retrieval chatbot."""
-    run_dir = tmp_path_factory.mktemp("wellness")
-    data = corpora.wellness_bank_xlsx(run_dir / "웰니스 대화 스크립트 (fixture).xlsx")
-    overrides = [
-        "experiment=emotion/wellness_intent_tiny",
-        f"data.path='{data}'",
-        "trainer.max_epochs=8",
-        "~logger",
-    ]
-    train(compose_config("train", run_dir, overrides))
-    return best_checkpoint(run_dir), run_dir
+# ------------------------------------------------------------------------------ the session's trained runs
+# Each is a `maeum-train` process of its own (`helpers.entry_points`), started in the background when the
+# session starts (if a selected test uses it), one at a time, in this order: they train while the unit
+# tests, which run first, keep the other core busy. Run -> the fixture that starts it.
+SESSION_RUNS = {
+    "main_run": "main_run_future",
+    "chatbot_run": "chatbot_run_future",
+    "lora_chatbot_run": "lora_chatbot_run_future",
+    "wellness": "wellness_future",
+    "ddp_sim_run": "ddp_sim_run",
+    "trained_grid": "trained_grid",
+    "uninterrupted_chatbot": "uninterrupted_chatbot",
+}
+TRAINING_FIXTURES = {*SESSION_RUNS, *SESSION_RUNS.values()}
 
 
 @pytest.fixture(scope="session")
 def session_pool() -> Iterator[ThreadPoolExecutor]:
-    """Runs that several modules compare against, started when first asked for and run beside the tests."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    """The session's runs, one at a time, beside the tests."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
         yield pool
+
+
+@pytest.fixture(scope="session")
+def main_run_future(
+    session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory
+) -> Future[Path]:
+    return session_pool.submit(train_subprocess, tmp_path_factory.mktemp("main-run"), logger=None)
+
+
+@pytest.fixture(scope="session")
+def main_run(main_run_future: Future[Path]) -> tuple[Path, dict[str, float]]:
+    """The main job exactly as `python -m maeum.train` runs it (CSV + offline W&B loggers included), and
+    its test metrics (from its CSV log)."""
+    run_dir = main_run_future.result()
+    return run_dir, {name: values[-1] for name, values in epoch_metrics(run_dir).items() if -1 in values}
+
+
+@pytest.fixture(scope="session")
+def chatbot_run_future(session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory) -> Future:
+    overrides = ("experiment=chatbot/sample_tiny", "trainer.max_epochs=3")
+    return session_pool.submit(train_subprocess, tmp_path_factory.mktemp("chatbot-run"), *overrides,
+                               logger="wandb")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def chatbot_run(chatbot_run_future: Future[Path]) -> Path:
+    """`experiment=chatbot/sample_tiny` for 3 epochs (offline W&B): the chatbot the chat tests talk to."""
+    return chatbot_run_future.result()
+
+
+@pytest.fixture(scope="session")
+def lora_chatbot_run_future(
+    session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory
+) -> Future[Path]:
+    overrides = (*LORA_CHATBOT, "trainer.max_epochs=3")
+    return session_pool.submit(train_subprocess, tmp_path_factory.mktemp("lora-chatbot-run"), *overrides)
+
+
+@pytest.fixture(scope="session")
+def lora_chatbot_run(lora_chatbot_run_future: Future[Path]) -> Path:
+    """`experiment=chatbot/sample_tiny` on tiny_llama3 in its chat template, with LoRA, for 3 epochs: the
+    chat-template chatbot (the demo's, and the LoRA export tests')."""
+    return lora_chatbot_run_future.result()
+
+
+@pytest.fixture(scope="session")
+def wellness_future(
+    session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory
+) -> Future[Path]:
+    run_dir = tmp_path_factory.mktemp("wellness")
+    data = corpora.wellness_bank_xlsx(run_dir / "웰니스 대화 스크립트 (fixture).xlsx")
+    overrides = ("experiment=emotion/wellness_intent_tiny", f"data.path='{data}'", "trainer.max_epochs=8",
+                 "~logger")  # fmt: skip
+    return session_pool.submit(train_subprocess, run_dir, *overrides, logger=None)
+
+
+@pytest.fixture(scope="session")
+def wellness(wellness_future: Future[Path]) -> tuple[Path, Path]:
+    """(checkpoint, run dir) of experiment=emotion/wellness_intent_tiny on a wellness-schema fixture with
+    a Korean file name: a classifier with a response bank, the retrieval chatbot."""
+    run_dir = wellness_future.result()
+    return best_checkpoint(run_dir), run_dir
 
 
 @pytest.fixture(scope="session")
@@ -158,16 +199,31 @@ def uninterrupted_chatbot(
 
 
 @pytest.fixture(scope="session")
-def trained_grid(main_run, session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory):
+def trained_grid(
+    main_run_future: Future[Path], session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory
+) -> Future[tuple[Path, tuple[str, ...]]]:
     """`GRID` (tests/test_leaderboard.py's one real grid: 2 masks x 2 seeds, replies judged by the main
-    job's classifier) as a Hydra multirun in a subprocess: (the sweep directory, the job overrides)."""
+    job's classifier) as a Hydra multirun: (the sweep directory, the job overrides)."""
     grid = tmp_path_factory.mktemp("grid") / "학습된 격자 (2x2)"
-    job = (*GRID_JOB, f"emotion_classifier={quoted(best_checkpoint(main_run[0]))}")
 
     def train_grid() -> tuple[Path, tuple[str, ...]]:
+        job = (*GRID_JOB, f"emotion_classifier={quoted(best_checkpoint(main_run_future.result()))}")
         return multirun_subprocess(grid, *GRID, *job), job
 
     return session_pool.submit(train_grid)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_runs_in_the_background(_isolated_env: None, request: pytest.FixtureRequest) -> None:
+    """Start the session's runs that the selected tests use, in `SESSION_RUNS`' order, then the SLURM runs
+    when a SLURM test is selected."""
+    used = set().union(*(getattr(item, "fixturenames", ()) for item in request.session.items))
+    for name, start in SESSION_RUNS.items():
+        if name in used:
+            request.getfixturevalue(start)
+    if "slurm_runs" in used:
+        with contextlib.suppress(pytest.skip.Exception, pytest.fail.Exception):  # the SLURM tests say why
+            request.getfixturevalue("slurm_runs")
 
 
 @pytest.fixture(scope="session")
@@ -188,41 +244,12 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def slurm_runs(slurm_cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[slurm.Runs]:
-    """Every run of `tests/test_slurm.py`, started in the background (`_slurm_in_the_background`): they
-    mostly wait (for SLURM's 30-second time-limit checks, for a core). The tests wait for their own."""
-    runs = slurm.Runs(tmp_path_factory.mktemp("slurm-runs"))
+def slurm_runs(
+    slurm_cluster: Path, session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[slurm.Runs]:
+    """Every run of `tests/test_slurm.py`, started in the background (`_session_runs_in_the_background`):
+    the time-limit chain at once (it mostly waits for SLURM's 30-second time-limit checks), the others
+    when the session's runs queued before them are done. The tests wait for their own."""
+    runs = slurm.Runs(tmp_path_factory.mktemp("slurm-runs"), after=session_pool.submit(lambda: None))
     yield runs
     runs.stop()
-
-
-SLURM_FROM = "test_configs.py"  # the first module after the CLI tests, whose processes fill both cores
-_slurm_started: list[bool] = []
-_grid_started: list[bool] = []
-GRID_FROM = "test_dialogue.py"  # after the SLURM runs' start: modules of light, in-process tests
-
-
-@pytest.fixture(autouse=True)
-def _slurm_in_the_background(request: pytest.FixtureRequest) -> None:
-    """Start the SLURM runs and their references, when a SLURM test is selected, in the background from
-    the first test of `SLURM_FROM` on (or the first test after it): most of the suite leaves the second
-    core idle, the first modules do not."""
-    if _slurm_started or request.node.path.name < SLURM_FROM:
-        return
-    _slurm_started.append(True)
-    if not any(item.get_closest_marker("slurm") for item in request.session.items):
-        return
-    with contextlib.suppress(pytest.skip.Exception, pytest.fail.Exception):  # the SLURM tests say why
-        request.getfixturevalue("slurm_runs")
-    request.getfixturevalue("ddp_sim_run")  # the references of the SLURM runs, beside them
-    request.getfixturevalue("uninterrupted_chatbot")
-
-
-@pytest.fixture(autouse=True)
-def _grid_in_the_background(request: pytest.FixtureRequest) -> None:
-    """Train the leaderboard's grid in the background from `GRID_FROM` on, when its test is selected."""
-    if _grid_started or request.node.path.name < GRID_FROM:
-        return
-    _grid_started.append(True)
-    if any("trained_grid" in getattr(item, "fixturenames", ()) for item in request.session.items):
-        request.getfixturevalue("trained_grid")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import entry_points
 from helpers.configs import REPO, compose_config
 from helpers.runs import best_checkpoint
 
@@ -39,9 +37,8 @@ def turns_file(tmp_path: Path) -> Path:
 
 
 def test_scripted_session_prints_one_reply_per_user_line(checkpoint: Path, turns_file: Path) -> None:
-    cmd = [sys.executable, "-m", "maeum.chat", f"ckpt_path={checkpoint}", f"input={turns_file}",
-           f"paths.root_dir={turns_file.parent}"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy(), cwd=REPO)
+    args = [f"ckpt_path={checkpoint}", f"input={turns_file}", f"paths.root_dir={turns_file.parent}"]
+    proc = entry_points.run("maeum.chat", *args, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr
     replies = proc.stdout.splitlines()
     assert len(replies) == len(USER_TURNS)  # commands and empty lines answer nothing; logs go to stderr

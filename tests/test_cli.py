@@ -1,21 +1,21 @@
 """Override values as a user's shell passes them: Hangul, parentheses, spaces and `&`, in every entry point.
 
-The grammar cases run through Hydra's own override parser; the entry points run as subprocesses, exactly as
-a user types them (the subprocess gets each argument as the shell would hand it over, quotes removed).
+The grammar cases run through Hydra's own override parser; the entry points run in processes of their own
+(`helpers.entry_points`), exactly as a user types them (each gets its arguments as the shell would hand them
+over, quotes removed).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import corpora as fx
+from helpers import entry_points
 from helpers.runs import best_checkpoint
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
@@ -156,22 +156,9 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def start_together(
-    commands: list[list[str]], cwd: Path, timeout: float = 300
-) -> list[subprocess.CompletedProcess[str]]:
-    """Independent entry points started at once: they spend most of their time importing, one core each."""
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": os.environ.copy()}
-    started = [subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, **pipes) for args in commands]
-    done = []
-    for proc in started:
-        stdout, stderr = proc.communicate(timeout=timeout)
-        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
-    return done
-
-
 def run_together(commands: list[list[str]], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
-    """`start_together`, each command required to succeed."""
-    done = start_together(commands, cwd)
+    """Independent entry points started at once, each required to succeed."""
+    done = entry_points.run_together(commands, cwd)
     for args, proc in zip(commands, done, strict=True):
         assert proc.returncode == 0, f"{args}\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
     return done
@@ -287,8 +274,8 @@ READ_ANYWAY = ("predict: a cp949 file", "chat: a cp949 file", "chat: a 20,000-ch
 
 @pytest.fixture(scope="module")
 def bad_input(main_run, chatbot_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Every row's command started at once (they spend their time importing, which two cores share well),
-    in a directory named `bad (입력)`, with the checkpoints under Korean names."""
+    """Every row's command started at once, in a directory named `bad (입력)`, with the checkpoints under
+    Korean names."""
     bad = tmp_path_factory.mktemp("cli") / "bad (입력)"
     bad.mkdir()
     classifier = Path(shutil.copy(best_checkpoint(main_run[0]), bad / "감정 분류기 (최종).ckpt"))
@@ -315,7 +302,7 @@ def bad_input(main_run, chatbot_run: Path, tmp_path_factory: pytest.TempPathFact
         "chat: a cp949 file": [*chat, f"input={notepad}", "output_format=jsonl"],
         "chat: a 20,000-character line": [*chat, f"input={long_line}"],
     }
-    done = start_together(list(commands.values()), cwd=bad, timeout=600)
+    done = entry_points.run_together(list(commands.values()), cwd=bad)
     results: dict[str, Any] = {"dir": bad}
     for row, proc in zip(commands, done, strict=True):
         results[row] = (proc.returncode, proc.stdout, proc.stderr)

@@ -47,6 +47,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """A page built in this process sets gradio's variables in its environment (`GRADIO_ANALYTICS_ENABLED`,
+    `HF_HUB_DISABLE_TELEMETRY`): the entry points of later tests start without them, as a user's do."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="module")
 def pair(main_run, chatbot_run: Path) -> tuple[Path, Path]:
     return best_checkpoint(chatbot_run), best_checkpoint(main_run[0])
@@ -160,7 +170,9 @@ def test_an_over_long_message_never_reaches_the_model(pair: tuple[Path, Path]) -
     not (CHROMIUM and CHROMEDRIVER) and os.environ.get("CI") != "true",
     reason="no chromium/chromedriver (apt-get install chromium chromium-driver); .ci/run installs them",
 )
-def test_the_page_answers_in_a_real_browser(served: tuple[str, int], tmp_path: Path) -> None:
+def test_the_page_answers_in_a_real_browser(
+    served: tuple[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Headless Debian Chromium: type a Korean message, press Enter, read the reply and the emotion."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -168,7 +180,7 @@ def test_the_page_answers_in_a_real_browser(served: tuple[str, int], tmp_path: P
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download a browser or a driver
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a browser or a driver
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM or "/usr/bin/chromium"
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,820"):

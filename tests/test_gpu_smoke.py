@@ -4,17 +4,17 @@ line, and every path a CPU can run (`--device cpu`), each reported on its own li
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 import torch
+from helpers import entry_points
 from helpers.configs import REPO
 
 SCRIPT = REPO / "scripts" / "gpu_smoke.py"
 
 
 def smoke(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600)
+    return entry_points.run(SCRIPT, *args, cwd=REPO)
 
 
 @pytest.mark.unit

@@ -8,15 +8,13 @@ import json
 import math
 import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import corpora
+from helpers import corpora, entry_points
 from helpers.configs import REPO, compose_config
 from pytorch_lightning import Trainer
 
@@ -173,10 +171,7 @@ def test_a_padded_vocabulary_sizes_the_embeddings_and_a_smaller_one_is_refused()
 def pretrain(run_dir: Path, text: Path, objective: str, *extra: str, killed: bool = False) -> str:
     experiment = "korean_gpt2_small" if objective == "causal" else "korean_bert_small"
     tokenizer = "tiny_gpt2" if objective == "causal" else "tiny_bert"
-    cmd = [
-        sys.executable,
-        "-m",
-        "maeum.train",
+    args = [
         f"experiment=pretrain/{experiment}",
         f"hydra.run.dir={run_dir}",
         f"data.path='{text}'",
@@ -196,7 +191,7 @@ def pretrain(run_dir: Path, text: Path, objective: str, *extra: str, killed: boo
         *extra,
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    proc = entry_points.run("maeum.train", *args, cwd=REPO, env=env)
     assert proc.returncode == (-signal.SIGKILL if killed else 0), proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 

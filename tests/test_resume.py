@@ -1,6 +1,6 @@
-"""Kill-safe resume, with real subprocesses and SIGKILL: a run killed at any point and resumed from
-`last.ckpt` ends bit for bit as the run that was never stopped (weights, test metrics, `test_predictions.csv`
-and the best checkpoint's epoch).
+"""Kill-safe resume, with training processes of their own (`helpers.entry_points`) and SIGKILL: a run
+killed at any point and resumed from `last.ckpt` ends bit for bit as the run that was never stopped (weights,
+test metrics, `test_predictions.csv` and the best checkpoint's epoch).
 
 The kill points are chosen by `helpers.resume.KillAt` (a callback that kills in a given hook at a given
 step) and `helpers.resume.DiesWhileWriting` (a checkpoint IO that dies half-way through a write), never by a
@@ -15,8 +15,6 @@ import csv
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import entry_points
 from helpers.configs import LORA_CHATBOT, REPO, RESUMABLE_CHATBOT
 
 pytestmark = pytest.mark.e2e
@@ -82,9 +81,9 @@ PREFERENCE = Run("preference", ("experiment=preference/sample_tiny", "trainer.ma
 
 
 def train(run_dir: Path, *overrides: str, killed: bool = False) -> str:
-    cmd = [sys.executable, "-m", "maeum.train", f"hydra.run.dir={run_dir}", *CHECKPOINTING, *overrides]
+    args = [f"hydra.run.dir={run_dir}", *CHECKPOINTING, *overrides]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    proc = entry_points.run("maeum.train", *args, cwd=REPO, env=env)
     expected = -signal.SIGKILL if killed else 0
     assert proc.returncode == expected, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr

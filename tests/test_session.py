@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from helpers import corpora as fx
+from helpers import entry_points
 from helpers.configs import REPO, compose_config
 from helpers.runs import best_checkpoint
 from hydra.utils import instantiate
@@ -115,9 +113,9 @@ def test_scripted_jsonl_session_from_the_command_line(pair: tuple[Path, Path], t
     source.write_text(
         "\n".join([TURNS[0], "", "/condition 슬픔", *TURNS[1:], "/reset"]) + "\n", encoding="utf-8"
     )
-    cmd = [sys.executable, "-m", "maeum.chat", f"ckpt_path={chatbot}", f"classifier_ckpt={classifier}",
-           f"input='{source}'", "output_format=jsonl", f"paths.root_dir={tmp_path}"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy(), cwd=REPO)
+    pair_args = [f"ckpt_path={chatbot}", f"classifier_ckpt={classifier}"]
+    args = [*pair_args, f"input='{source}'", "output_format=jsonl", f"paths.root_dir={tmp_path}"]
+    proc = entry_points.run("maeum.chat", *args, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["user"] for r in records] == TURNS  # one JSON object per user turn, nothing else on stdout

@@ -57,6 +57,7 @@ def test_a_preempted_job_waits_in_the_sweep_requeues_and_resumes_bit_exact(
     run = slurm_runs.preempted.result()
     assert run.waited, "the sweep returned while its job was requeued"
     assert "1 of 1 runs finished" in run.output and run.state == "COMPLETED"
+    assert "sacct" not in run.output
     assert restarts(run.sweep / "0") == 1
     assert_same_run(uninterrupted_chatbot.result(), run.sweep / "0")
 
@@ -67,7 +68,7 @@ def test_a_job_past_its_time_limit_requeues_again_and_again_and_ends_as_the_whol
     """`timeout_min=1` for a run of over a minute: SLURM signals it before each time limit, and it goes on
     over three allocations or more, then ends as the run that was never stopped."""
     sweep, output = slurm_runs.timed_out.result()
-    assert "1 of 1 runs finished" in output
+    assert "1 of 1 runs finished" in output and "sacct" not in output
     assert restarts(sweep / "0") >= 2, (sweep / "0" / "train.log").read_text(encoding="utf-8")[-3000:]
     assert_same_run(uninterrupted_chatbot.result(), sweep / "0")
 
@@ -76,7 +77,8 @@ def test_ddp_as_two_slurm_tasks_trains_as_ddp_sim(slurm_runs: slurm.Runs, ddp_si
     """`trainer=ddp_sim` through `hydra/launcher=slurm_cpu`: two SLURM tasks (srun) that Lightning takes its
     ranks from, instead of two processes it starts itself; the same validation and test metrics. One
     requeue mechanism: Lightning's own SLURM requeue is never armed."""
-    sweep, _ = slurm_runs.ddp.result()
+    sweep, output = slurm_runs.ddp.result()
+    assert "sacct" not in output
     log = (sweep / "0" / "train.log").read_text(encoding="utf-8")
     assert "SLURM auto-requeueing enabled" not in log
     expected, got = epoch_metrics(ddp_sim_run.result()), epoch_metrics(sweep / "0")

@@ -102,6 +102,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         majority = {k.replace("test/", "test/majority_", 1): v for k, v in baseline.items()}
         for logger in trainer.loggers:
             logger.log_metrics(majority)
+            logger.save()  # the test loop has saved its own: without this, a CSV log never gets these
         metrics.update({**test_metrics, **majority})
     return metrics
 

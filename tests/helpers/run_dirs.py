@@ -333,10 +333,14 @@ def classifier_run(
     probs[torch.arange(len(EXAMPLES)), preds] = 0.9
     write_reports(run_dir, probs, target, labels, [text for text, _ in EXAMPLES], classifier_ids())
     n = len(labels)
+    majority = torch.full_like(target, int(target.mode().values))
     test = {
         "test/acc": float(multiclass_accuracy(preds, target, n, average="micro")),
         "test/f1_macro": float(multiclass_f1_score(preds, target, n, average="macro")),
         "test/loss": 1.0,
+        # the majority-class baseline that maeum-train logs after the test (here: the examples' own)
+        "test/majority_acc": float(multiclass_accuracy(majority, target, n, average="micro")),
+        "test/majority_f1_macro": float(multiclass_f1_score(majority, target, n, average="macro")),
     }
     val = [{"val/loss": 1 - f1, "val/acc": f1, "val/f1_macro": f1} for f1 in val_f1]
     train = [

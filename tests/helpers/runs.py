@@ -1,37 +1,41 @@
-"""Training a run in a subprocess, and reading a finished run's directory."""
+"""Training a run in a process of its own (`helpers.entry_points`), and reading a finished run's directory."""
 
 from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+from helpers import entry_points
 from helpers.configs import REPO
 from helpers.run_dirs import quoted
 
 TESTS = Path(__file__).resolve().parents[1]
 
 
-def train_subprocess(run_dir: Path, *overrides: str) -> Path:
-    """`python -m maeum.train` into `run_dir` in a subprocess, with the CSV logger and `tests/` on its
-    PYTHONPATH (for `helpers.resume`); asserts that it exits 0."""
-    cmd = [sys.executable, "-m", "maeum.train", "logger=csv", "extras.print_config=false",
-           f"hydra.run.dir={run_dir}", *overrides]  # fmt: skip
+def train_subprocess(run_dir: Path, *overrides: str, logger: str | None = "csv") -> Path:
+    """`python -m maeum.train` into `run_dir` in a process of its own, with `logger` (None: the config's
+    default loggers) and `tests/` on its PYTHONPATH (for `helpers.resume`); asserts that it exits 0."""
+    loggers = [f"logger={logger}"] if logger else []
+    args = [*loggers, "extras.print_config=false", f"hydra.run.dir={run_dir}", *overrides]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    proc = entry_points.run("maeum.train", *args, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return run_dir
 
 
 def multirun_subprocess(sweep_dir: Path, *overrides: str, timeout: int = 600) -> Path:
     """`python -m maeum.train -m` into `sweep_dir` (its logs beside it); asserts that it exits 0."""
-    cmd = [sys.executable, "-m", "maeum.train", "-m", f"paths.log_dir={quoted(sweep_dir.parent / 'logs')}",
-           f"hydra.sweep.dir={quoted(sweep_dir)}", "extras.print_config=false", *overrides]  # fmt: skip
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(), cwd=REPO
-    )
+    logs = quoted(sweep_dir.parent / "logs")
+    sweep = quoted(sweep_dir)
+    args = [
+        "-m",
+        f"paths.log_dir={logs}",
+        f"hydra.sweep.dir={sweep}",
+        "extras.print_config=false",
+        *overrides,
+    ]
+    proc = entry_points.run("maeum.train", *args, cwd=REPO, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return sweep_dir
 

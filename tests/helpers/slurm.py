@@ -55,9 +55,10 @@ def _release_forever(stop: threading.Event) -> None:
 @contextmanager
 def cluster(folder: Path) -> Iterator[Path]:
     """The cluster up in `folder`, `SLURM_CONF` set in this process (and so in every process it starts),
-    requeued jobs released at once; everything stopped at the end. Raises
+    requeued jobs released at once, two jobs to a core (the time-limit chain mostly sleeps: it must not hold
+    a core that the DDP job's second task waits for); everything stopped at the end. Raises
     `local_slurm.ClusterUnavailableError`."""
-    conf = local_slurm.up(folder)
+    conf = local_slurm.up(folder, jobs_per_core=2)
     saved = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = str(conf)
     stop = threading.Event()
@@ -138,27 +139,38 @@ def preempted(sweep: Path) -> Preempted:
 
 
 class Runs:
-    """The runs of `tests/test_slurm.py`, started at once under `folder`; each attribute a `Future`."""
+    """The runs of `tests/test_slurm.py` under `folder`, each attribute a `Future`: the time-limit chain,
+    which mostly waits, at once; the others once `after` is done (the session's other background work)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, after: Future | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=8)
         self._procs: list[subprocess.Popen] = []
+        self._after = after
         # first: it waits longest. SLURM checks time limits every 30 s and signals a job when its remaining
         # time is under signal_delay_s + 30 s: here 20 to 50 s into each allocation, after Python has started
         # (a USR2 before submitit's handler would end the job). 12 steps of 8 s outlast two allocations
         # (at most 2 x (50 - 8) s of training, 8 s to start), so the run is requeued twice or more.
         timeout = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=10",
                    "hydra.launcher.max_num_timeout=10"]  # fmt: skip
-        self.timed_out = self._sweep(folder / "시간 초과 (timeout)", *CHATBOT, *slow_steps(8), *timeout)
-        self.preempted = self._pool.submit(preempted, folder / "선점 (preempted)")
+        self.timed_out = self._sweep(folder / "시간 초과 (timeout)", *CHATBOT, *slow_steps(8), *timeout,
+                                     wait=False)  # fmt: skip
+        self.preempted = self._pool.submit(lambda: preempted(self._waited(folder / "선점 (preempted)")))
         self.ddp = self._sweep(folder / "ddp", *DDP)
         seeds = ["seed=1,2,oops", "trainer.max_epochs=2", "logger=csv", "extras.print_config=false"]
         self.seeds = self._sweep(folder / "시드 sweep (3)", *seeds)
 
-    def _sweep(self, sweep: Path, *overrides: str) -> Future[tuple[Path, str]]:
-        proc = start_sweep(sweep, *overrides)
-        self._procs.append(proc)
-        return self._pool.submit(lambda: (sweep, finish(proc)))
+    def _waited(self, sweep: Path) -> Path:
+        if self._after is not None:
+            self._after.result()
+        return sweep
+
+    def _sweep(self, sweep: Path, *overrides: str, wait: bool = True) -> Future[tuple[Path, str]]:
+        def run() -> tuple[Path, str]:
+            proc = start_sweep(self._waited(sweep) if wait else sweep, *overrides)
+            self._procs.append(proc)
+            return sweep, finish(proc)
+
+        return self._pool.submit(run)
 
     def stop(self) -> None:
         """Kill what still runs (a failed test's sweep), then wait for the threads."""

@@ -39,13 +39,21 @@ RUNNING_STATES = {
 }  # fmt: skip
 
 
-def has_accounting() -> bool:
-    """Whether the cluster keeps job accounting (`sacct` answers) or not (`AccountingStorageType=none`)."""
-    try:
-        config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return True  # let submitit try sacct, as it does by default
-    return "accounting_storage/none" not in config.stdout
+def has_accounting(tries: int = 5) -> bool:
+    """Whether the cluster keeps job accounting (`sacct` answers) or not (`AccountingStorageType=none`).
+    A busy controller can fail to answer `scontrol` now and then: asked again, 2 s apart."""
+    for attempt in range(tries):
+        try:
+            config = subprocess.run(
+                ["scontrol", "show", "config"], capture_output=True, text=True, timeout=60
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            break
+        if config.returncode == 0:
+            return "accounting_storage/none" not in config.stdout
+        if attempt < tries - 1:
+            time.sleep(2)
+    return True  # no answer: let submitit try sacct, as it does by default
 
 
 class SqueueWatcher(SlurmInfoWatcher):
