@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import corpora, entry_points, slurm
+from helpers import corpora, entry_points, legacy, slurm
 from helpers.configs import (
     DDP_SIM,
     GRID,
@@ -112,7 +112,7 @@ SESSION_RUNS = {
     "trained_grid": "trained_grid",
     "uninterrupted_chatbot": "uninterrupted_chatbot",
 }
-TRAINING_FIXTURES = {*SESSION_RUNS, *SESSION_RUNS.values()}
+TRAINING_FIXTURES = {*SESSION_RUNS, *SESSION_RUNS.values(), "legacy_run"}
 
 
 @pytest.fixture(scope="session")
@@ -213,14 +213,35 @@ def trained_grid(
     return session_pool.submit(train_grid)
 
 
+@pytest.fixture(scope="session")
+def legacy_run(
+    session_pool: ThreadPoolExecutor, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Future[dict | None]]:
+    """`legacy_run(commit)`: `helpers.legacy.legacy_runs` of an earlier commit, started once, in the pool
+    (tests/test_legacy_checkpoints.py's; the selected commits' start with the session)."""
+    started: dict[str, Future[dict | None]] = {}
+
+    def start(commit: str) -> Future[dict | None]:
+        if commit not in started:
+            root = tmp_path_factory.mktemp(f"legacy-{commit[:7]}")
+            started[commit] = session_pool.submit(legacy.legacy_runs, root, commit)
+        return started[commit]
+
+    return start
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_runs_in_the_background(_isolated_env: None, request: pytest.FixtureRequest) -> None:
-    """Start the session's runs that the selected tests use, in `SESSION_RUNS`' order, then the SLURM runs
-    when a SLURM test is selected."""
+    """Start the session's runs that the selected tests use, in `SESSION_RUNS`' order, the earlier commits'
+    runs of the selected legacy tests, then the SLURM runs when a SLURM test is selected."""
     used = set().union(*(getattr(item, "fixturenames", ()) for item in request.session.items))
     for name, start in SESSION_RUNS.items():
         if name in used:
             request.getfixturevalue(start)
+    commits = {item.callspec.params["legacy"] for item in request.session.items
+               if "legacy" in getattr(item, "fixturenames", ()) and hasattr(item, "callspec")}  # fmt: skip
+    for commit in sorted(commits):
+        request.getfixturevalue("legacy_run")(commit)
     if "slurm_runs" in used:
         with contextlib.suppress(pytest.skip.Exception, pytest.fail.Exception):  # the SLURM tests say why
             request.getfixturevalue("slurm_runs")

@@ -107,6 +107,8 @@ def launch(
         watcher = SqueueWatcher(delay_s=60)
         for job in jobs:
             job.watcher = watcher
+            for task in range(job.num_tasks):  # a multi-task job (DDP) asks its tasks whether they are done
+                job.task(task).watcher = watcher
     log.info("Submitted %d SLURM jobs (%s); waiting for all of them", len(jobs), _ids(jobs))
     while not all(job.done() for job in jobs):
         time.sleep(POLL_S)
