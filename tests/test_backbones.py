@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-import time
+from datetime import datetime
 from pathlib import Path
 
 import huggingface_hub
@@ -166,12 +166,14 @@ def test_unreachable_hub_fails_at_once_with_one_message(tmp_path: Path) -> None:
         "HF_HOME": str(tmp_path / "hf"),  # and nothing is cached
     }
     cmd = [sys.executable, "-m", "maeum.train", "backbone=kobert", "logger=csv", f"paths.root_dir={tmp_path}"]
-    start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    elapsed = time.perf_counter() - start
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
-    assert elapsed < 30
+    # from the run's first log line (its imports done: they share the cores with the suite's background
+    # runs) to its error: the hub is given up at once, not after retries
+    stamps = [datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f") for line in output.splitlines()
+              if line.startswith("[20")]  # fmt: skip
+    assert len(stamps) >= 2 and (stamps[-1] - stamps[0]).total_seconds() < 10, output
     assert "Traceback" not in output
     errors = [line for line in output.splitlines() if "ERROR" in line]
     assert len(errors) == 1 and "skt/kobert-base-v1" in errors[0] and "backbone.name_or_path=" in errors[0]
