@@ -211,8 +211,9 @@ def _main(command: _Command) -> None:
         opened = os.open(path, flags)
         os.dup2(opened, fd)
         os.close(opened)
+    unbuffered = 1 if command.env.get("PYTHONUNBUFFERED") else -1  # as `python -u` (else block-buffered)
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
-    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False, buffering=unbuffered)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)  # noqa: SIM115
     extra = [entry for entry in command.env.get("PYTHONPATH", "").split(os.pathsep) if entry]
     first = str(Path(command.target).resolve().parent) if command.is_script else command.cwd
