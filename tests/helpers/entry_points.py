@@ -7,7 +7,7 @@ and output, exit status and shutdown (non-daemon threads joined, `atexit` handle
 `subprocess.CompletedProcess`. The process is forked from a server (multiprocessing's forkserver) that has
 already imported what the entry points import: torch, Lightning, transformers, Hydra and maeum's library
 modules, never the entry point modules themselves. A fresh interpreter spends 6 to 9 s of CPU on those
-imports, and the suite starts about a hundred entry points.
+imports, and the default suite starts some sixty entry points.
 
 What a preloaded process cannot show, a real subprocess tests: which modules an entry point imports
 (tests/test_layout.py), what libraries print while being imported, and an environment read at import

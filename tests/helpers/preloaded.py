@@ -1,6 +1,10 @@
 """What the entry-point server (`helpers.entry_points`) imports once, before it forks each entry point:
 everything maeum's entry points import, without the entry point modules themselves (each runs fresh as
-`__main__`, as `python -m` runs it), and the libraries they load lazily on their common paths."""
+`__main__`, as `python -m` runs it), and the libraries they load lazily on their common paths.
+
+Never a module that makes something outside itself while being imported: every forked process would share
+it, and the first to exit would clean it up for all. W&B makes its media directory when imported, so
+`wandb` is imported by each process that logs to it."""
 
 from __future__ import annotations
 
