@@ -208,7 +208,8 @@ def trained_grid(
 
     def train_grid() -> tuple[Path, tuple[str, ...]]:
         job = (*GRID_JOB, f"emotion_classifier={quoted(best_checkpoint(main_run_future.result()))}")
-        return multirun_subprocess(grid, *GRID, *job), job
+        multirun_subprocess(grid, *GRID, *job)
+        return grid, job
 
     return session_pool.submit(train_grid)
 

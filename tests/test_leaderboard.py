@@ -9,8 +9,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +27,8 @@ from helpers.run_dirs import (
     EmotionJudge,
     chatbot_run,
     classifier_run,
-    quoted,
 )
-from helpers.runs import best_checkpoint
+from helpers.runs import best_checkpoint, multirun_subprocess
 from scipy import stats
 
 from maeum import leaderboard
@@ -546,27 +543,6 @@ def test_searches_optimise_a_metric_their_runs_log(
     assert f'"{metric}"' in source  # the module logs the objective under this name
 
 
-# The real multiruns: `python -m maeum.train -m` in a subprocess
-
-
-def multirun(sweep_dir: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return finished(start_multirun(sweep_dir, *overrides), timeout)
-
-
-def start_multirun(sweep_dir: Path, *overrides: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "maeum.train", "-m", f"paths.log_dir={quoted(sweep_dir.parent / 'logs')}",
-           f"hydra.sweep.dir={quoted(sweep_dir)}", "extras.print_config=false", *overrides]  # fmt: skip
-    return subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), cwd=REPO
-    )
-
-
-def finished(proc: subprocess.Popen, timeout: int = 600) -> subprocess.CompletedProcess:
-    stdout, stderr = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-
-
 def _columns(path: Path) -> list[str]:
     return pd.read_csv(path, nrows=0).columns.tolist()
 
@@ -714,11 +690,11 @@ def test_a_trained_multirun_is_read_end_to_end(main_run, trained_grid, tmp_path:
 def chat_template_grid(tmp_path_factory: pytest.TempPathFactory, main_run) -> Path:
     """The chatbot grid in tiny_llama3's chat template, with LoRA (slow: about 3 minutes)."""
     root = tmp_path_factory.mktemp("grids-chat-template")
-    finished(start_multirun(
+    multirun_subprocess(
         root, *LORA_CHATBOT, f"data.label_mask={','.join(MASKS)}",
         f"seed={','.join(map(str, SEEDS))}", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
         "callbacks.early_stopping=null", "logger=csv", f"emotion_classifier={best_checkpoint(main_run[0])}",
-    ))  # fmt: skip
+    )  # fmt: skip
     return root
 
 
@@ -745,7 +721,7 @@ def test_a_chat_template_lora_grid_is_grouped_ranked_and_paired_like_a_marker_gr
 def test_optuna_search_of_three_trials_writes_its_results(tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the optional extra maeum[optuna]")
     sweep = tmp_path / "optuna"
-    proc = multirun(
+    proc = multirun_subprocess(
         sweep, "hparams_search=emotion_optuna", "hydra.sweeper.n_trials=3", "trainer.max_epochs=2",
         "logger=csv", "callbacks.early_stopping=null",
         # some trials ask for an impossible split: each must fail alone, not end the study

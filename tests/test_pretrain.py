@@ -198,9 +198,7 @@ def pretrain(run_dir: Path, text: Path, objective: str, *extra: str, killed: boo
 
 @pytest.mark.e2e
 @pytest.mark.slow  # both objectives; the resume itself is the chatbot's and the classifier's by default
-@pytest.mark.parametrize(
-    "objective", ["causal", "masked"]
-)  # masked: its masks repeat by draw (unit test above)
+@pytest.mark.parametrize("objective", ["causal", "masked"])  # masked: its masks repeat by draw (see above)
 def test_pretraining_resumes_bit_exact_and_its_directory_fine_tunes(
     objective: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -28,7 +28,7 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 # read by maeum and the libraries it drives when they run, never while being imported (`PL_GLOBAL_SEED`,
@@ -60,9 +60,7 @@ class _Command:
     args: tuple[str, ...]
     cwd: str
     env: dict[str, str]
-    stdin: str
-    stdout: str
-    stderr: str
+    files: Path  # its `stdin`, `stdout` and `stderr` files
 
     @property
     def is_script(self) -> bool:
@@ -77,15 +75,13 @@ class _Command:
 class Started:
     """An entry point started by `start`: `wait()` gives its `subprocess.CompletedProcess`."""
 
-    def __init__(self, command: _Command, input_text: str | None) -> None:
+    def __init__(self, command: _Command, files: tempfile.TemporaryDirectory, input_text: str | None) -> None:
         self.command = command
-        self._files = tempfile.TemporaryDirectory(prefix="maeum-entry-")
-        files = Path(self._files.name)
-        stdin, self._stdout, self._stderr = files / "stdin", files / "stdout", files / "stderr"
+        self._files = files
+        stdin, self._stdout, self._stderr = (command.files / name for name in ("stdin", "stdout", "stderr"))
         stdin.write_text(input_text or "", encoding="utf-8")
         self._stdout.touch()
         self._stderr.touch()
-        command = replace(command, stdin=str(stdin), stdout=str(self._stdout), stderr=str(self._stderr))
         changed = _import_time_changes(command.env)
         self._forked = not changed
         if changed:
@@ -133,7 +129,8 @@ def start(
     """Start `python -m <target> args` (a module) or `python <target> args` (a `.py` script) in `cwd`,
     with `env` (default: this process's environment) and `input` on its standard input."""
     env = dict(os.environ if env is None else env)
-    return Started(_Command(str(target), tuple(args), str(cwd), env, "", "", ""), input)
+    files = tempfile.TemporaryDirectory(prefix="maeum-entry-")
+    return Started(_Command(str(target), tuple(args), str(cwd), env, Path(files.name)), files, input)
 
 
 def run(
@@ -206,9 +203,9 @@ def _main(command: _Command) -> None:
     os.chdir(command.cwd)
     os.environ.clear()
     os.environ.update(command.env)
-    for fd, path, flags in ((0, command.stdin, os.O_RDONLY), (1, command.stdout, os.O_WRONLY),
-                            (2, command.stderr, os.O_WRONLY)):  # fmt: skip
-        opened = os.open(path, flags)
+    for fd, name, flags in ((0, "stdin", os.O_RDONLY), (1, "stdout", os.O_WRONLY),
+                            (2, "stderr", os.O_WRONLY)):  # fmt: skip
+        opened = os.open(command.files / name, flags)
         os.dup2(opened, fd)
         os.close(opened)
     unbuffered = 1 if command.env.get("PYTHONUNBUFFERED") else -1  # as `python -u` (else block-buffered)

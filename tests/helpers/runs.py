@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
 from pathlib import Path
 
 from helpers import entry_points
@@ -24,8 +25,11 @@ def train_subprocess(run_dir: Path, *overrides: str, logger: str | None = "csv")
     return run_dir
 
 
-def multirun_subprocess(sweep_dir: Path, *overrides: str, timeout: int = 600) -> Path:
-    """`python -m maeum.train -m` into `sweep_dir` (its logs beside it); asserts that it exits 0."""
+def multirun_subprocess(
+    sweep_dir: Path, *overrides: str, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """`python -m maeum.train -m` into `sweep_dir` (its logs beside it) in a process of its own; asserts
+    that it exits 0 and returns it (its output as text)."""
     logs = quoted(sweep_dir.parent / "logs")
     sweep = quoted(sweep_dir)
     args = [
@@ -37,7 +41,7 @@ def multirun_subprocess(sweep_dir: Path, *overrides: str, timeout: int = 600) ->
     ]
     proc = entry_points.run("maeum.train", *args, cwd=REPO, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return sweep_dir
+    return proc
 
 
 def epoch_metrics(run_dir: Path) -> dict[str, dict[int, float]]:
