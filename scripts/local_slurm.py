@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -60,7 +61,8 @@ def _node_line() -> str:
 
 def write_config(folder: Path, jobs_per_core: int = 1) -> Path:
     """`folder/slurm.conf` for this host: one node, one partition, munge on a socket in `folder`; up to
-    `jobs_per_core` jobs share a core (the partition's `OverSubscribe=FORCE:<n>`)."""
+    `jobs_per_core` jobs share a core (the partition's `OverSubscribe=FORCE:<n>`). Paths are quoted: the
+    folder may have spaces (and Hangul, parentheses) in its name."""
     shared = f" OverSubscribe=FORCE:{jobs_per_core}" if jobs_per_core > 1 else ""
     for sub in ("state", "spool"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -74,15 +76,15 @@ def write_config(folder: Path, jobs_per_core: int = 1) -> Path:
                 f"SlurmdPort={_free_port()}",
                 "AuthType=auth/munge",
                 "CredType=cred/munge",
-                f"AuthInfo=socket={folder / 'munge.socket'}",
+                f'AuthInfo="socket={folder / "munge.socket"}"',
                 "SlurmUser=root",
                 "SlurmdUser=root",
-                f"StateSaveLocation={folder / 'state'}",
-                f"SlurmdSpoolDir={folder / 'spool'}",
-                f"SlurmctldPidFile={folder / 'slurmctld.pid'}",
-                f"SlurmdPidFile={folder / 'slurmd.pid'}",
-                f"SlurmctldLogFile={folder / 'slurmctld.log'}",
-                f"SlurmdLogFile={folder / 'slurmd.log'}",
+                f'StateSaveLocation="{folder / "state"}"',
+                f'SlurmdSpoolDir="{folder / "spool"}"',
+                f'SlurmctldPidFile="{folder / "slurmctld.pid"}"',
+                f'SlurmdPidFile="{folder / "slurmd.pid"}"',
+                f'SlurmctldLogFile="{folder / "slurmctld.log"}"',
+                f'SlurmdLogFile="{folder / "slurmd.log"}"',
                 # no cgroups in containers: processes tracked by parentage, no task binding
                 "ProctrackType=proctrack/linuxproc",
                 "TaskPlugin=task/none",
@@ -201,6 +203,8 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="where the cluster keeps its files")
     parser.add_argument("--jobs-per-core", type=int, default=1, help="jobs that may share a core (default 1)")
     args = parser.parse_args()
+    if args.jobs_per_core < 1:
+        parser.error(f"--jobs-per-core {args.jobs_per_core}: give 1 (a core per job) or more")
     if args.action == "down":
         down(args.folder)
         return
@@ -208,7 +212,7 @@ def main() -> None:
         conf = up(args.folder, jobs_per_core=args.jobs_per_core)
     except ClusterUnavailableError as error:
         sys.exit(f"local SLURM: {error}")
-    print(f"export SLURM_CONF={conf}")
+    print(f"export SLURM_CONF={shlex.quote(str(conf))}")
 
 
 if __name__ == "__main__":

@@ -253,7 +253,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real single-node SLURM cluster (`scripts/local_slurm.py`) for the session: `SLURM_CONF` points at
     its config, requeued jobs start again at once. Skips with the reason where it cannot start (not root,
     no slurm-wlm); with `MAEUM_REQUIRE_SLURM` set (CI), fails instead."""
-    folder = tmp_path_factory.mktemp("slurm")
+    folder = tmp_path_factory.mktemp("슬럼 클러스터 (slurm)")  # its config quotes every path
     running = slurm.cluster(folder)
     try:
         conf = running.__enter__()
